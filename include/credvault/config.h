@@ -1,0 +1,70 @@
+/* Configuration: CREDVAULT_* environment variables, optionally preceded by a
+ * --config file of NAME=value lines (systemd EnvironmentFile form); the
+ * environment wins. Secrets come from *_FILE variables where one is named. */
+#ifndef CREDVAULT_CONFIG_H
+#define CREDVAULT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "credvault/result.h"
+
+#define CV_CONFIG_LINE_MAX_BYTES 4096
+#define CV_CONFIG_FILE_MAX_BYTES (256 * 1024)
+#define CV_SECRET_FILE_MAX_BYTES 4096
+
+struct cv_config {
+    /* HSM */
+    char *pkcs11_module;   /* CREDVAULT_PKCS11_MODULE */
+    char *pkcs11_token;    /* CREDVAULT_PKCS11_TOKEN: pkcs11: URI or bare label */
+    char *hsm_pin;         /* CREDVAULT_HSM_PIN_FILE or CREDVAULT_HSM_PIN; secret memory */
+    unsigned hsm_sessions; /* CREDVAULT_HSM_SESSIONS */
+    unsigned hsm_retries;  /* CREDVAULT_HSM_RETRIES */
+    unsigned hsm_backoff_ms;     /* CREDVAULT_HSM_BACKOFF_MS: first backoff, doubles */
+    unsigned key_cache_size;     /* CREDVAULT_KEY_CACHE_SIZE */
+    /* database */
+    char *database_url;    /* CREDVAULT_DATABASE_URL (password may come from CREDVAULT_DATABASE_PASSWORD_FILE) */
+    char *database_password; /* secret memory, or NULL */
+    /* HTTP */
+    char *listen;          /* CREDVAULT_LISTEN host:port */
+    int tls;               /* CREDVAULT_TLS on|off */
+    char *tls_cert;        /* CREDVAULT_TLS_CERT */
+    char *tls_key;         /* CREDVAULT_TLS_KEY */
+    unsigned threads;      /* CREDVAULT_THREADS */
+    size_t max_body_bytes; /* CREDVAULT_MAX_BODY_BYTES */
+    unsigned max_connections;          /* CREDVAULT_MAX_CONNECTIONS */
+    unsigned max_connections_per_ip;   /* CREDVAULT_MAX_CONNECTIONS_PER_IP */
+    unsigned connection_timeout_s;     /* CREDVAULT_CONNECTION_TIMEOUT_S */
+    /* credentials */
+    unsigned max_env_keys;        /* CREDVAULT_MAX_ENV_KEYS */
+    size_t max_env_name_bytes;    /* CREDVAULT_MAX_ENV_NAME_BYTES */
+    size_t max_env_value_bytes;   /* CREDVAULT_MAX_ENV_VALUE_BYTES */
+    char *templates_file;         /* CREDVAULT_TEMPLATES_FILE */
+    /* keys */
+    char *key_residency;   /* CREDVAULT_KEY_RESIDENCY hsm|memory */
+    uint64_t key_max_encryptions; /* CREDVAULT_KEY_MAX_ENCRYPTIONS */
+    /* logging */
+    char *log_level;       /* CREDVAULT_LOG_LEVEL */
+};
+
+/* One documented setting, for --help and for validation. */
+struct cv_config_setting {
+    const char *name;
+    const char *default_value; /* NULL when none */
+    const char *help;
+};
+size_t cv_config_settings_count(void);
+const struct cv_config_setting *cv_config_setting_at(size_t i);
+
+/* Loads defaults, then `file` (may be NULL), then the environment. */
+CV_RESULT cv_config_load(struct cv_config *cfg, const char *file);
+/* Parses one NAME=value text (a file's contents); exposed for tests and fuzzing.
+ * Unknown CREDVAULT_* names are refused; blank lines and # comments are skipped;
+ * a value may be wrapped in matching single or double quotes. */
+CV_RESULT cv_config_parse_text(struct cv_config *cfg, const char *text, size_t len);
+/* Sets one named value (as from the environment). */
+CV_RESULT cv_config_set(struct cv_config *cfg, const char *name, const char *value);
+void cv_config_defaults(struct cv_config *cfg);
+void cv_config_free(struct cv_config *cfg);
+
+#endif

@@ -1,0 +1,56 @@
+/* Software cryptography (OpenSSL lives behind this header only), the record
+ * codec of DESIGN.md §2, the AAD encoding, and masking for display. */
+#ifndef CREDVAULT_CRYPTO_H
+#define CREDVAULT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "credvault/buf.h"
+#include "credvault/hsm.h"
+#include "credvault/result.h"
+
+#define CV_SHA256_BYTES 32
+#define CV_RECORD_VERSION 2
+#define CV_RECORD_ALG "A256GCM"
+#define CV_RECORD_MAX_PLAINTEXT_BYTES (1024 * 1024)
+#define CV_SERVER_ID_MAX_BYTES 128
+
+CV_RESULT cv_crypto_random(uint8_t *out, size_t n);
+void cv_crypto_sha256(const void *data, size_t n, uint8_t out[CV_SHA256_BYTES]);
+
+/* One sealed record: what mcp_credentials.encrypted_env holds. */
+struct cv_record {
+    uint32_t v;                                  /* CV_RECORD_VERSION */
+    char tenant_id[CV_TENANT_ID_MAX_BYTES + 1];  /* from kid */
+    uint32_t key_version;                        /* from kid */
+    uint8_t iv[CV_GCM_IV_BYTES];
+    uint8_t tag[CV_GCM_TAG_BYTES];
+    struct cv_buf ct;                            /* ciphertext, same length as plaintext */
+};
+void cv_record_init(struct cv_record *rec);
+void cv_record_wipe(struct cv_record *rec);
+
+/* {"v":2,"alg":"A256GCM","kid":"<tenant>/<version>","iv":"<24 hex>","encrypted":"<hex>","authTag":"<32 hex>"}
+ * `out` is appended to and NUL-terminated. */
+CV_RESULT cv_record_encode(const struct cv_record *rec, struct cv_buf *out);
+/* Strict: exactly those six members once each, known v and alg, a kid of a
+ * valid tenant id and decimal version, exact lowercase hex lengths. Anything
+ * else is CV_ERR_INPUT (callers report it as a decrypt failure). */
+CV_RESULT cv_record_decode(const char *text, size_t len, struct cv_record *rec);
+
+/* AAD binding a record to (tenant, server, key version, format version):
+ * "credvault.record" ‖ u32 format ‖ u32 len ‖ tenant ‖ u32 len ‖ server ‖ u32 key version,
+ * big-endian lengths, so distinct tuples never give the same bytes. */
+CV_RESULT cv_record_aad(const char *tenant_id, const char *server_id, uint32_t key_version,
+                        uint32_t format_version, struct cv_buf *out);
+
+/* Identifiers: tenant ids are 1..64 of [a-z0-9-], starting alphanumeric. */
+int cv_tenant_id_valid(const char *s);
+
+/* Masking for display: a value of at least 16 characters (code points) shows
+ * its first 4 and last 4 around "••••"; a shorter one shows "••••••••". Never
+ * splits a UTF-8 sequence. Invalid UTF-8 is masked fully. Appends to out. */
+CV_RESULT cv_mask_value(const char *value, size_t len, struct cv_buf *out);
+
+#endif

@@ -1,0 +1,278 @@
+/* Configuration from defaults, an EnvironmentFile-style file and the
+ * environment, in that order. Every limit is a named setting here, so
+ * `credvault serve --help` lists them all. PIN and database password are kept
+ * in secret memory and may only come from files or the environment. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "credvault/buf.h"
+#include "credvault/config.h"
+
+enum kind { K_STR, K_SECRET, K_SECRET_FILE, K_UINT, K_SIZE, K_U64, K_BOOL };
+
+struct setting {
+    struct cv_config_setting doc;
+    enum kind kind;
+    size_t off;
+    uint64_t min, max; /* numbers only */
+};
+
+#define F(field) offsetof(struct cv_config, field)
+
+static const struct setting table[] = {
+    {{"CREDVAULT_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so", "path of the PKCS#11 module"}, K_STR, F(pkcs11_module), 0, 0},
+    {{"CREDVAULT_PKCS11_TOKEN", NULL, "the token: a pkcs11: URI (RFC 7512) or a bare token label"}, K_STR, F(pkcs11_token), 0, 0},
+    {{"CREDVAULT_HSM_PIN", NULL, "the user PIN itself (prefer CREDVAULT_HSM_PIN_FILE)"}, K_SECRET, F(hsm_pin), 0, 0},
+    {{"CREDVAULT_HSM_PIN_FILE", NULL, "file holding the user PIN (CloudHSM: user:password); preferred; wins over CREDVAULT_HSM_PIN"}, K_SECRET_FILE, F(hsm_pin), 0, 0},
+    {{"CREDVAULT_HSM_SESSIONS", "4", "PKCS#11 sessions in the pool"}, K_UINT, F(hsm_sessions), 1, 1024},
+    {{"CREDVAULT_HSM_RETRIES", "4", "attempts after an HSM session or device error before 'HSM unavailable'"}, K_UINT, F(hsm_retries), 0, 20},
+    {{"CREDVAULT_HSM_BACKOFF_MS", "50", "first retry delay in ms; doubles each attempt"}, K_UINT, F(hsm_backoff_ms), 0, 10000},
+    {{"CREDVAULT_KEY_CACHE_SIZE", "1024", "unwrapped tenant keys kept in the token (LRU)"}, K_UINT, F(key_cache_size), 1, 1000000},
+    {{"CREDVAULT_DATABASE_URL", NULL, "libpq connection string or URI"}, K_STR, F(database_url), 0, 0},
+    {{"CREDVAULT_DATABASE_PASSWORD_FILE", NULL, "file holding the database password"}, K_SECRET_FILE, F(database_password), 0, 0},
+    {{"CREDVAULT_LISTEN", "127.0.0.1:8443", "host:port to listen on"}, K_STR, F(listen), 0, 0},
+    {{"CREDVAULT_TLS", "on", "on, or off (plain HTTP, loopback addresses only)"}, K_BOOL, F(tls), 0, 1},
+    {{"CREDVAULT_TLS_CERT", NULL, "PEM certificate chain file"}, K_STR, F(tls_cert), 0, 0},
+    {{"CREDVAULT_TLS_KEY", NULL, "PEM private key file"}, K_STR, F(tls_key), 0, 0},
+    {{"CREDVAULT_THREADS", "2", "HTTP worker threads"}, K_UINT, F(threads), 1, 256},
+    {{"CREDVAULT_MAX_BODY_BYTES", "65536", "largest request body; larger gets 413"}, K_SIZE, F(max_body_bytes), 256, 16777216},
+    {{"CREDVAULT_MAX_CONNECTIONS", "512", "concurrent connections"}, K_UINT, F(max_connections), 1, 100000},
+    {{"CREDVAULT_MAX_CONNECTIONS_PER_IP", "64", "concurrent connections from one address"}, K_UINT, F(max_connections_per_ip), 1, 100000},
+    {{"CREDVAULT_CONNECTION_TIMEOUT_S", "30", "idle connection timeout in seconds"}, K_UINT, F(connection_timeout_s), 1, 3600},
+    {{"CREDVAULT_MAX_ENV_KEYS", "64", "credentials per server"}, K_UINT, F(max_env_keys), 1, 1024},
+    {{"CREDVAULT_MAX_ENV_NAME_BYTES", "128", "length of a credential name"}, K_SIZE, F(max_env_name_bytes), 1, 1024},
+    {{"CREDVAULT_MAX_ENV_VALUE_BYTES", "8192", "length of a credential value"}, K_SIZE, F(max_env_value_bytes), 1, 65536},
+    {{"CREDVAULT_TEMPLATES_FILE", NULL, "template catalog (JSON); default: the one built in"}, K_STR, F(templates_file), 0, 0},
+    {{"CREDVAULT_KEY_RESIDENCY", "hsm", "hsm (tenant keys only inside the token)"}, K_STR, F(key_residency), 0, 0},
+    {{"CREDVAULT_KEY_MAX_ENCRYPTIONS", "1000000000", "encryptions per tenant key version before rotation (GCM random IV limit is 2^32)"}, K_U64, F(key_max_encryptions), 1, 4294967296ULL},
+    {{"CREDVAULT_LOG_LEVEL", "info", "error, warn, info or debug"}, K_STR, F(log_level), 0, 0},
+};
+
+#define TABLE_LEN (sizeof(table) / sizeof(table[0]))
+
+size_t cv_config_settings_count(void) { return TABLE_LEN; }
+
+const struct cv_config_setting *cv_config_setting_at(size_t i) { return i < TABLE_LEN ? &table[i].doc : NULL; }
+
+static const struct setting *find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < TABLE_LEN; i++)
+        if (strlen(table[i].doc.name) == len && memcmp(table[i].doc.name, name, len) == 0)
+            return &table[i];
+    return NULL;
+}
+
+static cv_result read_secret_file(const char *path, char **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CV_ENSURE(fd >= 0, CV_ERR_INPUT, "cannot open secret file %s: %s", path, strerror(errno));
+    char *s = cv_secret_alloc(CV_SECRET_FILE_MAX_BYTES + 1);
+    if (!s) {
+        close(fd);
+        CV_BAIL(CV_ERR_MEMORY, "out of memory");
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, s + n, CV_SECRET_FILE_MAX_BYTES + 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n > CV_SECRET_FILE_MAX_BYTES) break;
+    }
+    close(fd);
+    if (n > CV_SECRET_FILE_MAX_BYTES) {
+        cv_secret_free(s);
+        CV_BAIL(CV_ERR_INPUT, "secret file %s is larger than %d bytes", path, CV_SECRET_FILE_MAX_BYTES);
+    }
+    /* one trailing newline is how editors and echo write files */
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) n--;
+    s[n] = '\0';
+    if (n == 0 || memchr(s, '\0', n)) {
+        cv_secret_free(s);
+        CV_BAIL(CV_ERR_INPUT, "secret file %s is empty or holds a NUL byte", path);
+    }
+    *out = s;
+    return CV_OK;
+}
+
+static cv_result parse_number(const struct setting *st, const char *v, uint64_t *out)
+{
+    CV_ENSURE(*v && isdigit((unsigned char)*v), CV_ERR_INPUT, "%s must be a whole number", st->doc.name);
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    CV_ENSURE(errno == 0 && *end == '\0', CV_ERR_INPUT, "%s must be a whole number", st->doc.name);
+    CV_ENSURE(x >= st->min && x <= st->max, CV_ERR_INPUT, "%s must be between %llu and %llu",
+              st->doc.name, (unsigned long long)st->min, (unsigned long long)st->max);
+    *out = x;
+    return CV_OK;
+}
+
+static void free_field(const struct setting *st, struct cv_config *cfg)
+{
+    char **slot = (char **)((char *)cfg + st->off);
+    if (st->kind == K_SECRET || st->kind == K_SECRET_FILE) cv_secret_free(*slot);
+    else free(*slot);
+    *slot = NULL;
+}
+
+static cv_result set_setting(struct cv_config *cfg, const struct setting *st, const char *value)
+{
+    char *base = (char *)cfg + st->off;
+    uint64_t x = 0;
+    switch (st->kind) {
+    case K_STR: {
+        char *d = strdup(value);
+        CV_ENSURE(d != NULL, CV_ERR_MEMORY, "out of memory");
+        free_field(st, cfg);
+        *(char **)base = d;
+        return CV_OK;
+    }
+    case K_SECRET: {
+        CV_ENSURE(*value, CV_ERR_INPUT, "%s is empty", st->doc.name);
+        char *d = cv_secret_strdup(value);
+        CV_ENSURE(d != NULL, CV_ERR_MEMORY, "out of memory");
+        free_field(st, cfg);
+        *(char **)base = d;
+        return CV_OK;
+    }
+    case K_SECRET_FILE: {
+        char *d;
+        CV_GUARD(read_secret_file(value, &d));
+        free_field(st, cfg);
+        *(char **)base = d;
+        return CV_OK;
+    }
+    case K_BOOL:
+        if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) *(int *)base = 1;
+        else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0) *(int *)base = 0;
+        else CV_BAIL(CV_ERR_INPUT, "%s must be on or off", st->doc.name);
+        return CV_OK;
+    case K_UINT:
+        CV_GUARD(parse_number(st, value, &x));
+        *(unsigned *)base = (unsigned)x;
+        return CV_OK;
+    case K_SIZE:
+        CV_GUARD(parse_number(st, value, &x));
+        *(size_t *)base = (size_t)x;
+        return CV_OK;
+    case K_U64:
+        CV_GUARD(parse_number(st, value, &x));
+        *(uint64_t *)base = x;
+        return CV_OK;
+    }
+    CV_BAIL(CV_ERR_INTERNAL, "unknown setting kind");
+}
+
+cv_result cv_config_set(struct cv_config *cfg, const char *name, const char *value)
+{
+    const struct setting *st = find(name, strlen(name));
+    CV_ENSURE(st != NULL, CV_ERR_INPUT, "unknown setting %.64s", name);
+    return set_setting(cfg, st, value);
+}
+
+void cv_config_defaults(struct cv_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        if (!table[i].doc.default_value) continue;
+        cv_result r = set_setting(cfg, &table[i], table[i].doc.default_value);
+        (void)r; /* defaults are constants checked by the unit tests */
+    }
+}
+
+void cv_config_free(struct cv_config *cfg)
+{
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        enum kind k = table[i].kind;
+        if (k == K_STR || k == K_SECRET || k == K_SECRET_FILE) free_field(&table[i], cfg);
+    }
+}
+
+static int is_name_char(char c) { return isupper((unsigned char)c) || isdigit((unsigned char)c) || c == '_'; }
+
+cv_result cv_config_parse_text(struct cv_config *cfg, const char *text, size_t len)
+{
+    CV_ENSURE(len <= CV_CONFIG_FILE_MAX_BYTES, CV_ERR_TOO_LARGE, "configuration is larger than %d bytes",
+              CV_CONFIG_FILE_MAX_BYTES);
+    size_t lineno = 0, i = 0;
+    char value[CV_CONFIG_LINE_MAX_BYTES + 1];
+    while (i < len) {
+        lineno++;
+        const char *line = text + i;
+        const char *nl = memchr(line, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - line) : len - i;
+        i += n + (nl ? 1 : 0);
+        CV_ENSURE(n <= CV_CONFIG_LINE_MAX_BYTES, CV_ERR_INPUT, "configuration line %zu is too long", lineno);
+        CV_ENSURE(!memchr(line, '\0', n), CV_ERR_INPUT, "configuration line %zu holds a NUL byte", lineno);
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t')) n--;
+        size_t s = 0;
+        while (s < n && (line[s] == ' ' || line[s] == '\t')) s++;
+        if (s == n || line[s] == '#') continue;
+        size_t k = s;
+        while (k < n && is_name_char(line[k])) k++;
+        CV_ENSURE(k > s && k < n && line[k] == '=', CV_ERR_INPUT,
+                  "configuration line %zu is not NAME=value", lineno);
+        const struct setting *st = find(line + s, k - s);
+        CV_ENSURE(st != NULL, CV_ERR_INPUT, "configuration line %zu: unknown setting %.*s", lineno,
+                  (int)(k - s > 64 ? 64 : k - s), line + s);
+        const char *v = line + k + 1;
+        size_t vn = n - k - 1;
+        if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0]) {
+            v++;
+            vn -= 2;
+        }
+        memcpy(value, v, vn);
+        value[vn] = '\0';
+        cv_result r = set_setting(cfg, st, value);
+        cv_wipe(value, sizeof(value));
+        CV_GUARD(r);
+    }
+    return CV_OK;
+}
+
+static cv_result read_file(const char *path, struct cv_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CV_ENSURE(fd >= 0, CV_ERR_INPUT, "cannot open configuration %s: %s", path, strerror(errno));
+    cv_result r = CV_OK;
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            r = cv_fail(CV_ERR_INPUT, "cannot read configuration %s: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        r = cv_buf_append(out, chunk, (size_t)n);
+        if (cv_failed(r)) break;
+    }
+    cv_wipe(chunk, sizeof(chunk));
+    close(fd);
+    return r;
+}
+
+cv_result cv_config_load(struct cv_config *cfg, const char *file)
+{
+    cv_config_defaults(cfg);
+    if (file) {
+        struct cv_buf b;
+        cv_buf_init_secret(&b, CV_CONFIG_FILE_MAX_BYTES);
+        cv_result r = read_file(file, &b);
+        if (cv_ok(r)) r = cv_config_parse_text(cfg, (const char *)b.data, b.len);
+        cv_buf_free(&b);
+        CV_GUARD(r);
+    }
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const char *v = getenv(table[i].doc.name);
+        if (v) CV_GUARD(set_setting(cfg, &table[i], v));
+    }
+    return CV_OK;
+}
