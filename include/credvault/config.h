@@ -25,6 +25,7 @@ struct cv_config {
     /* database */
     char *database_url;    /* CREDVAULT_DATABASE_URL (password may come from CREDVAULT_DATABASE_PASSWORD_FILE) */
     char *database_password; /* secret memory, or NULL */
+    char *database_owner_url; /* CREDVAULT_DATABASE_OWNER_URL: the role that owns the schema (migrate only) */
     /* HTTP */
     char *listen;          /* CREDVAULT_LISTEN host:port */
     int tls;               /* CREDVAULT_TLS on|off */

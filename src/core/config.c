@@ -35,6 +35,7 @@ static const struct setting table[] = {
     {{"CREDVAULT_HSM_BACKOFF_MS", "50", "first retry delay in ms; doubles each attempt"}, K_UINT, F(hsm_backoff_ms), 0, 10000},
     {{"CREDVAULT_KEY_CACHE_SIZE", "1024", "unwrapped tenant keys kept in the token (LRU)"}, K_UINT, F(key_cache_size), 1, 1000000},
     {{"CREDVAULT_DATABASE_URL", NULL, "libpq connection string or URI"}, K_STR, F(database_url), 0, 0},
+    {{"CREDVAULT_DATABASE_OWNER_URL", NULL, "connection of the role that owns the schema; used by migrate only (default: CREDVAULT_DATABASE_URL)"}, K_STR, F(database_owner_url), 0, 0},
     {{"CREDVAULT_DATABASE_PASSWORD_FILE", NULL, "file holding the database password"}, K_SECRET_FILE, F(database_password), 0, 0},
     {{"CREDVAULT_LISTEN", "127.0.0.1:8443", "host:port to listen on"}, K_STR, F(listen), 0, 0},
     {{"CREDVAULT_TLS", "on", "on, or off (plain HTTP, loopback addresses only)"}, K_BOOL, F(tls), 0, 1},
