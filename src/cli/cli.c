@@ -1,3 +1,91 @@
+/* Command dispatch for the one binary: global options, the command table and
+ * --help. Each command lives in its own file; none prints a secret except
+ * `token create`, which shows a new token exactly once. */
 #include <stdio.h>
+#include <string.h>
+
 #include "cli/cli.h"
-int cv_cli_main(int argc, char **argv) { (void)argc; (void)argv; puts("credvault"); return 0; }
+#include "credvault/log.h"
+
+static const struct cv_cli_command commands[] = {
+    {"serve", NULL, cv_cli_serve, "run the HTTPS API service"},
+    {"migrate", NULL, cv_cli_migrate, "apply database migrations (as the owning role)"},
+    {"hsm", "init", cv_cli_hsm_init, "create the master key and binding key in the token"},
+    {"hsm", "status", cv_cli_hsm_status, "show module, token, mechanisms, quirk profile and keys"},
+    {"tenant", "create", cv_cli_tenant_create, "create a tenant and its first key"},
+    {"tenant", "list", cv_cli_tenant_list, "list tenants and their key versions"},
+    {"token", "create", cv_cli_token_create, "mint an API token (shown once)"},
+    {"token", "revoke", cv_cli_token_revoke, "revoke an API token by id"},
+    {"version", NULL, cv_cli_version, "print the version"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: credvault [--config FILE] <command> [options]\n");
+}
+
+static void help(void)
+{
+    usage(stdout);
+    printf("\ncredvault keeps integration credentials encrypted under per-tenant keys\n"
+           "wrapped by a master key that never leaves a PKCS#11 token.\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
+                 commands[i].sub ? commands[i].sub : "");
+        printf("  %-16s %s\n", name, commands[i].summary);
+    }
+    printf("\nglobal options:\n"
+           "  --config FILE    read NAME=value settings (environment variables win)\n"
+           "  --help           this text; `credvault <command> --help` explains a command\n"
+           "\nexit status: 0 success, 1 failure, 2 usage error\n");
+}
+
+int cv_cli_main(int argc, char **argv)
+{
+    struct cv_cli_ctx ctx = {.config_file = NULL};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            help();
+            return CV_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            ctx.config_file = argv[++i];
+            continue;
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0) {
+            ctx.config_file = argv[i] + 9;
+            continue;
+        }
+        fprintf(stderr, "credvault: unknown option %s\n", argv[i]);
+        usage(stderr);
+        return CV_EXIT_USAGE;
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return CV_EXIT_USAGE;
+    }
+    const char *name = argv[i];
+    const char *sub = i + 1 < argc ? argv[i + 1] : NULL;
+    int known_name = 0;
+    for (size_t c = 0; c < NCOMMANDS; c++) {
+        if (strcmp(commands[c].name, name) != 0) continue;
+        known_name = 1;
+        if (!commands[c].sub) return commands[c].run(&ctx, argc - i, argv + i);
+        if (sub && strcmp(commands[c].sub, sub) == 0) return commands[c].run(&ctx, argc - i - 1, argv + i + 1);
+    }
+    if (known_name) {
+        fprintf(stderr, "credvault: %s needs a subcommand:", name);
+        for (size_t c = 0; c < NCOMMANDS; c++)
+            if (strcmp(commands[c].name, name) == 0) fprintf(stderr, " %s", commands[c].sub);
+        fprintf(stderr, "\n");
+        if (sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) return CV_EXIT_OK;
+        usage(stderr);
+        return CV_EXIT_USAGE;
+    }
+    fprintf(stderr, "credvault: unknown command '%s'\n", name);
+    usage(stderr);
+    return CV_EXIT_USAGE;
+}

@@ -2,10 +2,57 @@
 #ifndef CREDVAULT_CLI_H
 #define CREDVAULT_CLI_H
 
+#include <stdio.h>
+
+#include "credvault/config.h"
+#include "credvault/result.h"
+
 #define CV_EXIT_OK 0
 #define CV_EXIT_FAIL 1
 #define CV_EXIT_USAGE 2
 
-int cv_cli_main(int argc, char **argv);
+struct cv_cli_ctx {
+    const char *config_file;
+};
+
+typedef int (*cv_cli_fn)(struct cv_cli_ctx *ctx, int argc, char **argv);
+
+struct cv_cli_command {
+    const char *name;
+    const char *sub;
+    cv_cli_fn run;
+    const char *summary;
+};
+
+/* A command's options: long names only; `value` set for options taking one. */
+struct cv_cli_option {
+    const char *name;   /* "--json" */
+    int takes_value;
+    const char *help;
+    const char **value; /* out: the value, or "1" for flags; NULL when absent */
+};
+
+/* Parses argv[1..] against `opts`; positional arguments are collected in
+ * `pos` (up to max_pos). Prints usage and returns CV_EXIT_USAGE on an
+ * unknown option or a wrong count, -1 after printing --help, 0 on success. */
+int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *description,
+                 struct cv_cli_option *opts, size_t nopts, const char **pos, size_t min_pos,
+                 size_t max_pos, size_t *npos);
+
+/* Loads the configuration (file, then environment) and sets the log level;
+ * prints the error and returns non-zero on failure. */
+int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg);
+/* Prints "credvault: <message>" for the thread's last error. */
+void cv_cli_report(const char *what);
+
+int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_create(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv);
 
 #endif

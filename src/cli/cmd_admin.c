@@ -1,0 +1,197 @@
+/* Local administration: migrations, tenants and tokens from the command line,
+ * acting as the platform admin "cli". `token create` prints the new token
+ * once on stdout (and nothing else there), so scripts can capture it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "domain/domain.h"
+
+#ifndef CV_MIGRATIONS_DIR
+#define CV_MIGRATIONS_DIR "migrations"
+#endif
+
+static int print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", s ? s : "null");
+    free(s);
+    return CV_EXIT_OK;
+}
+
+int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *dir = NULL;
+    struct cv_cli_option opts[] = {{"--dir", 1, "folder of NNNN_*.sql files (default: the built-in path)", &dir}};
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault migrate [--dir DIR]",
+                          "Applies the numbered SQL migrations that are missing, each in its own\n"
+                          "transaction, recorded in schema_migrations. Connects with\n"
+                          "CREDVAULT_DATABASE_OWNER_URL (the role that owns the schema), or with\n"
+                          "CREDVAULT_DATABASE_URL when that is unset. Refuses a schema newer than it knows.",
+                          opts, 1, pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
+    const char *url = cfg.database_owner_url ? cfg.database_owner_url : cfg.database_url;
+    if (!url) {
+        fprintf(stderr, "credvault: migrate: set CREDVAULT_DATABASE_OWNER_URL or CREDVAULT_DATABASE_URL\n");
+        cv_config_free(&cfg);
+        return CV_EXIT_FAIL;
+    }
+    struct cv_store_options so = {.url = url, .password = cfg.database_password};
+    unsigned applied = 0;
+    if (cv_failed(cv_store_migrate(&so, dir ? dir : CV_MIGRATIONS_DIR, &applied))) {
+        cv_cli_report("migrate");
+        rc = CV_EXIT_FAIL;
+    } else {
+        printf("%u migration%s applied; the schema is current\n", applied, applied == 1 ? "" : "s");
+    }
+    cv_config_free(&cfg);
+    return rc;
+}
+
+/* Opens HSM, store and catalog, and checks the token against the database. */
+static int open_all(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
+{
+    if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
+    if (cv_failed(cv_app_open(cfg, CV_APP_ALL, app))) {
+        cv_cli_report("start");
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    if (cv_failed(cv_keys_check_database(*app))) {
+        cv_cli_report("key check");
+        cv_app_close(*app);
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int finish(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what)
+{
+    int rc = CV_EXIT_OK;
+    if (cv_failed(r)) {
+        cv_cli_report(what);
+        rc = CV_EXIT_FAIL;
+    } else if (data) {
+        print_json(data);
+    }
+    json_decref(data);
+    cv_app_close(app);
+    cv_config_free(cfg);
+    return rc;
+}
+
+int cv_cli_tenant_create(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *name = NULL;
+    struct cv_cli_option opts[] = {{"--name", 1, "display name (default: the id)", &name}};
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault tenant create ID [--name NAME]",
+                          "Creates a tenant and its first key (generated in the HSM and stored wrapped).",
+                          opts, 1, pos, 1, 1, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    json_t *body = json_pack("{s:s, s:s}", "id", pos[0], "name", name ? name : pos[0]), *data = NULL;
+    cv_result r = cv_tenant_create(app, &p, body, &data);
+    json_decref(body);
+    return finish(app, &cfg, r, data, "tenant create");
+}
+
+int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault tenant list", "Lists tenants (JSON).", NULL, 0, pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    json_t *data = NULL;
+    cv_result r = cv_tenant_list(app, &p, "200", "0", &data);
+    return finish(app, &cfg, r, data, "tenant list");
+}
+
+int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *name = NULL, *role = NULL, *tenant = NULL, *server = NULL, *days = NULL, *json_flag = NULL;
+    struct cv_cli_option opts[] = {
+        {"--name", 1, "principal name recorded as created_by/updated_by (required)", &name},
+        {"--role", 1, "admin, tenant-admin, auditor or workload (required)", &role},
+        {"--tenant", 1, "tenant id (all roles but admin)", &tenant},
+        {"--server", 1, "server id a workload token may read", &server},
+        {"--expires-in-days", 1, "lifetime in days (default: no expiry)", &days},
+        {"--json", 0, "print the whole JSON document instead of the token alone", &json_flag},
+    };
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv,
+                          "credvault token create --name NAME --role ROLE [--tenant ID] [--server ID] "
+                          "[--expires-in-days N] [--json]",
+                          "Mints an API token and prints it once. Only its hash is stored.", opts,
+                          sizeof(opts) / sizeof(opts[0]), pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    if (!name || !role) {
+        fprintf(stderr, "credvault: token create needs --name and --role\n");
+        return CV_EXIT_USAGE;
+    }
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    json_t *body = json_pack("{s:s, s:s}", "name", name, "role", role);
+    if (tenant) json_object_set_new(body, "tenantId", json_string(tenant));
+    if (server) json_object_set_new(body, "serverId", json_string(server));
+    if (days) json_object_set_new(body, "expiresInDays", json_integer(strtoll(days, NULL, 10)));
+    json_t *data = NULL;
+    cv_result r = cv_token_mint(app, &p, body, &data);
+    json_decref(body);
+    if (cv_ok(r) && !json_flag) {
+        printf("%s\n", json_string_value(json_object_get(data, "token")));
+        json_decref(data);
+        data = NULL;
+    }
+    return finish(app, &cfg, r, data, "token create");
+}
+
+int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault token revoke TOKEN_ID", "Revokes an API token by its id.", NULL,
+                          0, pos, 1, 1, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    cv_result r = cv_token_revoke(app, &p, pos[0]);
+    if (cv_ok(r)) printf("revoked %s\n", pos[0]);
+    return finish(app, &cfg, r, NULL, "token revoke");
+}
+
+int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault version", "Prints the version.", NULL, 0, pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    printf("credvault %s\n", CV_VERSION);
+    return CV_EXIT_OK;
+}

@@ -1,0 +1,118 @@
+/* `credvault hsm init` and `credvault hsm status`: token set-up and a report
+ * of what the service will use. Neither prints key material or the PIN. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "credvault/hsm.h"
+#include "domain/domain.h"
+
+static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
+{
+    if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
+    if (cv_failed(cv_app_open(cfg, CV_APP_HSM, app))) {
+        cv_cli_report("HSM");
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault hsm init",
+                          "Creates, inside the configured PKCS#11 token, master key 1\n"
+                          "(credvault-master-1: AES-256, sensitive, never extractable, wrap/unwrap only)\n"
+                          "and the HMAC key that binds wrapped tenant keys to their tenant and version.\n"
+                          "Keys that exist are kept; running it again changes nothing and exits 0.",
+                          NULL, 0, pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_hsm(ctx, &cfg, &app)) != 0) return rc;
+    unsigned created = 0;
+    cv_result r = cv_keys_init(app->hsm, &created);
+    if (cv_failed(r)) {
+        cv_cli_report("hsm init");
+        rc = CV_EXIT_FAIL;
+    } else if (created == 0) {
+        printf("the keys exist already: " CV_HSM_MASTER_LABEL_PREFIX "1 and " CV_HSM_BINDING_LABEL "\n");
+    } else {
+        printf("created %u key%s in the token: " CV_HSM_MASTER_LABEL_PREFIX "1 and " CV_HSM_BINDING_LABEL
+               " are present\n", created, created == 1 ? "" : "s");
+    }
+    cv_app_close(app);
+    cv_config_free(&cfg);
+    return rc;
+}
+
+static json_t *status_json(const struct cv_hsm_status *st)
+{
+    json_t *mechs = json_object(), *masters = json_array();
+    for (size_t i = 0; i < st->mechanisms_count; i++)
+        json_object_set_new(mechs, st->mechanisms[i].name, json_boolean(st->mechanisms[i].present));
+    for (size_t i = 0; i < st->master_versions_count; i++)
+        json_array_append_new(masters, json_integer(st->master_versions[i]));
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:b, s:o, s:b, s:o, s:i}", "module",
+                     st->module_path, "library", st->library_description, "token", "label", st->token_label,
+                     "serial", st->token_serial, "model", st->token_model, "manufacturer", st->manufacturer,
+                     "profile", st->profile, "wrapMechanism", st->wrap_mechanism, "gcmIvSource",
+                     st->gcm_iv_source, "loggedIn", st->logged_in, "masterKeyVersions", masters,
+                     "bindingKeyPresent", st->binding_key_present, "mechanisms", mechs, "cachedKeys",
+                     (int)st->cached_keys);
+}
+
+int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *json_flag = NULL;
+    struct cv_cli_option opts[] = {{"--json", 0, "print one JSON object for machines", &json_flag}};
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault hsm status [--json]",
+                          "Shows the PKCS#11 module, the token (label, serial, model), the mechanisms\n"
+                          "credvault needs and whether the token has them, the quirk profile chosen,\n"
+                          "the master key versions present and whether login works.",
+                          opts, 1, pos, 0, 0, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = open_hsm(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_hsm_status st;
+    memset(&st, 0, sizeof(st));
+    if (cv_failed(cv_hsm_status_get(app->hsm, &st))) {
+        cv_cli_report("hsm status");
+        rc = CV_EXIT_FAIL;
+        goto out;
+    }
+    if (json_flag) {
+        json_t *j = status_json(&st);
+        char *s = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(j);
+        goto out;
+    }
+    printf("module:        %s (%s)\n", st.module_path, st.library_description);
+    printf("token:         %s (serial %s, model %s, %s)\n", st.token_label, st.token_serial, st.token_model,
+           st.manufacturer);
+    printf("login:         %s\n", st.logged_in ? "ok" : "failed");
+    printf("profile:       %s (wrap with %s, GCM IV made by %s)\n", st.profile, st.wrap_mechanism,
+           st.gcm_iv_source);
+    printf("mechanisms:   ");
+    for (size_t i = 0; i < st.mechanisms_count; i++)
+        printf(" %s%s", st.mechanisms[i].name, st.mechanisms[i].present ? "" : " (missing)");
+    printf("\nmaster keys:  ");
+    if (st.master_versions_count == 0) printf(" none (run `credvault hsm init`)");
+    for (size_t i = 0; i < st.master_versions_count; i++)
+        printf(" " CV_HSM_MASTER_LABEL_PREFIX "%u", st.master_versions[i]);
+    printf("\nbinding key:   %s\n", st.binding_key_present ? CV_HSM_BINDING_LABEL : "none (run `credvault hsm init`)");
+out:
+    cv_app_close(app);
+    cv_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,103 @@
+/* `credvault serve`: opens the HSM and the database, proves the token's
+ * master key opens this database's keys, then serves the API until SIGINT or
+ * SIGTERM. Refuses to start rather than fail on the first request. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "credvault/log.h"
+#include "domain/domain.h"
+#include "http/http.h"
+#include "http/routes.h"
+
+#ifndef CV_MIGRATIONS_DIR
+#define CV_MIGRATIONS_DIR "migrations"
+#endif
+
+static void serve_help_settings(void)
+{
+    printf("\nsettings (environment or --config file; the environment wins):\n");
+    for (size_t i = 0; i < cv_config_settings_count(); i++) {
+        const struct cv_config_setting *s = cv_config_setting_at(i);
+        printf("  %-34s %s%s%s%s\n", s->name, s->help, s->default_value ? " (default: " : "",
+               s->default_value ? s->default_value : "", s->default_value ? ")" : "");
+    }
+}
+
+int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
+{
+    const char *dir = NULL;
+    struct cv_cli_option opts[] = {{"--migrations-dir", 1, "folder of the migrations the schema must match", &dir}};
+    const char *pos[1];
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR]",
+                          "Serves the HTTPS API. At start it checks that the schema is current, that\n"
+                          "the database role owns nothing and cannot bypass row-level security, and\n"
+                          "that the token's master key opens this database's canary.",
+                          opts, 1, pos, 0, 0, &npos);
+    if (rc < 0) {
+        serve_help_settings();
+        return CV_EXIT_OK;
+    }
+    if (rc) return rc;
+
+    /* before any jansson call: parsed bodies hold plaintext credentials */
+    cv_http_json_install_wiping_allocator();
+    cv_process_harden();
+
+    /* signals are taken by sigwait below, never by a worker thread */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct cv_config cfg;
+    if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
+    if (strcmp(cfg.key_residency, "hsm") != 0) {
+        fprintf(stderr, "credvault: CREDVAULT_KEY_RESIDENCY=%s is not supported; use hsm\n", cfg.key_residency);
+        cv_config_free(&cfg);
+        return CV_EXIT_FAIL;
+    }
+    struct cv_app *app = NULL;
+    struct cv_http_server *srv = NULL;
+    rc = CV_EXIT_FAIL;
+    if (cv_failed(cv_app_open(&cfg, CV_APP_ALL, &app))) {
+        cv_cli_report("start");
+        goto out;
+    }
+    if (cv_failed(cv_store_check_ready(app->store, dir ? dir : CV_MIGRATIONS_DIR))) {
+        cv_cli_report("database");
+        goto out;
+    }
+    if (cv_failed(cv_keys_check_database(app))) {
+        cv_cli_report("key check");
+        goto out;
+    }
+    struct cv_http_server_options ho;
+    cv_http_server_options_from_config(&cfg, &ho);
+    size_t nroutes;
+    const struct cv_http_route *routes = cv_api_routes(&nroutes);
+    if (cv_failed(cv_http_server_start(&ho, routes, nroutes, app, &srv))) {
+        cv_cli_report("listen");
+        goto out;
+    }
+    char port[16], mv[16];
+    snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
+    snprintf(mv, sizeof(mv), "%u", app->master_version);
+    cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
+           "master_version", mv, NULL);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    cv_log(CV_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    rc = CV_EXIT_OK;
+out:
+    cv_http_server_stop(srv);
+    cv_app_close(app); /* destroys every unwrapped tenant key in the token */
+    cv_config_free(&cfg);
+    return rc;
+}

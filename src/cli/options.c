@@ -1,0 +1,86 @@
+/* Option parsing and shared plumbing for subcommands: long options only,
+ * exit 2 with a usage line on anything unknown. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "credvault/log.h"
+
+int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *description,
+                 struct cv_cli_option *opts, size_t nopts, const char **pos, size_t min_pos,
+                 size_t max_pos, size_t *npos)
+{
+    *npos = 0;
+    int only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (!only_pos && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+            printf("usage: %s\n\n%s\n", usage_line, description);
+            if (nopts) printf("\noptions:\n");
+            for (size_t o = 0; o < nopts; o++)
+                printf("  %s%s\n      %s\n", opts[o].name, opts[o].takes_value ? " VALUE" : "", opts[o].help);
+            return -1;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            size_t n = strcspn(a, "=");
+            struct cv_cli_option *match = NULL;
+            for (size_t o = 0; o < nopts; o++)
+                if (strlen(opts[o].name) == n && strncmp(opts[o].name, a, n) == 0) match = &opts[o];
+            if (!match) {
+                fprintf(stderr, "credvault: unknown option %s\nusage: %s\n", a, usage_line);
+                return CV_EXIT_USAGE;
+            }
+            if (!match->takes_value) {
+                if (a[n] == '=') {
+                    fprintf(stderr, "credvault: %s takes no value\nusage: %s\n", match->name, usage_line);
+                    return CV_EXIT_USAGE;
+                }
+                *match->value = "1";
+            } else if (a[n] == '=') {
+                *match->value = a + n + 1;
+            } else if (i + 1 < argc) {
+                *match->value = argv[++i];
+            } else {
+                fprintf(stderr, "credvault: %s needs a value\nusage: %s\n", match->name, usage_line);
+                return CV_EXIT_USAGE;
+            }
+            continue;
+        }
+        if (*npos >= max_pos) {
+            fprintf(stderr, "credvault: unexpected argument %s\nusage: %s\n", a, usage_line);
+            return CV_EXIT_USAGE;
+        }
+        pos[(*npos)++] = a;
+    }
+    if (*npos < min_pos) {
+        fprintf(stderr, "usage: %s\n", usage_line);
+        return CV_EXIT_USAGE;
+    }
+    return 0;
+}
+
+void cv_cli_report(const char *what)
+{
+    fprintf(stderr, "credvault: %s: %s\n", what, cv_error_message());
+}
+
+int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg)
+{
+    if (cv_failed(cv_config_load(cfg, ctx->config_file))) {
+        cv_cli_report("configuration");
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    enum cv_log_level level;
+    if (cv_log_level_parse(cfg->log_level, &level) != 0) {
+        fprintf(stderr, "credvault: configuration: CREDVAULT_LOG_LEVEL must be error, warn, info or debug\n");
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    cv_log_set_level(level);
+    return 0;
+}

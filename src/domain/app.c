@@ -1,0 +1,57 @@
+/* Wires the service context: HSM, store and template catalog, opened in
+ * that order and closed in reverse. Holds no secret itself: the PIN and the
+ * database password stay in the configuration's secret memory. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain/domain.h"
+
+cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out)
+{
+    cv_result r = CV_OK;
+    struct cv_app *app = calloc(1, sizeof(*app));
+    CV_ENSURE(app != NULL, CV_ERR_MEMORY, "out of memory");
+    app->cfg = cfg;
+    app->master_version = 1;
+    if (parts & CV_APP_HSM) {
+        if (!cfg->pkcs11_token || !cfg->hsm_pin) {
+            r = cv_fail(CV_ERR_INPUT, "the HSM needs CREDVAULT_PKCS11_TOKEN and CREDVAULT_HSM_PIN_FILE (or CREDVAULT_HSM_PIN)");
+            goto out;
+        }
+        struct cv_hsm_options ho = {
+            .module_path = cfg->pkcs11_module,
+            .token = cfg->pkcs11_token,
+            .pin = cfg->hsm_pin,
+            .sessions = cfg->hsm_sessions,
+            .retries = cfg->hsm_retries,
+            .backoff_ms = cfg->hsm_backoff_ms,
+            .key_cache_size = cfg->key_cache_size,
+        };
+        CV_GUARD_OUT(r, cv_hsm_open(&ho, &app->hsm));
+    }
+    if (parts & CV_APP_STORE) {
+        if (!cfg->database_url) {
+            r = cv_fail(CV_ERR_INPUT, "CREDVAULT_DATABASE_URL is not set");
+            goto out;
+        }
+        struct cv_store_options so = {.url = cfg->database_url, .password = cfg->database_password};
+        CV_GUARD_OUT(r, cv_store_open(&so, &app->store));
+    }
+    if (parts & CV_APP_CATALOG) CV_GUARD_OUT(r, cv_catalog_load(cfg->templates_file, &app->catalog));
+out:
+    if (cv_failed(r)) {
+        cv_app_close(app);
+        return r;
+    }
+    *out = app;
+    return CV_OK;
+}
+
+void cv_app_close(struct cv_app *app)
+{
+    if (!app) return;
+    if (app->catalog) cv_catalog_free(app->catalog);
+    if (app->store) cv_store_close(app->store);
+    if (app->hsm) cv_hsm_close(app->hsm);
+    free(app);
+}

@@ -1,0 +1,476 @@
+/* MCP server credentials: deploy, masked read, validate, update, list, get,
+ * delete — all within the caller's tenant. Full values never leave here
+ * except sealed; names are stored beside the record so that validation needs
+ * no decryption. Another tenant's server is "not found", like a missing one. */
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "credvault/crypto.h"
+#include "domain/domain.h"
+#include "domain/seal.h"
+
+#define MASK_NOTE "Credentials are masked for security. Full values are never exposed via API."
+#define UPDATE_RETRIES 3
+
+/* Names that would let a stored value take over the MCP server's loader. */
+static const char *const loader_prefixes[] = {"LD_", "DYLD_", "GCONV_PATH", "MALLOC_", "GLIBC_TUNABLES"};
+
+static cv_result require_tenant_role(const struct cv_principal *p, int write)
+{
+    if (write)
+        CV_ENSURE(p->role == CV_ROLE_TENANT_ADMIN, CV_ERR_FORBIDDEN, "this action needs a tenant-admin token");
+    else
+        CV_ENSURE(p->role == CV_ROLE_TENANT_ADMIN || p->role == CV_ROLE_AUDITOR, CV_ERR_FORBIDDEN,
+                  "this action needs a tenant-admin or auditor token");
+    CV_ENSURE(p->tenant_id[0] != '\0', CV_ERR_FORBIDDEN, "this token belongs to no tenant");
+    return CV_OK;
+}
+
+static cv_result check_server_id(const char *server_id)
+{
+    size_t n = strlen(server_id);
+    CV_ENSURE(n > 0 && n <= CV_STORE_SERVER_ID_MAX_BYTES, CV_ERR_NOT_FOUND, "server not found");
+    return CV_OK;
+}
+
+static int env_name_valid(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_')) return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_')) return 0;
+    return 1;
+}
+
+static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, int allow_null)
+{
+    const struct cv_config *cfg = app->cfg;
+    CV_ENSURE(json_is_object(env), CV_ERR_INPUT, "env must be an object of strings");
+    CV_ENSURE(json_object_size(env) <= cfg->max_env_keys, CV_ERR_INPUT, "env has more than %u keys",
+              cfg->max_env_keys);
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+        size_t kn = strlen(k);
+        CV_ENSURE(kn > 0 && kn <= cfg->max_env_name_bytes, CV_ERR_INPUT,
+                  "env names must be 1 to %zu bytes (CREDVAULT_MAX_ENV_NAME_BYTES)", cfg->max_env_name_bytes);
+        CV_ENSURE(env_name_valid(k), CV_ERR_INPUT,
+                  "env name '%.64s' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
+        for (size_t i = 0; i < sizeof(loader_prefixes) / sizeof(loader_prefixes[0]); i++) {
+            if (strncmp(k, loader_prefixes[i], strlen(loader_prefixes[i])) == 0 && !cv_catalog_allows_name(tmpl, k))
+                return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
+        }
+        if (allow_null && json_is_null(v)) continue;
+        CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "env value of '%.64s' must be a string", k);
+        size_t vn = json_string_length(v);
+        CV_ENSURE(strlen(json_string_value(v)) == vn, CV_ERR_INPUT,
+                  "env value of '%.64s' holds a NUL character, which an environment cannot carry", k);
+        CV_ENSURE(vn <= cfg->max_env_value_bytes, CV_ERR_INPUT,
+                  "env value of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_ENV_VALUE_BYTES)", k,
+                  cfg->max_env_value_bytes);
+    }
+    return CV_OK;
+}
+
+static cv_result check_fields(json_t *body, const char *const *known, size_t n)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        int ok = 0;
+        for (size_t i = 0; i < n; i++) ok |= strcmp(k, known[i]) == 0;
+        CV_ENSURE(ok, CV_ERR_INPUT, "unknown field '%.64s'", k);
+    }
+    return CV_OK;
+}
+
+static cv_result parse_expires(json_t *body, int64_t *out, int *present)
+{
+    json_t *v = json_object_get(body, "expiresAt");
+    *present = v != NULL;
+    *out = 0;
+    if (!v || json_is_null(v)) return CV_OK;
+    CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
+    const char *s = json_string_value(v);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int ms = 0;
+    char z = 0;
+    int n = 0;
+    int got = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec, &n);
+    CV_ENSURE(got == 6 && n == 19, CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
+    const char *rest = s + n;
+    if (*rest == '.') {
+        int m = 0;
+        CV_ENSURE(sscanf(rest, ".%3d%n", &ms, &m) == 1 && m == 4, CV_ERR_INPUT, "expiresAt has a bad fraction");
+        rest += m;
+    }
+    z = *rest;
+    CV_ENSURE(z == 'Z' && rest[1] == '\0', CV_ERR_INPUT, "expiresAt must end in Z (UTC)");
+    CV_ENSURE(tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 && tm.tm_hour < 24 &&
+                  tm.tm_min < 60 && tm.tm_sec < 61 && tm.tm_year >= 1970 && tm.tm_year < 10000,
+              CV_ERR_INPUT, "expiresAt is not a valid time");
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    *out = (int64_t)t * 1000 + ms;
+    return CV_OK;
+}
+
+static json_t *names_of(json_t *env)
+{
+    json_t *a = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) json_array_append_new(a, json_string(k));
+    return a;
+}
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+/* Unique within this process even when two deploys land in one millisecond;
+ * across instances the (tenant, server_id) key catches a clash and we retry. */
+static void next_server_id(const char *template_id, char out[CV_STORE_SERVER_ID_MAX_BYTES + 1])
+{
+    static _Atomic int64_t last;
+    int64_t now = cv_time_now_ms(), prev = atomic_load(&last), next;
+    do {
+        next = now > prev ? now : prev + 1;
+    } while (!atomic_compare_exchange_weak(&last, &prev, next));
+    snprintf(out, CV_STORE_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
+}
+
+cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,
+                                json_t *body, json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 1));
+    json_t *tmpl = cv_catalog_template(app->catalog, template_id);
+    CV_ENSURE(tmpl != NULL, CV_ERR_NOT_FOUND, "unknown template '%.64s'", template_id);
+    static const char *const known[] = {"env", "userId", "autoConnect", "expiresAt", "name"};
+    CV_GUARD(check_fields(body, known, sizeof(known) / sizeof(known[0])));
+    json_t *env = json_object_get(body, "env");
+    CV_ENSURE(env != NULL, CV_ERR_INPUT, "env is required");
+    CV_GUARD(check_env(app, tmpl, env, 0));
+    json_t *user = json_object_get(body, "userId"), *autoc = json_object_get(body, "autoConnect");
+    /* userId is accepted for compatibility and ignored: identity is the token's */
+    CV_ENSURE(!user || json_is_string(user) || json_is_null(user), CV_ERR_INPUT, "userId must be a string");
+    CV_ENSURE(!autoc || json_is_boolean(autoc), CV_ERR_INPUT, "autoConnect must be true or false");
+    json_t *jname = json_object_get(body, "name");
+    CV_ENSURE(!jname || (json_is_string(jname) && json_string_length(jname) > 0 &&
+                         json_string_length(jname) <= CV_STORE_NAME_MAX_BYTES &&
+                         strlen(json_string_value(jname)) == json_string_length(jname)),
+              CV_ERR_INPUT, "name must be 1 to %d bytes", CV_STORE_NAME_MAX_BYTES);
+    int64_t expires;
+    int has_expires;
+    CV_GUARD(parse_expires(body, &expires, &has_expires));
+    size_t i;
+    json_t *req;
+    json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
+        json_t *v = json_object_get(env, json_string_value(req));
+        CV_ENSURE(json_is_string(v) && json_string_length(v) > 0, CV_ERR_INPUT,
+                  "template %s requires %s", template_id, json_string_value(req));
+    }
+
+    struct cv_server_row row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.tenant_id, sizeof(row.tenant_id), "%s", p->tenant_id);
+    snprintf(row.template_id, sizeof(row.template_id), "%s", template_id);
+    snprintf(row.server_name, sizeof(row.server_name), "%s",
+             jname ? json_string_value(jname) : json_string_value(json_object_get(tmpl, "name")));
+    snprintf(row.created_by, sizeof(row.created_by), "%s", p->name);
+    snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
+    row.expires_at_ms = expires;
+    json_t *integrations = cv_catalog_configured_integrations(app->catalog, env);
+    row.configured_integrations = json_dumps(integrations, JSON_COMPACT);
+    row.credential_names = dump(names_of(env));
+    cv_result r = CV_OK;
+    if (!integrations || !row.configured_integrations || !row.credential_names) {
+        r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        goto out;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        next_server_id(template_id, row.server_id);
+        free(row.encrypted_env);
+        row.encrypted_env = NULL;
+        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, env, &row.encrypted_env, &row.key_version));
+        r = cv_store_server_insert(app->store, &row);
+        if (r.err != CV_ERR_CONFLICT) break;
+    }
+    if (cv_failed(r)) goto out;
+    CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.deploy", row.server_id, "success"));
+
+    char created[32];
+    cv_time_iso8601(row.created_at_ms, created);
+    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name", row.server_name,
+                      "status", "disconnected", "templateId", template_id, "createdAt", created, "createdBy",
+                      row.created_by, "configuration", "configuredIntegrations", integrations, "evidenceTypes",
+                      json_object_get(tmpl, "evidenceTypes"));
+    if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
+out:
+    json_decref(integrations);
+    cv_server_row_free(&row);
+    return r;
+}
+
+static cv_result get_row(struct cv_app *app, const struct cv_principal *p, const char *server_id, int with_env,
+                         struct cv_server_row *row)
+{
+    CV_GUARD(check_server_id(server_id));
+    memset(row, 0, sizeof(*row));
+    cv_result r = cv_store_server_get(app->store, p->tenant_id, server_id, with_env, row);
+    if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
+    return r;
+}
+
+cv_result cv_credentials_masked(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 0));
+    struct cv_server_row row;
+    CV_GUARD(get_row(app, p, server_id, 1, &row));
+    json_t *env = NULL, *masked = NULL;
+    struct cv_buf m = CV_BUF_EMPTY;
+    cv_buf_init(&m, 64);
+    cv_result r;
+    CV_GUARD_OUT(r, cv_open_env(app, &row, &env));
+    masked = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+        cv_buf_reset(&m);
+        CV_GUARD_OUT(r, cv_mask_value(json_string_value(v), json_string_length(v), &m));
+        json_object_set_new(masked, k, json_stringn((const char *)m.data, m.len));
+    }
+    CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.read_masked", server_id, "success"));
+    *data = json_pack("{s:s, s:O, s:s}", "serverId", row.server_id, "credentials", masked, "note", MASK_NOTE);
+    if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
+out:
+    json_decref(env);
+    json_decref(masked);
+    cv_buf_free(&m);
+    cv_server_row_free(&row);
+    return r;
+}
+
+cv_result cv_credentials_validate(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                  json_t *body, json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 0));
+    static const char *const known[] = {"requiredKeys"};
+    CV_GUARD(check_fields(body, known, 1));
+    json_t *req = json_object_get(body, "requiredKeys");
+    CV_ENSURE(json_is_array(req), CV_ERR_INPUT, "requiredKeys must be an array of names");
+    CV_ENSURE(json_array_size(req) <= CV_VALIDATE_MAX_KEYS, CV_ERR_INPUT, "requiredKeys has more than %d names",
+              CV_VALIDATE_MAX_KEYS);
+    size_t i;
+    json_t *k;
+    json_array_foreach(req, i, k) CV_ENSURE(json_is_string(k), CV_ERR_INPUT, "requiredKeys must hold strings only");
+
+    struct cv_server_row row;
+    CV_GUARD(get_row(app, p, server_id, 0, &row));
+    json_t *names = json_loads(row.credential_names ? row.credential_names : "[]", 0, NULL);
+    cv_result r = CV_OK;
+    json_t *missing = json_array();
+    if (!json_is_array(names) || !missing) {
+        r = cv_fail(CV_ERR_INTERNAL, "stored credential names are unreadable");
+        goto out;
+    }
+    json_array_foreach(req, i, k) {
+        int found = 0;
+        size_t j;
+        json_t *n;
+        json_array_foreach(names, j, n) found |= json_equal(n, k);
+        if (!found) json_array_append(missing, k);
+    }
+    CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.validate", server_id, "success"));
+    *data = json_pack("{s:b, s:O}", "valid", json_array_size(missing) == 0, "missing", missing);
+    if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
+out:
+    json_decref(names);
+    json_decref(missing);
+    cv_server_row_free(&row);
+    return r;
+}
+
+static json_t *server_json(const struct cv_server_row *row)
+{
+    char created[32], updated[32], expires[32];
+    cv_time_iso8601(row->created_at_ms, created);
+    cv_time_iso8601(row->last_updated_ms, updated);
+    if (row->expires_at_ms) cv_time_iso8601(row->expires_at_ms, expires);
+    json_t *integ = json_loads(row->configured_integrations ? row->configured_integrations : "[]", 0, NULL);
+    json_t *names = json_loads(row->credential_names ? row->credential_names : "[]", 0, NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "id", row->server_id,
+                     "name", row->server_name, "status", "disconnected", "templateId", row->template_id,
+                     "configuredIntegrations", integ ? integ : json_array(), "credentialNames",
+                     names ? names : json_array(), "keyVersion", (json_int_t)row->key_version, "revision",
+                     (json_int_t)row->revision, "createdAt", created, "createdBy", row->created_by, "lastUpdated",
+                     updated, "updatedBy", row->updated_by, "expiresAt", row->expires_at_ms ? expires : NULL);
+}
+
+struct list_ctx {
+    json_t *arr;
+};
+
+static int add_server(void *arg, const struct cv_server_row *row)
+{
+    struct list_ctx *l = arg;
+    return json_array_append_new(l->arr, server_json(row));
+}
+
+cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit, const char *offset,
+                         json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 0));
+    unsigned lim, off;
+    CV_GUARD(cv_parse_uint_param(limit, CV_LIST_DEFAULT_LIMIT, CV_LIST_MAX_LIMIT, "limit", &lim));
+    CV_GUARD(cv_parse_uint_param(offset, 0, 1000000000u, "offset", &off));
+    struct list_ctx l = {.arr = json_array()};
+    CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
+    uint64_t total = 0;
+    cv_result r = cv_store_server_list(app->store, p->tenant_id, lim, off, add_server, &l, &total);
+    if (cv_failed(r)) {
+        json_decref(l.arr);
+        return r;
+    }
+    *data = json_pack("{s:o, s:I, s:I, s:I}", "servers", l.arr, "total", (json_int_t)total, "limit",
+                      (json_int_t)lim, "offset", (json_int_t)off);
+    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
+    return CV_OK;
+}
+
+cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 0));
+    struct cv_server_row row;
+    CV_GUARD(get_row(app, p, server_id, 0, &row));
+    *data = server_json(&row);
+    cv_server_row_free(&row);
+    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
+    return CV_OK;
+}
+
+cv_result cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id)
+{
+    CV_GUARD(require_tenant_role(p, 1));
+    CV_GUARD(check_server_id(server_id));
+    cv_result r = cv_store_server_delete(app->store, p->tenant_id, server_id);
+    if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
+    CV_GUARD(r);
+    return cv_audit(app, p, p->tenant_id, "credentials.delete", server_id, "success");
+}
+
+static cv_result parse_if_match(const char *h, int64_t *rev)
+{
+    *rev = 0;
+    if (!h) return CV_OK;
+    const char *s = h;
+    if (strncmp(s, "W/", 2) == 0) s += 2;
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s++;
+        n -= 2;
+    }
+    CV_ENSURE(n > 0 && n <= 18, CV_ERR_INPUT, "If-Match must hold a revision such as \"3\"");
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        CV_ENSURE(s[i] >= '0' && s[i] <= '9', CV_ERR_INPUT, "If-Match must hold a revision such as \"3\"");
+        v = v * 10 + (s[i] - '0');
+    }
+    CV_ENSURE(v > 0, CV_ERR_INPUT, "If-Match must hold a revision such as \"3\"");
+    *rev = v;
+    return CV_OK;
+}
+
+cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                json_t *body, int merge, const char *if_match, json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 1));
+    static const char *const known[] = {"env", "expiresAt"};
+    CV_GUARD(check_fields(body, known, 2));
+    int64_t want_rev;
+    CV_GUARD(parse_if_match(if_match, &want_rev));
+    json_t *env = json_object_get(body, "env");
+    CV_ENSURE(env != NULL, CV_ERR_INPUT, "env is required");
+    int64_t expires;
+    int has_expires;
+    CV_GUARD(parse_expires(body, &expires, &has_expires));
+
+    cv_result r = CV_OK;
+    for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+        struct cv_server_row row;
+        CV_GUARD(get_row(app, p, server_id, merge, &row));
+        json_t *tmpl = cv_catalog_template(app->catalog, row.template_id);
+        json_t *next = NULL, *integrations = NULL;
+        r = check_env(app, tmpl, env, merge);
+        if (cv_ok(r) && want_rev && row.revision != want_rev)
+            r = cv_fail(CV_ERR_PRECONDITION, "the server's credentials changed (revision %lld); read them again",
+                        (long long)row.revision);
+        if (cv_failed(r)) goto next;
+        if (merge) {
+            CV_GUARD_OUT(r, cv_open_env(app, &row, &next));
+            const char *k;
+            json_t *v;
+            json_object_foreach(env, k, v) {
+                if (json_is_null(v)) json_object_del(next, k);
+                else json_object_set(next, k, v);
+            }
+            if (json_object_size(next) > app->cfg->max_env_keys) {
+                r = cv_fail(CV_ERR_INPUT, "env has more than %u keys", app->cfg->max_env_keys);
+                goto out;
+            }
+        } else {
+            next = json_incref(env);
+        }
+        if (tmpl) {
+            size_t i;
+            json_t *req;
+            json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
+                json_t *v = json_object_get(next, json_string_value(req));
+                if (!json_is_string(v) || json_string_length(v) == 0) {
+                    r = cv_fail(CV_ERR_INPUT, "template %s requires %s", row.template_id, json_string_value(req));
+                    goto next;
+                }
+            }
+        }
+        free(row.encrypted_env);
+        row.encrypted_env = NULL;
+        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, next, &row.encrypted_env, &row.key_version));
+        integrations = cv_catalog_configured_integrations(app->catalog, next);
+        free(row.configured_integrations);
+        free(row.credential_names);
+        row.configured_integrations = dump(integrations);
+        row.credential_names = dump(names_of(next));
+        integrations = NULL;
+        if (has_expires) row.expires_at_ms = expires;
+        snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
+        r = cv_store_server_update(app->store, &row, row.revision);
+        if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
+        if (cv_ok(r)) r = cv_audit(app, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace",
+                                   server_id, "success");
+        if (cv_ok(r)) {
+            *data = server_json(&row);
+            if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        }
+    out:
+        json_decref(next);
+        json_decref(integrations);
+        cv_server_row_free(&row);
+        return r;
+    next:
+        json_decref(next);
+        json_decref(integrations);
+        cv_server_row_free(&row);
+        if (r.err != CV_ERR_PRECONDITION || want_rev) return r;
+    }
+    return r;
+}

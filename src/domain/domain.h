@@ -1,0 +1,115 @@
+/* The use cases: tenants, tokens, keys, templates and credentials. Both front
+ * ends (http, cli) call these; results are jansson documents in the API's
+ * shapes, so the two never disagree. Authorisation is decided here, from the
+ * authenticated principal, never from a request body. */
+#ifndef CREDVAULT_DOMAIN_H
+#define CREDVAULT_DOMAIN_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "credvault/config.h"
+#include "credvault/hsm.h"
+#include "credvault/result.h"
+#include "credvault/store.h"
+
+#define CV_TOKEN_PREFIX "cvt_"
+#define CV_TOKEN_RANDOM_BYTES 32
+#define CV_TOKEN_MAX_BYTES 128
+#define CV_TOKEN_MAX_DAYS 3650
+#define CV_LIST_MAX_LIMIT 200
+#define CV_LIST_DEFAULT_LIMIT 50
+#define CV_VALIDATE_MAX_KEYS 256
+
+enum cv_role { CV_ROLE_ADMIN = 0, CV_ROLE_TENANT_ADMIN, CV_ROLE_AUDITOR, CV_ROLE_WORKLOAD, CV_ROLE__COUNT };
+const char *cv_role_name(enum cv_role r);
+int cv_role_parse(const char *s, enum cv_role *out); /* 0 on success */
+
+struct cv_principal {
+    char token_id[CV_STORE_UUID_BYTES + 1];
+    char name[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
+    enum cv_role role;
+    char tenant_id[CV_TENANT_ID_MAX_BYTES + 1]; /* "" for admin */
+    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1];
+    const char *request_id;
+};
+
+/* The principal for local administration from the command line: an admin
+ * whose actions are recorded as done by "cli". */
+void cv_principal_cli(struct cv_principal *p);
+
+struct cv_catalog;
+
+struct cv_app {
+    const struct cv_config *cfg;
+    struct cv_hsm *hsm;
+    struct cv_store *store;
+    struct cv_catalog *catalog;
+    uint32_t master_version; /* current master key version */
+};
+
+enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7 };
+
+CV_RESULT cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out);
+void cv_app_close(struct cv_app *app);
+
+/* ---- keys ---- */
+/* Creates master key 1 and the binding key if absent; `created` counts new keys. */
+CV_RESULT cv_keys_init(struct cv_hsm *hsm, unsigned *created);
+/* At start: registers master 1 in an empty database (with a canary), then
+ * proves that the token's master keys open this database's canaries. */
+CV_RESULT cv_keys_check_database(struct cv_app *app);
+
+/* ---- authentication ---- */
+/* From an Authorization header value: "Bearer <token>". CV_ERR_AUTH when
+ * missing, malformed, unknown, revoked or expired (one message for all). */
+CV_RESULT cv_auth_bearer(struct cv_app *app, const char *authorization, struct cv_principal *out);
+
+/* ---- tenants (admin) ---- */
+CV_RESULT cv_tenant_create(struct cv_app *app, const struct cv_principal *p, json_t *body, json_t **data);
+CV_RESULT cv_tenant_list(struct cv_app *app, const struct cv_principal *p, const char *limit,
+                         const char *offset, json_t **data);
+CV_RESULT cv_tenant_get(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, json_t **data);
+
+/* ---- tokens ---- */
+CV_RESULT cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t *body, json_t **data);
+CV_RESULT cv_token_revoke(struct cv_app *app, const struct cv_principal *p, const char *token_id);
+
+/* ---- templates ---- */
+CV_RESULT cv_catalog_load(const char *file, struct cv_catalog **out); /* NULL: the built-in one */
+void cv_catalog_free(struct cv_catalog *c);
+CV_RESULT cv_templates_list(struct cv_app *app, const struct cv_principal *p, json_t **data);
+/* Borrowed references into the catalog; NULL when unknown. */
+json_t *cv_catalog_template(const struct cv_catalog *c, const char *template_id);
+/* Integration names whose keys all have non-empty values in `env`, in catalog order. */
+json_t *cv_catalog_configured_integrations(const struct cv_catalog *c, json_t *env);
+/* Whether a template allows a name that would otherwise be refused (LD_PRELOAD, …). */
+int cv_catalog_allows_name(json_t *tmpl, const char *name);
+
+/* ---- credentials (tenant-admin; auditor reads) ---- */
+CV_RESULT cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,
+                                json_t *body, json_t **data);
+CV_RESULT cv_credentials_masked(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                json_t **data);
+CV_RESULT cv_credentials_validate(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                  json_t *body, json_t **data);
+/* if_match: the If-Match header or NULL; merge: keep keys not named in env
+ * (a null value removes one). data gets the server document; *revision the new one. */
+CV_RESULT cv_credentials_update(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                json_t *body, int merge, const char *if_match, json_t **data);
+CV_RESULT cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit,
+                         const char *offset, json_t **data);
+CV_RESULT cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data);
+CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id);
+
+/* ---- helpers shared by the use cases ---- */
+/* "2025-12-08T19:40:22.162Z" */
+void cv_time_iso8601(int64_t ms, char out[32]);
+int64_t cv_time_now_ms(void);
+/* Parses a list paging parameter; NULL gives the default. */
+CV_RESULT cv_parse_uint_param(const char *s, unsigned def, unsigned max, const char *name, unsigned *out);
+/* Writes an audit event; failures are returned (callers fail closed). */
+CV_RESULT cv_audit(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
+                   const char *action, const char *target, const char *outcome);
+
+#endif

@@ -1,0 +1,96 @@
+/* Key setup and the start-up canary. The canary is a throwaway key wrapped
+ * under each master version and kept in master_keys: if the token's master
+ * key cannot unwrap it, this token is not the one this database was made
+ * with, and the service refuses to start rather than fail on every read. */
+#include <stdio.h>
+#include <string.h>
+
+#include "credvault/log.h"
+#include "domain/domain.h"
+
+#define CANARY_TENANT "_canary" /* not a valid tenant id, so it can never collide */
+
+cv_result cv_keys_init(struct cv_hsm *hsm, unsigned *created)
+{
+    *created = 0;
+    int exists = 0;
+    CV_GUARD(cv_hsm_master_exists(hsm, 1, &exists));
+    if (!exists) {
+        CV_GUARD(cv_hsm_master_create(hsm, 1));
+        (*created)++;
+    }
+    struct cv_hsm_status st;
+    CV_GUARD(cv_hsm_status_get(hsm, &st));
+    if (!st.binding_key_present) {
+        CV_GUARD(cv_hsm_binding_key_create(hsm));
+        (*created)++;
+    }
+    return CV_OK;
+}
+
+static cv_result make_canary(struct cv_hsm *hsm, uint32_t master_version, struct cv_key_ref *ref)
+{
+    memset(ref, 0, sizeof(*ref));
+    snprintf(ref->tenant_id, sizeof(ref->tenant_id), "%s", CANARY_TENANT);
+    ref->version = 1;
+    ref->master_version = master_version;
+    return cv_hsm_tenant_key_generate(hsm, ref);
+}
+
+struct verify_ctx {
+    struct cv_app *app;
+    cv_result r;
+    uint32_t newest;
+    unsigned count;
+};
+
+static int verify_one(void *arg, const struct cv_master_key_row *row)
+{
+    struct verify_ctx *v = arg;
+    v->count++;
+    if (row->state[0] == 'a' && row->version > v->newest) v->newest = row->version;
+    if (cv_failed(v->r)) return 1;
+    char label[64];
+    snprintf(label, sizeof(label), CV_HSM_MASTER_LABEL_PREFIX "%u", row->version);
+    int exists = 0;
+    cv_result r = cv_hsm_master_exists(v->app->hsm, row->version, &exists);
+    if (cv_ok(r) && !exists)
+        r = cv_fail(CV_ERR_CONFLICT,
+                    "the token has no key labelled %s, which this database's tenant keys need: "
+                    "check CREDVAULT_PKCS11_TOKEN and that this is the token the database was made with",
+                    label);
+    if (cv_ok(r)) {
+        r = cv_hsm_tenant_key_verify(v->app->hsm, &row->canary);
+        if (r.err == CV_ERR_CRYPTO)
+            r = cv_fail(CV_ERR_CONFLICT,
+                        "the token's key %s does not open this database's canary: the token and "
+                        "CREDVAULT_DATABASE_URL belong to different installations (or the key was replaced)",
+                        label);
+    }
+    v->r = r;
+    return cv_failed(r);
+}
+
+cv_result cv_keys_check_database(struct cv_app *app)
+{
+    struct verify_ctx v = {.app = app, .r = CV_OK, .newest = 0, .count = 0};
+    CV_GUARD(cv_store_master_key_list(app->store, verify_one, &v));
+    CV_GUARD(v.r);
+    if (v.count == 0) {
+        int exists = 0;
+        CV_GUARD(cv_hsm_master_exists(app->hsm, 1, &exists));
+        CV_ENSURE(exists, CV_ERR_CONFLICT,
+                  "the token has no key labelled " CV_HSM_MASTER_LABEL_PREFIX "1: run `credvault hsm init` first");
+        struct cv_master_key_row row;
+        memset(&row, 0, sizeof(row));
+        row.version = 1;
+        snprintf(row.state, sizeof(row.state), "active");
+        CV_GUARD(make_canary(app->hsm, 1, &row.canary));
+        CV_GUARD(cv_store_master_key_insert(app->store, &row));
+        cv_log(CV_LOG_INFO, "master_key_registered", "label", CV_HSM_MASTER_LABEL_PREFIX "1", NULL);
+        v.newest = 1;
+    }
+    CV_ENSURE(v.newest > 0, CV_ERR_CONFLICT, "the database lists no active master key");
+    app->master_version = v.newest;
+    return CV_OK;
+}

@@ -1,0 +1,132 @@
+/* Sealing and opening of one server's credential map: JSON plaintext in
+ * wiped memory, AES-256-GCM in the token under the tenant's key, AAD binding
+ * the record to tenant, server and key version. Every failure to open gives
+ * the same answer, "Failed to decrypt credentials", and logs only ids. */
+#include <stdio.h>
+#include <string.h>
+
+#include "credvault/crypto.h"
+#include "credvault/log.h"
+#include "domain/domain.h"
+#include "domain/seal.h"
+
+#define DECRYPT_FAILED "Failed to decrypt credentials"
+
+static cv_result decrypt_failed(const char *tenant, const char *server, uint32_t version, const char *why)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%u", version);
+    cv_log(CV_LOG_ERROR, "decrypt_failed", "tenant", tenant, "server", server, "key_version", v, "reason", why,
+           NULL);
+    return cv_fail_code(CV_ERR_CRYPTO, "decrypt_failed", DECRYPT_FAILED);
+}
+
+cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, json_t *env,
+                      char **record_out, uint32_t *key_version)
+{
+    struct cv_tenant_key_row key;
+    CV_GUARD(cv_store_tenant_key_current(app->store, tenant_id, &key));
+
+    cv_result r = CV_OK;
+    struct cv_buf aad = CV_BUF_EMPTY, out = CV_BUF_EMPTY;
+    struct cv_record rec;
+    cv_record_init(&rec);
+    cv_buf_init(&aad, 1024);
+    cv_buf_init(&out, 4 * CV_RECORD_MAX_PLAINTEXT_BYTES);
+    /* json_dumps allocates through the wiping allocator */
+    char *pt = json_dumps(env, JSON_COMPACT);
+    if (!pt) {
+        r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        goto out;
+    }
+    size_t pt_len = strlen(pt);
+    if (pt_len > CV_HSM_GCM_MAX_BYTES) {
+        r = cv_fail(CV_ERR_TOO_LARGE, "the credential map is larger than %d bytes", CV_HSM_GCM_MAX_BYTES);
+        goto out;
+    }
+    CV_GUARD_OUT(r, cv_record_aad(tenant_id, server_id, key.ref.version, CV_RECORD_VERSION, &aad));
+    CV_GUARD_OUT(r, cv_buf_reserve(&rec.ct, pt_len));
+    CV_GUARD_OUT(r, cv_hsm_gcm_encrypt(app->hsm, &key.ref, aad.data, aad.len, (const uint8_t *)pt, pt_len,
+                                       rec.iv, rec.ct.data, rec.tag));
+    rec.ct.len = pt_len;
+    rec.v = CV_RECORD_VERSION;
+    rec.key_version = key.ref.version;
+    snprintf(rec.tenant_id, sizeof(rec.tenant_id), "%s", tenant_id);
+    CV_GUARD_OUT(r, cv_record_encode(&rec, &out));
+    *record_out = strdup((const char *)out.data);
+    if (!*record_out) {
+        r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        goto out;
+    }
+    *key_version = key.ref.version;
+out:
+    if (pt) {
+        cv_wipe(pt, strlen(pt));
+        free(pt); /* jansson's allocator: wiped again by the hook */
+    }
+    cv_record_wipe(&rec);
+    cv_buf_free(&aad);
+    cv_buf_free(&out);
+    return r;
+}
+
+cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_t **env_out)
+{
+    const char *tenant = row->tenant_id, *server = row->server_id;
+    if (!row->encrypted_env) return decrypt_failed(tenant, server, row->key_version, "no record");
+    struct cv_record rec;
+    cv_record_init(&rec);
+    cv_result r = CV_OK;
+    struct cv_buf aad = CV_BUF_EMPTY, pt = CV_BUF_EMPTY;
+    cv_buf_init(&aad, 1024);
+    cv_buf_init_secret(&pt, CV_RECORD_MAX_PLAINTEXT_BYTES);
+    json_t *env = NULL;
+
+    if (cv_failed(cv_record_decode(row->encrypted_env, strlen(row->encrypted_env), &rec))) {
+        r = decrypt_failed(tenant, server, row->key_version, "malformed record");
+        goto out;
+    }
+    if (strcmp(rec.tenant_id, tenant) != 0 || rec.key_version != row->key_version) {
+        r = decrypt_failed(tenant, server, row->key_version, "record kid does not match its row");
+        goto out;
+    }
+    struct cv_tenant_key_row key;
+    r = cv_store_tenant_key_get(app->store, tenant, rec.key_version, &key);
+    if (r.err == CV_ERR_NOT_FOUND) {
+        r = decrypt_failed(tenant, server, rec.key_version, "key version unknown");
+        goto out;
+    }
+    if (cv_failed(r)) goto out;
+    CV_GUARD_OUT(r, cv_record_aad(tenant, server, rec.key_version, rec.v, &aad));
+    CV_GUARD_OUT(r, cv_buf_reserve(&pt, rec.ct.len));
+    r = cv_hsm_gcm_decrypt(app->hsm, &key.ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,
+                           pt.data);
+    if (r.err == CV_ERR_CRYPTO) {
+        r = decrypt_failed(tenant, server, rec.key_version, "authentication failed");
+        goto out;
+    }
+    if (cv_failed(r)) goto out;
+    pt.len = rec.ct.len;
+    json_error_t jerr;
+    env = json_loadb((const char *)pt.data, pt.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(env)) {
+        r = decrypt_failed(tenant, server, rec.key_version, "plaintext is not a JSON object");
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) {
+        if (!json_is_string(v)) {
+            r = decrypt_failed(tenant, server, rec.key_version, "plaintext holds a value that is not a string");
+            goto out;
+        }
+    }
+    *env_out = env;
+    env = NULL;
+out:
+    json_decref(env);
+    cv_record_wipe(&rec);
+    cv_buf_free(&aad);
+    cv_buf_free(&pt);
+    return r;
+}

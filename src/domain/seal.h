@@ -1,0 +1,13 @@
+/* Sealing and opening of credential maps (domain-internal). */
+#ifndef CREDVAULT_DOMAIN_SEAL_H
+#define CREDVAULT_DOMAIN_SEAL_H
+
+#include "domain/domain.h"
+
+/* Encrypts `env` with the tenant's current key; *record_out is malloc'ed. */
+CV_RESULT cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, json_t *env,
+                      char **record_out, uint32_t *key_version);
+/* Decrypts a row's record into a JSON object of strings (wiped on decref). */
+CV_RESULT cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_t **env_out);
+
+#endif

@@ -1,0 +1,230 @@
+/* The API's routes: authenticate, parse, call the use case, reply. No
+ * business rule lives here; identity always comes from the bearer token,
+ * never from a body. */
+#include <stdio.h>
+#include <string.h>
+
+#include "domain/domain.h"
+#include "http/http.h"
+#include "http/routes.h"
+
+static int authenticate(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res,
+                        struct cv_principal *p)
+{
+    cv_result r = cv_auth_bearer(app, cv_http_header(req, "Authorization"), p);
+    if (cv_failed(r)) {
+        cv_http_reply_error(res, r);
+        return 0;
+    }
+    p->request_id = cv_http_request_id(req);
+    return 1;
+}
+
+/* Authenticates and parses a JSON object body; replies on failure. */
+static int authenticate_json(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res,
+                             struct cv_principal *p, json_t **body)
+{
+    if (!authenticate(app, req, res, p)) return 0;
+    cv_result r = cv_http_json_body(req, body);
+    if (cv_failed(r)) {
+        cv_http_reply_error(res, r);
+        return 0;
+    }
+    return 1;
+}
+
+static void finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data)
+{
+    if (cv_failed(r)) {
+        json_decref(data);
+        cv_http_reply_error(res, r);
+        return;
+    }
+    cv_http_reply(res, status, data);
+}
+
+static void etag(struct cv_http_response *res, json_t *server)
+{
+    json_t *rev = json_object_get(server, "revision");
+    if (!json_is_integer(rev)) return;
+    char v[32];
+    snprintf(v, sizeof(v), "\"%lld\"", (long long)json_integer_value(rev));
+    cv_http_header_add(res, "ETag", v);
+}
+
+static void health(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    (void)a;
+    (void)req;
+    cv_http_reply(res, 200, json_pack("{s:s}", "status", "alive"));
+}
+
+static void ready(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_app *app = a;
+    (void)req;
+    cv_result hsm = cv_hsm_ping(app->hsm);
+    cv_result db = cv_store_ping(app->store);
+    if (cv_ok(hsm) && cv_ok(db)) {
+        cv_http_reply(res, 200, json_pack("{s:s, s:s, s:s}", "status", "ready", "hsm", "ok", "database", "ok"));
+        return;
+    }
+    cv_error_clear();
+    cv_result r = cv_fail_code(CV_ERR_UNAVAILABLE, "not_ready", "not ready: HSM %s, database %s",
+                               cv_ok(hsm) ? "ok" : "unavailable", cv_ok(db) ? "ok" : "unavailable");
+    cv_http_reply_error(res, r);
+}
+
+static void tenants_create(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *body, *data = NULL;
+    if (!authenticate_json(a, req, res, &p, &body)) return;
+    cv_result r = cv_tenant_create(a, &p, body, &data);
+    json_decref(body);
+    finish(res, r, 201, data);
+}
+
+static void tenants_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_tenant_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &data);
+    finish(res, r, 200, data);
+}
+
+static void tenants_get(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_tenant_get(a, &p, cv_http_param(req, "id"), &data);
+    finish(res, r, 200, data);
+}
+
+static void tokens_create(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *body, *data = NULL;
+    if (!authenticate_json(a, req, res, &p, &body)) return;
+    cv_result r = cv_token_mint(a, &p, body, &data);
+    json_decref(body);
+    finish(res, r, 201, data);
+}
+
+static void tokens_revoke(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    if (!authenticate(a, req, res, &p)) return;
+    const char *id = cv_http_param(req, "id");
+    cv_result r = cv_token_revoke(a, &p, id);
+    finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "revoked", 1) : NULL);
+}
+
+static void templates_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_templates_list(a, &p, &data);
+    finish(res, r, 200, data);
+}
+
+static void deploy(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *body, *data = NULL;
+    if (!authenticate_json(a, req, res, &p, &body)) return;
+    cv_result r = cv_credentials_deploy(a, &p, cv_http_param(req, "templateId"), body, &data);
+    json_decref(body);
+    finish(res, r, 201, data);
+}
+
+static void servers_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_server_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &data);
+    finish(res, r, 200, data);
+}
+
+static void servers_get(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_server_get(a, &p, cv_http_param(req, "serverId"), &data);
+    if (cv_ok(r)) etag(res, data);
+    finish(res, r, 200, data);
+}
+
+static void servers_delete(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    if (!authenticate(a, req, res, &p)) return;
+    const char *id = cv_http_param(req, "serverId");
+    cv_result r = cv_server_delete(a, &p, id);
+    finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "deleted", 1) : NULL);
+}
+
+static void credentials_masked(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *data = NULL;
+    if (!authenticate(a, req, res, &p)) return;
+    cv_result r = cv_credentials_masked(a, &p, cv_http_param(req, "serverId"), &data);
+    finish(res, r, 200, data);
+}
+
+static void credentials_update(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *body, *data = NULL;
+    if (!authenticate_json(a, req, res, &p, &body)) return;
+    const char *merge = cv_http_query(req, "merge");
+    cv_result r = CV_OK;
+    if (merge && strcmp(merge, "true") != 0 && strcmp(merge, "false") != 0)
+        r = cv_fail(CV_ERR_INPUT, "merge must be true or false");
+    if (cv_ok(r))
+        r = cv_credentials_update(a, &p, cv_http_param(req, "serverId"), body, merge && strcmp(merge, "true") == 0,
+                                  cv_http_header(req, "If-Match"), &data);
+    json_decref(body);
+    if (cv_ok(r)) etag(res, data);
+    finish(res, r, 200, data);
+}
+
+static void credentials_validate(void *a, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_principal p;
+    json_t *body, *data = NULL;
+    if (!authenticate_json(a, req, res, &p, &body)) return;
+    cv_result r = cv_credentials_validate(a, &p, cv_http_param(req, "serverId"), body, &data);
+    json_decref(body);
+    finish(res, r, 200, data);
+}
+
+static const struct cv_http_route routes[] = {
+    {"GET", "/healthz", health},
+    {"GET", "/readyz", ready},
+    {"POST", "/api/tenants", tenants_create},
+    {"GET", "/api/tenants", tenants_list},
+    {"GET", "/api/tenants/:id", tenants_get},
+    {"POST", "/api/tokens", tokens_create},
+    {"DELETE", "/api/tokens/:id", tokens_revoke},
+    {"GET", "/api/mcp/templates", templates_list},
+    {"POST", "/api/mcp/templates/:templateId/deploy", deploy},
+    {"GET", "/api/mcp/servers", servers_list},
+    {"GET", "/api/mcp/servers/:serverId", servers_get},
+    {"DELETE", "/api/mcp/servers/:serverId", servers_delete},
+    {"GET", "/api/mcp/servers/:serverId/credentials", credentials_masked},
+    {"PUT", "/api/mcp/servers/:serverId/credentials", credentials_update},
+    {"POST", "/api/mcp/servers/:serverId/credentials/validate", credentials_validate},
+};
+
+const struct cv_http_route *cv_api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
