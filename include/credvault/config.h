@@ -46,6 +46,9 @@ struct cv_config {
     uint64_t key_max_encryptions; /* CREDVAULT_KEY_MAX_ENCRYPTIONS */
     /* logging */
     char *log_level;       /* CREDVAULT_LOG_LEVEL */
+    /* bookkeeping: secrets that came from a *_FILE setting, which wins over
+     * the inline form whatever the order (bit per secret field) */
+    unsigned secret_from_file;
 };
 
 /* One documented setting, for --help and for validation. */
@@ -60,8 +63,10 @@ const struct cv_config_setting *cv_config_setting_at(size_t i);
 /* Loads defaults, then `file` (may be NULL), then the environment. */
 CV_RESULT cv_config_load(struct cv_config *cfg, const char *file);
 /* Parses one NAME=value text (a file's contents); exposed for tests and fuzzing.
- * Unknown CREDVAULT_* names are refused; blank lines and # comments are skipped;
- * a value may be wrapped in matching single or double quotes. */
+ * Unknown CREDVAULT_* names are refused; other names (SOFTHSM2_CONF, a vendor
+ * module's settings) are put into the process environment unless already set,
+ * so one EnvironmentFile serves the PKCS#11 module too. Blank lines and #
+ * comments are skipped; a value may be wrapped in matching single or double quotes. */
 CV_RESULT cv_config_parse_text(struct cv_config *cfg, const char *text, size_t len);
 /* Sets one named value (as from the environment). */
 CV_RESULT cv_config_set(struct cv_config *cfg, const char *name, const char *value);

@@ -36,7 +36,9 @@ void cv_record_wipe(struct cv_record *rec);
 CV_RESULT cv_record_encode(const struct cv_record *rec, struct cv_buf *out);
 /* Strict: exactly those six members once each, known v and alg, a kid of a
  * valid tenant id and decimal version, exact lowercase hex lengths. Anything
- * else is CV_ERR_INPUT (callers report it as a decrypt failure). */
+ * else is CV_ERR_INPUT (callers report it as a decrypt failure). Syntax only:
+ * nothing is authenticated here. `rec` must have been set up by
+ * cv_record_init; it is replaced only on success. */
 CV_RESULT cv_record_decode(const char *text, size_t len, struct cv_record *rec);
 
 /* AAD binding a record to (tenant, server, key version, format version):

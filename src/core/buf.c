@@ -64,7 +64,7 @@ cv_result cv_buf_reserve(struct cv_buf *b, size_t extra)
     if (need <= b->cap) return CV_OK;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > b->max + 1) cap = b->max + 1;
+    if (b->max < SIZE_MAX && cap > b->max + 1) cap = b->max + 1; /* max + 1 would wrap to 0 */
     uint8_t *p;
     if (b->secret) {
         p = cv_secret_realloc(b->data, cap);

@@ -69,10 +69,21 @@ static const struct setting *find(const char *name, size_t len)
     return NULL;
 }
 
+static unsigned secret_bit(const struct setting *st)
+{
+    return st->off == F(hsm_pin) ? 1u : 2u;
+}
+
 static cv_result read_secret_file(const char *path, char **out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device named by mistake must not hang start-up */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     CV_ENSURE(fd >= 0, CV_ERR_INPUT, "cannot open secret file %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        CV_BAIL(CV_ERR_INPUT, "secret file %s is not a regular file", path);
+    }
     char *s = cv_secret_alloc(CV_SECRET_FILE_MAX_BYTES + 1);
     if (!s) {
         close(fd);
@@ -91,8 +102,9 @@ static cv_result read_secret_file(const char *path, char **out)
         cv_secret_free(s);
         CV_BAIL(CV_ERR_INPUT, "secret file %s is larger than %d bytes", path, CV_SECRET_FILE_MAX_BYTES);
     }
-    /* one trailing newline is how editors and echo write files */
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) n--;
+    /* one trailing newline (LF or CRLF) is how editors and echo write files */
+    if (n > 0 && s[n - 1] == '\n') n--;
+    if (n > 0 && s[n - 1] == '\r') n--;
     s[n] = '\0';
     if (n == 0 || memchr(s, '\0', n)) {
         cv_secret_free(s);
@@ -137,6 +149,7 @@ static cv_result set_setting(struct cv_config *cfg, const struct setting *st, co
     }
     case K_SECRET: {
         CV_ENSURE(*value, CV_ERR_INPUT, "%s is empty", st->doc.name);
+        if (cfg->secret_from_file & secret_bit(st)) return CV_OK; /* the *_FILE form wins */
         char *d = cv_secret_strdup(value);
         CV_ENSURE(d != NULL, CV_ERR_MEMORY, "out of memory");
         free_field(st, cfg);
@@ -144,10 +157,11 @@ static cv_result set_setting(struct cv_config *cfg, const struct setting *st, co
         return CV_OK;
     }
     case K_SECRET_FILE: {
-        char *d;
+        char *d = NULL;
         CV_GUARD(read_secret_file(value, &d));
         free_field(st, cfg);
         *(char **)base = d;
+        cfg->secret_from_file |= secret_bit(st);
         return CV_OK;
     }
     case K_BOOL:
@@ -221,7 +235,8 @@ cv_result cv_config_parse_text(struct cv_config *cfg, const char *text, size_t l
         CV_ENSURE(k > s && k < n && line[k] == '=', CV_ERR_INPUT,
                   "configuration line %zu is not NAME=value", lineno);
         const struct setting *st = find(line + s, k - s);
-        CV_ENSURE(st != NULL, CV_ERR_INPUT, "configuration line %zu: unknown setting %.*s", lineno,
+        int ours = k - s >= 10 && memcmp(line + s, "CREDVAULT_", 10) == 0;
+        CV_ENSURE(st != NULL || !ours, CV_ERR_INPUT, "configuration line %zu: unknown setting %.*s", lineno,
                   (int)(k - s > 64 ? 64 : k - s), line + s);
         const char *v = line + k + 1;
         size_t vn = n - k - 1;
@@ -231,6 +246,16 @@ cv_result cv_config_parse_text(struct cv_config *cfg, const char *text, size_t l
         }
         memcpy(value, v, vn);
         value[vn] = '\0';
+        if (!st) {
+            /* the PKCS#11 module's own settings (SOFTHSM2_CONF, …); the environment wins */
+            char name[CV_CONFIG_LINE_MAX_BYTES + 1];
+            memcpy(name, line + s, k - s);
+            name[k - s] = '\0';
+            int rc = setenv(name, value, 0);
+            cv_wipe(value, sizeof(value));
+            CV_ENSURE(rc == 0, CV_ERR_INPUT, "configuration line %zu: cannot set %.64s", lineno, name);
+            continue;
+        }
         cv_result r = set_setting(cfg, st, value);
         cv_wipe(value, sizeof(value));
         CV_GUARD(r);

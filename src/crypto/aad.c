@@ -1,0 +1,38 @@
+/* The additional authenticated data of a record: it binds the ciphertext to
+ * its tenant, server, key version and format version, so a row copied to
+ * another tenant or server fails to decrypt. Every variable-length field is
+ * length-prefixed: it must never be a plain concatenation, where ("ab","c")
+ * and ("a","bc") would authenticate the same bytes. */
+#include <string.h>
+
+#include "credvault/crypto.h"
+
+#define AAD_LABEL "credvault.record"
+#define AAD_LABEL_BYTES (sizeof(AAD_LABEL) - 1)
+
+cv_result cv_record_aad(const char *tenant_id, const char *server_id, uint32_t key_version,
+                        uint32_t format_version, struct cv_buf *out)
+{
+    CV_ENSURE_REF(tenant_id);
+    CV_ENSURE_REF(server_id);
+    CV_ENSURE_REF(out);
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "record AAD: invalid tenant id");
+    size_t tenant_len = strlen(tenant_id);
+    size_t server_len = strnlen(server_id, CV_SERVER_ID_MAX_BYTES + 1);
+    CV_ENSURE(server_len >= 1 && server_len <= CV_SERVER_ID_MAX_BYTES, CV_ERR_INPUT,
+              "record AAD: server id must be 1 to %d bytes", CV_SERVER_ID_MAX_BYTES);
+    CV_ENSURE(key_version != 0, CV_ERR_INPUT, "record AAD: key version 0 does not exist");
+    CV_ENSURE(format_version != 0, CV_ERR_INPUT, "record AAD: format version 0 does not exist");
+
+    /* Reserve the whole encoding first so a failure leaves `out` untouched. */
+    size_t total = AAD_LABEL_BYTES + 4 + 4 + tenant_len + 4 + server_len + 4;
+    CV_GUARD(cv_buf_reserve(out, total));
+    CV_GUARD(cv_buf_append(out, AAD_LABEL, AAD_LABEL_BYTES));
+    CV_GUARD(cv_buf_append_u32be(out, format_version));
+    CV_GUARD(cv_buf_append_u32be(out, (uint32_t)tenant_len));
+    CV_GUARD(cv_buf_append(out, tenant_id, tenant_len));
+    CV_GUARD(cv_buf_append_u32be(out, (uint32_t)server_len));
+    CV_GUARD(cv_buf_append(out, server_id, server_len));
+    CV_GUARD(cv_buf_append_u32be(out, key_version));
+    return CV_OK;
+}
