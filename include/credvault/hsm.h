@@ -97,8 +97,9 @@ void cv_hsm_cache_drop_tenant(struct cv_hsm *hsm, const char *tenant_id);
 void cv_hsm_cache_drop_all(struct cv_hsm *hsm);
 
 /* AES-256-GCM in the token with the tenant key `ref` (unwrapped on a cache
- * miss after the binding is checked). AAD must be non-empty. The IV is 12
- * bytes, random, made by the caller or the token per the quirk profile.
+ * miss after the binding is checked). AAD must be non-empty. Encrypt writes
+ * `iv`: 12 random bytes drawn from the token's RNG by this layer, or made by
+ * the token itself, per the quirk profile.
  * ct has pt_len bytes. A wrong key, AAD or tag gives CV_ERR_CRYPTO with the
  * same message every time. */
 CV_RESULT cv_hsm_gcm_encrypt(struct cv_hsm *hsm, const struct cv_key_ref *ref,

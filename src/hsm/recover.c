@@ -1,0 +1,108 @@
+/* Running an operation with recovery: when a session, login, handle or the
+ * device goes away, one thread re-initialises the module, logs in, re-opens
+ * sessions and re-finds handles while the others wait, then the operation is
+ * retried with bounded exponential backoff. Never retries an answer about the
+ * data (a wrong tag is not an outage) and never retries a refused PIN. */
+#include <stdio.h>
+#include <time.h>
+
+#include "credvault/log.h"
+#include "internal.h"
+
+#define BACKOFF_CAP_MS 30000U
+
+cv_result cv_hsm_connect(struct cv_hsm *hsm, CK_RV *rv)
+{
+    CV_GUARD(cv_hsm_module_initialize(hsm, rv));
+    CV_GUARD(cv_hsm_token_select(hsm, rv));
+    CV_GUARD(cv_hsm_token_capabilities(hsm, rv));
+    CV_GUARD(cv_hsm_sessions_open(hsm, rv));
+    CV_GUARD(cv_hsm_keys_scan(hsm, hsm->owner, rv));
+    return CV_OK;
+}
+
+void cv_hsm_disconnect(struct cv_hsm *hsm)
+{
+    /* The unwrapped keys die with the sessions; their numbers may be reused
+     * by new objects, so they are forgotten, never destroyed. */
+    cv_hsm_cache_forget(hsm->cache);
+    cv_hsm_sessions_forget(hsm);
+    cv_hsm_module_finalize(hsm);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* Backoff before retry `attempt` (1-based): backoff_ms doubled per attempt,
+ * capped, with jitter in its upper half so instances do not retry in step. */
+static unsigned backoff_for(const struct cv_hsm *hsm, unsigned attempt)
+{
+    unsigned ms = hsm->backoff_ms;
+    for (unsigned i = 1; i < attempt && ms < BACKOFF_CAP_MS; i++) ms *= 2;
+    if (ms > BACKOFF_CAP_MS) ms = BACKOFF_CAP_MS;
+    if (ms < 2) return ms;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return ms / 2 + (unsigned)((unsigned long)now.tv_nsec % (ms / 2 + 1));
+}
+
+/* Exclusive: waits for every attempt in flight to end. `seen` is the
+ * generation the failed attempt ran in; if another thread recovered since,
+ * there is nothing to do. */
+static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned attempt)
+{
+    pthread_rwlock_wrlock(&hsm->state);
+    if (hsm->generation != seen && hsm->healthy) {
+        pthread_rwlock_unlock(&hsm->state);
+        return;
+    }
+    char attempt_text[16];
+    snprintf(attempt_text, sizeof(attempt_text), "%u", attempt);
+    cv_log(CV_LOG_WARN, "hsm_recover", "rv", cv_hsm_rv_text(cause).s, "attempt", attempt_text, (char *)NULL);
+
+    cv_hsm_disconnect(hsm);
+    CK_RV rv = CKR_OK;
+    cv_result r = cv_hsm_connect(hsm, &rv);
+    hsm->generation++;
+    if (cv_ok(r)) {
+        hsm->healthy = 1;
+        hsm->broken_rv = CKR_OK;
+        cv_log(CV_LOG_INFO, "hsm_recovered", "attempt", attempt_text, (char *)NULL);
+    } else {
+        hsm->healthy = 0;
+        hsm->broken_rv = rv != CKR_OK ? rv : CKR_GENERAL_ERROR;
+        /* Leave nothing half open for the next try. */
+        cv_hsm_sessions_close(hsm);
+        cv_log(CV_LOG_WARN, "hsm_recover_failed", "rv", cv_hsm_rv_text(hsm->broken_rv).s, "attempt",
+               attempt_text, "error", cv_error_message(), (char *)NULL);
+    }
+    pthread_rwlock_unlock(&hsm->state);
+}
+
+cv_result cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
+{
+    CV_ENSURE_REF(hsm);
+    for (unsigned attempt = 0;; attempt++) {
+        struct cv_hsm_lease lease;
+        cv_result r = cv_hsm_lease_acquire(hsm, &lease);
+        if (cv_ok(r)) {
+            r = op(hsm, &lease, arg);
+            cv_hsm_lease_release(hsm, &lease);
+        }
+        if (cv_ok(r) || !lease.retry) return r;
+        if (attempt >= hsm->retries) {
+            char tries[16];
+            snprintf(tries, sizeof(tries), "%u", attempt + 1);
+            cv_log(CV_LOG_ERROR, "hsm_unavailable", "rv", cv_hsm_rv_text(lease.rv).s, "attempts", tries, (char *)NULL);
+            return cv_fail(CV_ERR_UNAVAILABLE, "HSM unavailable (%s)", cv_hsm_rv_text(lease.rv).s);
+        }
+        /* The first retry follows a recovery at once (stale sessions after a
+         * restart heal immediately); later ones back off. */
+        if (attempt > 0) sleep_ms(backoff_for(hsm, attempt));
+        recover(hsm, lease.generation, lease.rv, attempt + 1);
+    }
+}
