@@ -77,13 +77,13 @@ int cv_cli_main(int argc, char **argv)
         if (sub && strcmp(commands[c].sub, sub) == 0) return commands[c].run(&ctx, argc - i - 1, argv + i + 1);
     }
     if (known_name) {
-        fprintf(stderr, "credvault: %s needs a subcommand:", name);
+        int want_help = sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0);
+        FILE *f = want_help ? stdout : stderr;
+        if (!want_help) fprintf(f, "credvault: %s needs a subcommand\n", name);
+        fprintf(f, "usage: credvault [--config FILE] %s <subcommand> [options]\n\nsubcommands:\n", name);
         for (size_t c = 0; c < NCOMMANDS; c++)
-            if (strcmp(commands[c].name, name) == 0) fprintf(stderr, " %s", commands[c].sub);
-        fprintf(stderr, "\n");
-        if (sub && (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0)) return CV_EXIT_OK;
-        usage(stderr);
-        return CV_EXIT_USAGE;
+            if (strcmp(commands[c].name, name) == 0) fprintf(f, "  %-10s %s\n", commands[c].sub, commands[c].summary);
+        return want_help ? CV_EXIT_OK : CV_EXIT_USAGE;
     }
     fprintf(stderr, "credvault: unknown command '%s'\n", name);
     usage(stderr);

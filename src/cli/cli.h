@@ -13,6 +13,7 @@
 
 struct cv_cli_ctx {
     const char *config_file;
+    int serving; /* the long-running service logs at info by default */
 };
 
 typedef int (*cv_cli_fn)(struct cv_cli_ctx *ctx, int argc, char **argv);
@@ -44,6 +45,8 @@ int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *desc
 int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg);
 /* Prints "credvault: <message>" for the thread's last error. */
 void cv_cli_report(const char *what);
+
+int cv_cli_main(int argc, char **argv);
 
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv);

@@ -56,6 +56,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct cv_config cfg;
+    ctx->serving = 1;
     if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
     if (strcmp(cfg.key_residency, "hsm") != 0) {
         fprintf(stderr, "credvault: CREDVAULT_KEY_RESIDENCY=%s is not supported; use hsm\n", cfg.key_residency);

@@ -1,6 +1,7 @@
 /* Option parsing and shared plumbing for subcommands: long options only,
  * exit 2 with a usage line on anything unknown. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -81,6 +82,9 @@ int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg)
         cv_config_free(cfg);
         return CV_EXIT_FAIL;
     }
+    /* one-shot commands print their own results; their library chatter is
+     * only wanted when asked for explicitly */
+    if (!ctx->serving && level == CV_LOG_INFO && !getenv("CREDVAULT_LOG_LEVEL")) level = CV_LOG_WARN;
     cv_log_set_level(level);
     return 0;
 }
