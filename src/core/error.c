@@ -25,7 +25,7 @@ static const char *const names[CV_ERR__COUNT] = {
     [CV_ERR_PRECONDITION] = "precondition_failed",
     [CV_ERR_RATE_LIMITED] = "rate_limited",
     [CV_ERR_UNAVAILABLE] = "unavailable",
-    [CV_ERR_CRYPTO] = "crypto_failed",
+    [CV_ERR_CRYPTO] = "decrypt_failed",
     [CV_ERR_INTERNAL] = "internal_error",
     [CV_ERR_MEMORY] = "out_of_memory",
 };

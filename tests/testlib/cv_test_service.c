@@ -89,7 +89,7 @@ static unsigned free_port(void)
 static int prepare(struct cv_test_service *s)
 {
     char path[1024];
-    snprintf(s->dir, sizeof(s->dir), "%s/service", tmpdir());
+    snprintf(s->dir, sizeof(s->dir), "%.200s/service", tmpdir());
     snprintf(path, sizeof(path), "%s/admin-token", s->dir);
     snprintf(s->ca_file, sizeof(s->ca_file), "%s/tls/ca.crt", s->dir);
     FILE *f = fopen(path, "r");

@@ -13,7 +13,7 @@ struct cv_test_service {
     char ca_file[512];
     char admin_token[160];
     char log_file[512];
-    char dir[512];
+    char dir[256];
 };
 
 /* Runs `credvault <args>` with the test's environment; returns the exit status

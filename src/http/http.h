@@ -1,0 +1,127 @@
+/* The HTTP framework that routes are written against: requests, responses,
+ * the JSON envelope of DESIGN.md §6, and the server's life. Nothing here names
+ * a libmicrohttpd type; <microhttpd.h> stays inside the files of src/http.
+ * Every response carries Content-Type, X-Request-Id, Cache-Control: no-store
+ * and X-Content-Type-Options: nosniff; error statuses come from one table. */
+#ifndef CREDVAULT_HTTP_H
+#define CREDVAULT_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "credvault/buf.h"
+#include "credvault/config.h"
+#include "credvault/result.h"
+
+/* Fixed framework limits (the configurable ones are in struct cv_http_server_options). */
+#define CV_HTTP_PATH_MAX_BYTES 1024         /* longer: 414 uri_too_long */
+#define CV_HTTP_SEGMENT_MAX_BYTES 256       /* one decoded path segment; longer: 414 */
+#define CV_HTTP_MAX_SEGMENTS 16             /* more: 400 */
+#define CV_HTTP_MAX_PARAMS 8                /* ":name" segments in one pattern */
+#define CV_HTTP_MAX_QUERY_PARAMS 32         /* more: 400 */
+#define CV_HTTP_MAX_RESPONSE_HEADERS 16     /* cv_http_header_add beyond this: 500 */
+#define CV_HTTP_CONNECTION_MEMORY_BYTES (32 * 1024) /* per connection: request line + headers */
+#define CV_HTTP_DISCARD_MAX_BYTES (1024 * 1024) /* read past the body limit before dropping */
+#define CV_HTTP_DRAIN_TIMEOUT_MS 10000      /* cv_http_server_stop waits this long for requests */
+#define CV_HTTP_REQUEST_ID_BYTES 16         /* random; 32 hex characters */
+
+/* ---- requests (valid only while the handler runs) ---- */
+
+struct cv_http_request;
+
+const char *cv_http_method(const struct cv_http_request *req);
+/* The path as sent (still percent-encoded, without the query string). */
+const char *cv_http_path(const struct cv_http_request *req);
+/* The matched route's pattern, e.g. "/api/mcp/servers/:serverId/credentials". */
+const char *cv_http_route_pattern(const struct cv_http_request *req);
+/* A request header by case-insensitive name; NULL if absent. */
+const char *cv_http_header(const struct cv_http_request *req, const char *name);
+/* A query parameter, percent-decoded; NULL if absent. The first wins if repeated. */
+const char *cv_http_query(const struct cv_http_request *req, const char *name);
+/* A path parameter, percent-decoded: "serverId" (or ":serverId") of the pattern. */
+const char *cv_http_param(const struct cv_http_request *req, const char *name);
+/* The peer's address as text ("127.0.0.1", "::1"). */
+const char *cv_http_client_addr(const struct cv_http_request *req);
+/* Random per request; also sent as the X-Request-Id response header. */
+const char *cv_http_request_id(const struct cv_http_request *req);
+/* The raw body, at most max_body_bytes; in secret memory, wiped when the request ends. */
+const struct cv_buf *cv_http_body(const struct cv_http_request *req);
+/* Parses the body as one JSON object. CV_ERR_MEDIA ("unsupported_media_type") unless
+ * Content-Type is application/json; CV_ERR_INPUT with code "invalid_json" when it is
+ * empty, malformed, has a duplicate key, trailing data or is not an object. The
+ * messages never quote the body. The caller owns *out (json_decref). */
+CV_RESULT cv_http_json_body(struct cv_http_request *req, json_t **out);
+
+/* ---- responses ---- */
+
+struct cv_http_response;
+
+/* 200-style success: {"success":true,"data":data}. `data` is stolen; NULL sends null. */
+void cv_http_reply(struct cv_http_response *res, unsigned status, json_t *data);
+/* Failure: {"success":false,"error":{"code":…,"message":…}}, status from the one table
+ * (cv_http_status_for). Code and message are the thread's last error (cv_fail); for
+ * INTERNAL, MEMORY and CRYPTO the client gets a fixed message and the detail is logged. */
+void cv_http_reply_error(struct cv_http_response *res, cv_result r);
+/* A non-JSON body (e.g. "text/plain; version=0.0.4" for /metrics). Copied. */
+void cv_http_reply_text(struct cv_http_response *res, unsigned status, const char *content_type,
+                        const char *text, size_t len);
+/* An extra response header. Names the framework sets (Content-Type, Content-Length,
+ * Connection, Transfer-Encoding, X-Request-Id) and values with CR or LF are refused:
+ * the response becomes a 500, as when more than CV_HTTP_MAX_RESPONSE_HEADERS are added. */
+void cv_http_header_add(struct cv_http_response *res, const char *name, const char *value);
+
+/* The one table: error category -> HTTP status. CV_ERR_NONE (a bug) is 500. */
+unsigned cv_http_status_for(cv_err err);
+
+/* ---- routes and the server ---- */
+
+/* Runs on a libmicrohttpd worker thread once the whole body has arrived. It must
+ * call one of the reply functions; a handler that does not gets a 500. */
+typedef void (*cv_http_handler)(void *app, struct cv_http_request *req, struct cv_http_response *res);
+
+/* `pattern` is a path whose segments are literals or ":name" (a path parameter).
+ * The first route in table order whose method and pattern match wins; HEAD also
+ * matches GET routes. A path some route matches with another method gets 405. */
+struct cv_http_route {
+    const char *method;
+    const char *pattern;
+    cv_http_handler handler;
+};
+
+struct cv_http_server_options {
+    const char *listen;              /* "127.0.0.1:8443", "[::1]:8443"; port 0 picks a free one */
+    int tls;                         /* 0 = plain HTTP, allowed on loopback addresses only */
+    const char *tls_cert_file;       /* PEM chain */
+    const char *tls_key_file;        /* PEM private key, unencrypted */
+    unsigned threads;                /* worker threads (libmicrohttpd thread pool) */
+    size_t max_body_bytes;
+    unsigned max_connections;
+    unsigned max_connections_per_ip;
+    unsigned connection_timeout_s;   /* idle keep-alive and slow clients */
+};
+
+/* Copies the CREDVAULT_LISTEN, _TLS*, _THREADS, _MAX_* and _CONNECTION_TIMEOUT_S
+ * settings; the strings stay owned by `cfg`. */
+void cv_http_server_options_from_config(const struct cv_config *cfg, struct cv_http_server_options *out);
+
+struct cv_http_server;
+
+/* Binds and starts serving. `routes` and `app` must outlive the server.
+ * Refuses plain HTTP on a non-loopback address, a missing or unreadable certificate
+ * or key, and a route table with a malformed pattern. Requires
+ * cv_http_json_install_wiping_allocator() to have been called. */
+CV_RESULT cv_http_server_start(const struct cv_http_server_options *opts, const struct cv_http_route *routes,
+                               size_t nroutes, void *app, struct cv_http_server **out);
+/* The bound port (useful with port 0). */
+unsigned cv_http_server_port(const struct cv_http_server *srv);
+/* Stops accepting, lets in-flight requests finish (at most CV_HTTP_DRAIN_TIMEOUT_MS),
+ * closes every connection and frees the server. NULL is a no-op. */
+void cv_http_server_stop(struct cv_http_server *srv);
+
+/* Makes every jansson allocation carry its size and be wiped on free, since parsed
+ * bodies hold plaintext credentials. Call once, before any other jansson call and
+ * before threads start (it is process-wide). Idempotent. */
+void cv_http_json_install_wiping_allocator(void);
+int cv_http_json_wiping_allocator_installed(void);
+
+#endif
