@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "credvault/log.h"
+#include "http/http.h"
 
 static const struct cv_cli_command commands[] = {
     {"serve", NULL, cv_cli_serve, "run the HTTPS API service"},
@@ -45,6 +46,8 @@ static void help(void)
 int cv_cli_main(int argc, char **argv)
 {
     struct cv_cli_ctx ctx = {.config_file = NULL};
+    /* before any jansson call: documents may hold tokens or plaintext */
+    cv_http_json_install_wiping_allocator();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -18,7 +18,7 @@ static int print_json(json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2));
     printf("%s\n", s ? s : "null");
-    free(s);
+    cv_json_free(s);
     return CV_EXIT_OK;
 }
 

@@ -93,7 +93,7 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
         json_t *j = status_json(&st);
         char *s = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", s ? s : "{}");
-        free(s);
+        cv_json_free(s);
         json_decref(j);
         goto out;
     }

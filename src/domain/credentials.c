@@ -130,12 +130,6 @@ static json_t *names_of(json_t *env)
     return a;
 }
 
-static char *dump(json_t *j)
-{
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
-}
 
 /* Unique within this process even when two deploys land in one millisecond;
  * across instances the (tenant, server_id) key catches a clash and we retry. */
@@ -190,8 +184,8 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
     snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
     row.expires_at_ms = expires;
     json_t *integrations = cv_catalog_configured_integrations(app->catalog, env);
-    row.configured_integrations = json_dumps(integrations, JSON_COMPACT);
-    row.credential_names = dump(names_of(env));
+    row.configured_integrations = cv_json_dump_malloc(json_incref(integrations));
+    row.credential_names = cv_json_dump_malloc(names_of(env));
     cv_result r = CV_OK;
     if (!integrations || !row.configured_integrations || !row.credential_names) {
         r = cv_fail(CV_ERR_MEMORY, "out of memory");
@@ -448,8 +442,8 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         integrations = cv_catalog_configured_integrations(app->catalog, next);
         free(row.configured_integrations);
         free(row.credential_names);
-        row.configured_integrations = dump(integrations);
-        row.credential_names = dump(names_of(next));
+        row.configured_integrations = cv_json_dump_malloc(integrations);
+        row.credential_names = cv_json_dump_malloc(names_of(next));
         integrations = NULL;
         if (has_expires) row.expires_at_ms = expires;
         snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);

@@ -103,6 +103,11 @@ CV_RESULT cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
 CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id);
 
 /* ---- helpers shared by the use cases ---- */
+/* Frees memory that jansson allocated (json_dumps output): with the wiping
+ * allocator installed it is not plain malloc memory. */
+void cv_json_free(void *p);
+/* json_dumps(j, JSON_COMPACT) copied into malloc memory; consumes j. */
+char *cv_json_dump_malloc(json_t *j);
 /* "2025-12-08T19:40:22.162Z" */
 void cv_time_iso8601(int64_t ms, char out[32]);
 int64_t cv_time_now_ms(void);

@@ -62,7 +62,7 @@ cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *ser
 out:
     if (pt) {
         cv_wipe(pt, strlen(pt));
-        free(pt); /* jansson's allocator: wiped again by the hook */
+        cv_json_free(pt);
     }
     cv_record_wipe(&rec);
     cv_buf_free(&aad);

@@ -80,3 +80,20 @@ cv_result cv_audit(struct cv_app *app, const struct cv_principal *p, const char 
     };
     return cv_store_audit_insert(app->store, &ev);
 }
+
+void cv_json_free(void *p)
+{
+    json_free_t f;
+    json_get_alloc_funcs(NULL, &f);
+    f(p);
+}
+
+char *cv_json_dump_malloc(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) return NULL;
+    char *d = strdup(s);
+    cv_json_free(s);
+    return d;
+}
