@@ -143,7 +143,10 @@ CV_RESULT cv_store_tenant_key_current(struct cv_store *st, const char *tenant_id
                                       struct cv_tenant_key_row *row);
 
 /* ---- API tokens ---- */
-CV_RESULT cv_store_token_insert(struct cv_store *st, const struct cv_token_row *row,
+/* row->id may be a UUID chosen by the caller, or "" for one made by the
+ * database; row->id and created_at_ms are filled in. CV_ERR_CONFLICT when the
+ * id or hash exists, CV_ERR_NOT_FOUND when the tenant does not. */
+CV_RESULT cv_store_token_insert(struct cv_store *st, struct cv_token_row *row,
                                 const uint8_t hash[CV_TOKEN_HASH_BYTES]);
 /* By hash, across tenants (a SECURITY DEFINER function: the service role
  * cannot list tokens). Revoked and expired tokens are returned with their

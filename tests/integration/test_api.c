@@ -633,7 +633,7 @@ START_TEST(canary_mismatch_refuses_to_start)
     const char *cmd =
         "set -e; d=\"$CV_TEST_TMP/other-hsm\"; eval \"$(\"$CV_SOURCE_DIR/hsm-config/make-softhsm-token\" \"$d\" other "
         "| sed 's/^/export /')\"; \"$CREDVAULT_BIN\" hsm init >/dev/null; "
-        "rc=0; \"$CREDVAULT_BIN\" serve > \"$CV_TEST_TMP/canary.log\" 2>&1 || rc=$?; echo $rc > \"$CV_TEST_TMP/canary.rc\"";
+        "rc=0; timeout 30 \"$CREDVAULT_BIN\" serve > \"$CV_TEST_TMP/canary.log\" 2>&1 || rc=$?; echo $rc > \"$CV_TEST_TMP/canary.rc\"";
     ck_assert_int_eq(cv_test_sh(cmd), 0);
     char *rc = cv_test_sh_output("cat \"$CV_TEST_TMP/canary.rc\"");
     ck_assert_int_ne(atoi(rc), 0);
