@@ -1,0 +1,47 @@
+/* Opening one connection, and logging what the server said. The client sees
+ * only "database unavailable"; the log gets libpq's message and the SQLSTATE
+ * (never a query's parameters, never an error DETAIL, which quotes rows). */
+#include <stdio.h>
+#include <string.h>
+
+#include "credvault/log.h"
+#include "store/pq.h"
+
+/* Also receives an ErrorResponse that arrives while the connection is idle:
+ * the server's FATAL just before it closes (shutdown, terminated backend).
+ * `arg`, when given, is set so the connection is not reused. */
+static void notice_receiver(void *arg, const PGresult *res)
+{
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (arg && sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) *(int *)arg = 1;
+    int warn = sev && (strcmp(sev, "WARNING") == 0 || strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+    cv_log(warn ? CV_LOG_WARN : CV_LOG_DEBUG, "db_notice", "severity", sev ? sev : "",
+           "sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE),
+           "message", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), NULL);
+}
+
+void cv_store_log_result_error(const char *event, const char *what, const PGresult *res, int level)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!msg && res) msg = PQresultErrorMessage(res);
+    cv_log((enum cv_log_level)level, event, "statement", what, "sqlstate", state ? state : "",
+           "message", msg ? msg : "", "constraint", res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL,
+           NULL);
+}
+
+cv_result cv_store_connect(const struct cv_conninfo *ci, PGconn **out, int *fatal)
+{
+    *out = NULL;
+    PGconn *pg = PQconnectdbParams(ci->keys, ci->vals, 1);
+    CV_ENSURE(pg != NULL, CV_ERR_MEMORY, "out of memory");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        cv_log(CV_LOG_WARN, "db_connect_failed", "message", PQerrorMessage(pg), NULL);
+        PQfinish(pg);
+        CV_BAIL(CV_ERR_UNAVAILABLE, "database unavailable");
+    }
+    if (fatal) *fatal = 0;
+    PQsetNoticeReceiver(pg, notice_receiver, fatal);
+    *out = pg;
+    return CV_OK;
+}

@@ -1,0 +1,125 @@
+/* api_tokens, through the three SECURITY DEFINER functions of migration
+ * 0004 (the service role has no privilege on the table itself). Only the
+ * SHA-256 of a token is ever sent or stored; the token never is. */
+#include <string.h>
+
+#include "store/pq.h"
+
+static const struct cv_sql insert_sql = {
+    CV_SQL_TOKEN_INSERT, "token_insert",
+    "SELECT id::text, " CV_SQL_MS("created_at") " FROM credvault_token_insert($1::uuid, $2::text, $3::text, "
+    "$4::text, $5::text, $6::bytea, $7::text, " CV_SQL_TS("$8") ")",
+    8};
+
+static const struct cv_sql lookup_sql = {
+    CV_SQL_TOKEN_LOOKUP, "token_lookup",
+    "SELECT id::text, coalesce(tenant_id, ''), coalesce(server_id, ''), name, role, " CV_SQL_MS("created_at") ", "
+    "created_by, " CV_SQL_MS("expires_at") ", revoked_at IS NOT NULL FROM credvault_token_by_hash($1::bytea)",
+    1};
+
+static const struct cv_sql revoke_sql = {CV_SQL_TOKEN_REVOKE, "token_revoke",
+                                         "SELECT credvault_token_revoke($1::uuid)", 1};
+
+static cv_result check_token(const struct cv_token_row *row)
+{
+    CV_ENSURE(cv_store_fixed_ok(row->id, sizeof(row->id)) && cv_store_fixed_ok(row->name, sizeof(row->name)) &&
+                  cv_store_fixed_ok(row->role, sizeof(row->role)) &&
+                  cv_store_fixed_ok(row->tenant_id, sizeof(row->tenant_id)) &&
+                  cv_store_fixed_ok(row->server_id, sizeof(row->server_id)) &&
+                  cv_store_fixed_ok(row->created_by, sizeof(row->created_by)),
+              CV_ERR_INPUT, "token field is not terminated");
+    CV_ENSURE(row->id[0] == '\0' || cv_store_uuid_ok(row->id), CV_ERR_INPUT, "token id must be a UUID");
+    CV_GUARD(cv_store_check_len("token name", row->name, 1, CV_STORE_PRINCIPAL_MAX_BYTES));
+    CV_ENSURE(cv_store_token_role_ok(row->role), CV_ERR_INPUT, "unknown token role");
+    int admin = strcmp(row->role, "admin") == 0, workload = strcmp(row->role, "workload") == 0;
+    if (admin) CV_ENSURE(row->tenant_id[0] == '\0', CV_ERR_INPUT, "admin tokens belong to no tenant");
+    else CV_ENSURE(cv_store_tenant_id_ok(row->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    if (workload) CV_ENSURE(row->server_id[0] != '\0', CV_ERR_INPUT, "a workload token needs a server id");
+    else CV_ENSURE(row->server_id[0] == '\0', CV_ERR_INPUT, "only workload tokens have a server id");
+    CV_GUARD(cv_store_check_ms("token expiry", row->expires_at_ms));
+    return CV_OK;
+}
+
+cv_result cv_store_token_insert(struct cv_store *st, struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES])
+{
+    CV_ENSURE_REF(row);
+    CV_ENSURE_REF(hash);
+    CV_GUARD(check_token(row));
+    struct cv_q q;
+    cv_q_init(&q, &insert_sql);
+    cv_q_text_opt(&q, row->id);
+    cv_q_text_opt(&q, row->tenant_id);
+    cv_q_text_opt(&q, row->server_id);
+    cv_q_text(&q, row->name);
+    cv_q_text(&q, row->role);
+    cv_q_bytes(&q, hash, CV_TOKEN_HASH_BYTES);
+    cv_q_text(&q, row->created_by);
+    cv_q_ms_opt(&q, row->expires_at_ms);
+    const struct cv_tx tx = {.scope = row->tenant_id[0] ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM,
+                             .tenant_id = row->tenant_id,
+                             .conflict = "token already exists",
+                             .fk = "tenant not found"};
+    cv_result r;
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, 2));
+    if (PQntuples(q.res) != 1) {
+        r = cv_fail(CV_ERR_INTERNAL, "unexpected database result");
+        goto out;
+    }
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 0, row->id, sizeof(row->id)));
+    CV_GUARD_OUT(r, cv_pq_i64(q.res, 0, 1, &row->created_at_ms));
+out:
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_store_token_lookup(struct cv_store *st, const uint8_t hash[CV_TOKEN_HASH_BYTES], struct cv_token_row *row)
+{
+    CV_ENSURE_REF(hash);
+    CV_ENSURE_REF(row);
+    memset(row, 0, sizeof(*row));
+    struct cv_q q;
+    cv_q_init(&q, &lookup_sql);
+    cv_q_bytes(&q, hash, CV_TOKEN_HASH_BYTES);
+    /* no scope: the function looks across tenants by itself */
+    const struct cv_tx tx = {.scope = CV_SCOPE_NONE, .flags = CV_TX_READ_ONLY};
+    cv_result r;
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, 9));
+    if (PQntuples(q.res) != 1) {
+        r = cv_fail(CV_ERR_NOT_FOUND, "token not found");
+        goto out;
+    }
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 0, row->id, sizeof(row->id)));
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 1, row->tenant_id, sizeof(row->tenant_id)));
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 2, row->server_id, sizeof(row->server_id)));
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 3, row->name, sizeof(row->name)));
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 4, row->role, sizeof(row->role)));
+    CV_GUARD_OUT(r, cv_pq_i64(q.res, 0, 5, &row->created_at_ms));
+    CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 6, row->created_by, sizeof(row->created_by)));
+    CV_GUARD_OUT(r, cv_pq_i64(q.res, 0, 7, &row->expires_at_ms));
+    CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 8, &row->revoked));
+out:
+    if (cv_failed(r)) memset(row, 0, sizeof(*row));
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id)
+{
+    /* an id that cannot exist is simply not found */
+    CV_ENSURE(cv_store_uuid_ok(token_id), CV_ERR_NOT_FOUND, "token not found");
+    struct cv_q q;
+    cv_q_init(&q, &revoke_sql);
+    cv_q_text(&q, token_id);
+    const struct cv_tx tx = {.scope = tenant_id ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM, .tenant_id = tenant_id};
+    cv_result r;
+    int found = 0;
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, 1));
+    if (PQntuples(q.res) == 1) CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 0, &found));
+    if (!found) r = cv_fail(CV_ERR_NOT_FOUND, "token not found");
+out:
+    cv_q_clear(&q, 1);
+    return r;
+}
