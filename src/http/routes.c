@@ -8,9 +8,10 @@
 #include "http/http.h"
 #include "http/routes.h"
 
-static int authenticate(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res,
-                        struct cv_principal *p)
+int cv_routes_authenticate(void *a, struct cv_http_request *req, struct cv_http_response *res,
+                           struct cv_principal *p)
 {
+    struct cv_app *app = a;
     cv_result r = cv_auth_bearer(app, cv_http_header(req, "Authorization"), p);
     if (cv_failed(r)) {
         cv_http_reply_error(res, r);
@@ -21,10 +22,10 @@ static int authenticate(struct cv_app *app, struct cv_http_request *req, struct 
 }
 
 /* Authenticates and parses a JSON object body; replies on failure. */
-static int authenticate_json(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res,
-                             struct cv_principal *p, json_t **body)
+int cv_routes_authenticate_json(void *app, struct cv_http_request *req, struct cv_http_response *res,
+                                struct cv_principal *p, json_t **body)
 {
-    if (!authenticate(app, req, res, p)) return 0;
+    if (!cv_routes_authenticate(app, req, res, p)) return 0;
     cv_result r = cv_http_json_body(req, body);
     if (cv_failed(r)) {
         cv_http_reply_error(res, r);
@@ -33,7 +34,7 @@ static int authenticate_json(struct cv_app *app, struct cv_http_request *req, st
     return 1;
 }
 
-static void finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data)
+void cv_routes_finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data)
 {
     if (cv_failed(r)) {
         json_decref(data);
@@ -79,110 +80,110 @@ static void tenants_create(void *a, struct cv_http_request *req, struct cv_http_
 {
     struct cv_principal p;
     json_t *body, *data = NULL;
-    if (!authenticate_json(a, req, res, &p, &body)) return;
+    if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
     cv_result r = cv_tenant_create(a, &p, body, &data);
     json_decref(body);
-    finish(res, r, 201, data);
+    cv_routes_finish(res, r, 201, data);
 }
 
 static void tenants_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_tenant_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void tenants_get(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_tenant_get(a, &p, cv_http_param(req, "id"), &data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void tokens_create(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *body, *data = NULL;
-    if (!authenticate_json(a, req, res, &p, &body)) return;
+    if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
     cv_result r = cv_token_mint(a, &p, body, &data);
     json_decref(body);
-    finish(res, r, 201, data);
+    cv_routes_finish(res, r, 201, data);
 }
 
 static void tokens_revoke(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     const char *id = cv_http_param(req, "id");
     cv_result r = cv_token_revoke(a, &p, id);
-    finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "revoked", 1) : NULL);
+    cv_routes_finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "revoked", 1) : NULL);
 }
 
 static void templates_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_templates_list(a, &p, &data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void deploy(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *body, *data = NULL;
-    if (!authenticate_json(a, req, res, &p, &body)) return;
+    if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
     cv_result r = cv_credentials_deploy(a, &p, cv_http_param(req, "templateId"), body, &data);
     json_decref(body);
-    finish(res, r, 201, data);
+    cv_routes_finish(res, r, 201, data);
 }
 
 static void servers_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_server_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void servers_get(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_server_get(a, &p, cv_http_param(req, "serverId"), &data);
     if (cv_ok(r)) etag(res, data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void servers_delete(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     const char *id = cv_http_param(req, "serverId");
     cv_result r = cv_server_delete(a, &p, id);
-    finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "deleted", 1) : NULL);
+    cv_routes_finish(res, r, 200, cv_ok(r) ? json_pack("{s:s, s:b}", "id", id, "deleted", 1) : NULL);
 }
 
 static void credentials_masked(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *data = NULL;
-    if (!authenticate(a, req, res, &p)) return;
+    if (!cv_routes_authenticate(a, req, res, &p)) return;
     cv_result r = cv_credentials_masked(a, &p, cv_http_param(req, "serverId"), &data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void credentials_update(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *body, *data = NULL;
-    if (!authenticate_json(a, req, res, &p, &body)) return;
+    if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
     const char *merge = cv_http_query(req, "merge");
     cv_result r = CV_OK;
     if (merge && strcmp(merge, "true") != 0 && strcmp(merge, "false") != 0)
@@ -192,17 +193,17 @@ static void credentials_update(void *a, struct cv_http_request *req, struct cv_h
                                   cv_http_header(req, "If-Match"), &data);
     json_decref(body);
     if (cv_ok(r)) etag(res, data);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static void credentials_validate(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
     json_t *body, *data = NULL;
-    if (!authenticate_json(a, req, res, &p, &body)) return;
+    if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
     cv_result r = cv_credentials_validate(a, &p, cv_http_param(req, "serverId"), body, &data);
     json_decref(body);
-    finish(res, r, 200, data);
+    cv_routes_finish(res, r, 200, data);
 }
 
 static const struct cv_http_route routes[] = {
@@ -223,8 +224,24 @@ static const struct cv_http_route routes[] = {
     {"POST", "/api/mcp/servers/:serverId/credentials/validate", credentials_validate},
 };
 
+#define ROUTES_MAX 64
+
+/* The core table, then each area's. Built once, before the server starts. */
 const struct cv_http_route *cv_api_routes(size_t *n)
 {
-    *n = sizeof(routes) / sizeof(routes[0]);
-    return routes;
+    static struct cv_http_route all[ROUTES_MAX];
+    static size_t count;
+    if (count) {
+        *n = count;
+        return all;
+    }
+    size_t (*const areas[])(const struct cv_http_route **) = {cv_routes_keys, cv_routes_ops, cv_routes_workload};
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) all[count++] = routes[i];
+    for (size_t a = 0; a < sizeof(areas) / sizeof(areas[0]); a++) {
+        const struct cv_http_route *r;
+        size_t k = areas[a](&r);
+        for (size_t i = 0; i < k && count < ROUTES_MAX; i++) all[count++] = r[i];
+    }
+    *n = count;
+    return all;
 }
