@@ -75,18 +75,6 @@ static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, 
     return CV_OK;
 }
 
-static cv_result check_fields(json_t *body, const char *const *known, size_t n)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v) {
-        int ok = 0;
-        for (size_t i = 0; i < n; i++) ok |= strcmp(k, known[i]) == 0;
-        CV_ENSURE(ok, CV_ERR_INPUT, "unknown field '%.64s'", k);
-    }
-    return CV_OK;
-}
-
 static cv_result parse_expires(json_t *body, int64_t *out, int *present)
 {
     json_t *v = json_object_get(body, "expiresAt");
@@ -150,7 +138,7 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
     json_t *tmpl = cv_catalog_template(app->catalog, template_id);
     CV_ENSURE(tmpl != NULL, CV_ERR_NOT_FOUND, "unknown template '%.64s'", template_id);
     static const char *const known[] = {"env", "userId", "autoConnect", "expiresAt", "name"};
-    CV_GUARD(check_fields(body, known, sizeof(known) / sizeof(known[0])));
+    CV_GUARD(cv_check_fields(body, known, sizeof(known) / sizeof(known[0])));
     json_t *env = json_object_get(body, "env");
     CV_ENSURE(env != NULL, CV_ERR_INPUT, "env is required");
     CV_GUARD(check_env(app, tmpl, env, 0));
@@ -260,7 +248,7 @@ cv_result cv_credentials_validate(struct cv_app *app, const struct cv_principal 
 {
     CV_GUARD(require_tenant_role(p, 0));
     static const char *const known[] = {"requiredKeys"};
-    CV_GUARD(check_fields(body, known, 1));
+    CV_GUARD(cv_check_fields(body, known, 1));
     json_t *req = json_object_get(body, "requiredKeys");
     CV_ENSURE(json_is_array(req), CV_ERR_INPUT, "requiredKeys must be an array of names");
     CV_ENSURE(json_array_size(req) <= CV_VALIDATE_MAX_KEYS, CV_ERR_INPUT, "requiredKeys has more than %d names",
@@ -326,8 +314,7 @@ cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const
 {
     CV_GUARD(require_tenant_role(p, 0));
     unsigned lim, off;
-    CV_GUARD(cv_parse_uint_param(limit, CV_LIST_DEFAULT_LIMIT, CV_LIST_MAX_LIMIT, "limit", &lim));
-    CV_GUARD(cv_parse_uint_param(offset, 0, 1000000000u, "offset", &off));
+    CV_GUARD(cv_page_params(limit, offset, &lim, &off));
     struct list_ctx l = {.arr = json_array()};
     CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
     uint64_t total = 0;
@@ -336,10 +323,7 @@ cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const
         json_decref(l.arr);
         return r;
     }
-    *data = json_pack("{s:o, s:I, s:I, s:I}", "servers", l.arr, "total", (json_int_t)total, "limit",
-                      (json_int_t)lim, "offset", (json_int_t)off);
-    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
-    return CV_OK;
+    return cv_page_doc("servers", l.arr, total, lim, off, data);
 }
 
 cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
@@ -390,7 +374,7 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
 {
     CV_GUARD(require_tenant_role(p, 1));
     static const char *const known[] = {"env", "expiresAt"};
-    CV_GUARD(check_fields(body, known, 2));
+    CV_GUARD(cv_check_fields(body, known, 2));
     int64_t want_rev;
     CV_GUARD(parse_if_match(if_match, &want_rev));
     json_t *env = json_object_get(body, "env");

@@ -113,6 +113,12 @@ void cv_time_iso8601(int64_t ms, char out[32]);
 int64_t cv_time_now_ms(void);
 /* Parses a list paging parameter; NULL gives the default. */
 CV_RESULT cv_parse_uint_param(const char *s, unsigned def, unsigned max, const char *name, unsigned *out);
+/* ?limit= and ?offset= of a list, with the API's defaults and maxima. */
+CV_RESULT cv_page_params(const char *limit, const char *offset, unsigned *lim, unsigned *off);
+/* {"<key>":items,"total","limit","offset"}; consumes items. */
+CV_RESULT cv_page_doc(const char *key, json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **out);
+/* Refuses a body member not in `known`, so a misspelt field never passes silently. */
+CV_RESULT cv_check_fields(json_t *body, const char *const *known, size_t n);
 /* Writes an audit event; failures are returned (callers fail closed). */
 CV_RESULT cv_audit(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
                    const char *action, const char *target, const char *outcome);

@@ -33,14 +33,8 @@ cv_result cv_tenant_create(struct cv_app *app, const struct cv_principal *p, jso
     const char *name = jname ? json_string_value(jname) : id;
     CV_ENSURE(*name && strlen(name) <= CV_STORE_NAME_MAX_BYTES && strlen(name) == json_string_length(jname ? jname : jid),
               CV_ERR_INPUT, "name must be 1 to %d bytes without NUL", CV_STORE_NAME_MAX_BYTES);
-    const char *known[] = {"id", "name"};
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v) {
-        int ok = 0;
-        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(k, known[i]) == 0;
-        CV_ENSURE(ok, CV_ERR_INPUT, "unknown field '%.64s'", k);
-    }
+    static const char *const known[] = {"id", "name"};
+    CV_GUARD(cv_check_fields(body, known, 2));
 
     struct cv_tenant_row t;
     memset(&t, 0, sizeof(t));
@@ -80,8 +74,7 @@ cv_result cv_tenant_list(struct cv_app *app, const struct cv_principal *p, const
 {
     CV_GUARD(require_admin(p));
     unsigned lim, off;
-    CV_GUARD(cv_parse_uint_param(limit, CV_LIST_DEFAULT_LIMIT, CV_LIST_MAX_LIMIT, "limit", &lim));
-    CV_GUARD(cv_parse_uint_param(offset, 0, 1000000000u, "offset", &off));
+    CV_GUARD(cv_page_params(limit, offset, &lim, &off));
     struct list_ctx l = {.arr = json_array()};
     CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
     uint64_t total = 0;
@@ -90,10 +83,7 @@ cv_result cv_tenant_list(struct cv_app *app, const struct cv_principal *p, const
         json_decref(l.arr);
         return r;
     }
-    *data = json_pack("{s:o, s:I, s:I, s:I}", "tenants", l.arr, "total", (json_int_t)total, "limit",
-                      (json_int_t)lim, "offset", (json_int_t)off);
-    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
-    return CV_OK;
+    return cv_page_doc("tenants", l.arr, total, lim, off, data);
 }
 
 static int add_key(void *arg, const struct cv_tenant_key_row *row)

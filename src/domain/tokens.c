@@ -8,19 +8,6 @@
 #include "credvault/crypto.h"
 #include "domain/domain.h"
 
-static cv_result check_fields(json_t *body)
-{
-    static const char *const known[] = {"name", "role", "tenantId", "serverId", "expiresInDays"};
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v) {
-        int ok = 0;
-        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(k, known[i]) == 0;
-        CV_ENSURE(ok, CV_ERR_INPUT, "unknown field '%.64s'", k);
-    }
-    return CV_OK;
-}
-
 static cv_result opt_string(json_t *body, const char *key, size_t max, const char **out)
 {
     json_t *v = json_object_get(body, key);
@@ -38,7 +25,8 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
 {
     CV_ENSURE(p->role == CV_ROLE_ADMIN || p->role == CV_ROLE_TENANT_ADMIN, CV_ERR_FORBIDDEN,
               "this token may not mint tokens");
-    CV_GUARD(check_fields(body));
+    static const char *const known[] = {"name", "role", "tenantId", "serverId", "expiresInDays"};
+    CV_GUARD(cv_check_fields(body, known, sizeof(known) / sizeof(known[0])));
     const char *name, *role_s, *tenant, *server;
     CV_GUARD(opt_string(body, "name", CV_STORE_PRINCIPAL_MAX_BYTES, &name));
     CV_GUARD(opt_string(body, "role", CV_STORE_ROLE_MAX_BYTES, &role_s));

@@ -97,3 +97,29 @@ char *cv_json_dump_malloc(json_t *j)
     cv_json_free(s);
     return d;
 }
+
+cv_result cv_page_params(const char *limit, const char *offset, unsigned *lim, unsigned *off)
+{
+    CV_GUARD(cv_parse_uint_param(limit, CV_LIST_DEFAULT_LIMIT, CV_LIST_MAX_LIMIT, "limit", lim));
+    return cv_parse_uint_param(offset, 0, 1000000000u, "offset", off);
+}
+
+cv_result cv_page_doc(const char *key, json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **out)
+{
+    *out = json_pack("{s:o, s:I, s:I, s:I}", key, items, "total", (json_int_t)total, "limit", (json_int_t)lim,
+                     "offset", (json_int_t)off);
+    CV_ENSURE(*out != NULL, CV_ERR_MEMORY, "out of memory");
+    return CV_OK;
+}
+
+cv_result cv_check_fields(json_t *body, const char *const *known, size_t n)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        int ok = 0;
+        for (size_t i = 0; i < n; i++) ok |= strcmp(k, known[i]) == 0;
+        CV_ENSURE(ok, CV_ERR_INPUT, "unknown field '%.64s'", k);
+    }
+    return CV_OK;
+}
