@@ -8,7 +8,9 @@
 
 #include "cli/cli.h"
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/lifecycle.h"
 #include "http/http.h"
 #include "http/routes.h"
 
@@ -65,6 +67,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     struct cv_app *app = NULL;
     struct cv_http_server *srv = NULL;
+    struct cv_lifecycle *lc = NULL; /* key-event listener and rewrap worker */
     rc = CV_EXIT_FAIL;
     if (cv_failed(cv_app_open(&cfg, CV_APP_ALL, &app))) {
         cv_cli_report("start");
@@ -76,6 +79,15 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     if (cv_failed(cv_keys_check_database(app))) {
         cv_cli_report("key check");
+        goto out;
+    }
+    if (cv_failed(cv_lifecycle_start(app, &lc))) {
+        cv_cli_report("key lifecycle");
+        goto out;
+    }
+    /* signed audit checkpoints while serving; refuses to run without the signing key */
+    if (cv_failed(cv_audit_sealer_start(app))) {
+        cv_cli_report("audit");
         goto out;
     }
     struct cv_http_server_options ho;
@@ -98,6 +110,8 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     rc = CV_EXIT_OK;
 out:
     cv_http_server_stop(srv);
+    cv_audit_sealer_stop(); /* seals the last events, then joins */
+    cv_lifecycle_stop(lc); /* joins its threads before the store and HSM close */
     cv_app_close(app); /* destroys every unwrapped tenant key in the token */
     cv_config_free(&cfg);
     return rc;

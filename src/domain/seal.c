@@ -7,7 +7,9 @@
 
 #include "credvault/crypto.h"
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/lifecycle.h"
 #include "domain/seal.h"
 
 #define DECRYPT_FAILED "Failed to decrypt credentials"
@@ -18,6 +20,7 @@ static cv_result decrypt_failed(const char *tenant, const char *server, uint32_t
     snprintf(v, sizeof(v), "%u", version);
     cv_log(CV_LOG_ERROR, "decrypt_failed", "tenant", tenant, "server", server, "key_version", v, "reason", why,
            NULL);
+    cv_audit_decrypt_failure(tenant, server, version); /* counted, and an audit event on a request */
     return cv_fail_code(CV_ERR_CRYPTO, "decrypt_failed", DECRYPT_FAILED);
 }
 
@@ -25,7 +28,8 @@ cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *ser
                       char **record_out, uint32_t *key_version)
 {
     struct cv_tenant_key_row key;
-    CV_GUARD(cv_store_tenant_key_current(app->store, tenant_id, &key));
+    /* the newest version, rotated first when it reached its usage limits */
+    CV_GUARD(cv_lifecycle_key_for_write(app, tenant_id, &key));
 
     cv_result r = CV_OK;
     struct cv_buf aad = CV_BUF_EMPTY, out = CV_BUF_EMPTY;
@@ -97,6 +101,8 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_
         goto out;
     }
     if (cv_failed(r)) goto out;
+    /* below the minimum decryption version, or destroyed: a clear refusal */
+    CV_GUARD_OUT(r, cv_lifecycle_check_decrypt(&key));
     CV_GUARD_OUT(r, cv_record_aad(tenant, server, rec.key_version, rec.v, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&pt, rec.ct.len));
     r = cv_hsm_gcm_decrypt(app->hsm, &key.ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,

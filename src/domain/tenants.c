@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "credvault/crypto.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/lifecycle.h"
 
 static cv_result require_admin(const struct cv_principal *p)
 {
@@ -46,13 +48,13 @@ cv_result cv_tenant_create(struct cv_app *app, const struct cv_principal *p, jso
     memset(&key, 0, sizeof(key));
     snprintf(key.ref.tenant_id, sizeof(key.ref.tenant_id), "%s", id);
     key.ref.version = 1;
-    key.ref.master_version = app->master_version;
+    key.ref.master_version = cv_lifecycle_master_version(app);
     snprintf(key.state, sizeof(key.state), "active");
     CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &key.ref));
-    cv_result r = cv_store_tenant_create(app->store, &t, &key, p->name);
+    CV_GUARD(cv_audit_attach(app, p, id, "tenant.create", id));
+    cv_result r = cv_audit_attached(app, cv_store_tenant_create(app->store, &t, &key, p->name));
     if (r.err == CV_ERR_CONFLICT) return cv_fail_code(CV_ERR_CONFLICT, "tenant_exists", "tenant '%s' exists", id);
     CV_GUARD(r);
-    CV_GUARD(cv_audit(app, p, id, "tenant.create", id, "success"));
     CV_GUARD(cv_store_tenant_get(app->store, id, &t));
     *data = tenant_json(&t);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
