@@ -1,0 +1,654 @@
+/* Workload delivery end to end: the real `credvault serve` on a fresh
+ * SoftHSM2 token and PostgreSQL cluster, GET /api/mcp/servers/:id/env over
+ * HTTPS, and the real `credvault run` execing a shell. A workload token reads
+ * its own server's map and nothing else; every other role gets 403 and every
+ * other server 404; names the loader obeys are refused at deploy (unless a
+ * template allows them) and again at delivery; `credvault run` passes the
+ * values, drops the token variables, execs (same pid), passes the exit
+ * status through and has a distinct status for each way it can fail. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cv_test_http.h"
+#include "cv_test_service.h"
+
+static struct cv_test_service svc, svc2; /* svc2: the same database, a catalog that allows LD_LIBRARY_PATH */
+static struct cv_test_client *cl, *cl2;
+static char tok_a[160], tok_a_auditor[160], tok_b[160];
+static char srv1[160], srv2[160], srv3[160]; /* acme: github, acme: slack, beta: github */
+static char wl1[160], wl3[160];              /* workload tokens for srv1 and srv3 */
+
+#define GH_TOKEN "ghp_workload_secret_0123456789abcdefghij"
+#define ODD_VALUE "va lue=with \\\"quotes\\\", 'single', $dollar and `ticks`"
+#define ODD_VALUE_RAW "va lue=with \"quotes\", 'single', $dollar and `ticks`"
+#define SLACK_TOKEN "xoxb-123456789012-workload-slack-secret"
+
+/* ---- helpers ---- */
+
+static struct cv_test_response call_on(struct cv_test_client *c, const char *method, const char *path,
+                                       const char *token, const char *body)
+{
+    struct cv_test_response r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_msg(cv_test_request(c, method, path, token, body, NULL, &r) == 0, "transport: %s", r.error);
+    return r;
+}
+
+static struct cv_test_response call(const char *method, const char *path, const char *token, const char *body)
+{
+    return call_on(cl, method, path, token, body);
+}
+
+static json_t *data_of(struct cv_test_response *r) { return json_object_get(r->json, "data"); }
+
+static const char *error_code(struct cv_test_response *r)
+{
+    return json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+}
+
+static void expect(struct cv_test_response *r, long status, const char *code)
+{
+    ck_assert_msg(r->status == status, "expected %ld, got %ld: %s", status, r->status, r->body);
+    if (code) ck_assert_str_eq(error_code(r), code);
+}
+
+static void expect_free(const char *method, const char *path, const char *token, const char *body, long status,
+                        const char *code)
+{
+    struct cv_test_response r = call(method, path, token, body);
+    expect(&r, status, code);
+    /* a refusal never carries a value */
+    if (status >= 300) {
+        ck_assert_ptr_null(strstr(r.body, GH_TOKEN));
+        ck_assert_ptr_null(strstr(r.body, SLACK_TOKEN));
+    }
+    cv_test_response_free(&r);
+}
+
+static void mint(const char *by, const char *name, const char *role, const char *tenant, const char *server,
+                 char *out, size_t out_len)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\",\"tenantId\":\"%s\"%s%s%s}", name, role, tenant,
+             server ? ",\"serverId\":\"" : "", server ? server : "", server ? "\"" : "");
+    struct cv_test_response r = call("POST", "/api/tokens", by, body);
+    expect(&r, 201, NULL);
+    snprintf(out, out_len, "%s", json_string_value(json_object_get(data_of(&r), "token")));
+    cv_test_response_free(&r);
+}
+
+static void deploy_on(struct cv_test_client *c, const char *token, const char *tmpl, const char *body, char *id,
+                      size_t id_len)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/api/mcp/templates/%s/deploy", tmpl);
+    struct cv_test_response r = call_on(c, "POST", path, token, body);
+    expect(&r, 201, NULL);
+    snprintf(id, id_len, "%s", json_string_value(json_object_get(data_of(&r), "id")));
+    cv_test_response_free(&r);
+}
+
+static char *psql(const char *sql)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$CV_PG_SUPERUSER_URL\" -c \"%s\"", sql);
+    char *out = cv_test_sh_output(cmd);
+    ck_assert_ptr_nonnull(out);
+    out[strcspn(out, "\n")] = '\0';
+    return out;
+}
+
+static void env_path(const char *server, char *out, size_t n) { snprintf(out, n, "/api/mcp/servers/%s/env", server); }
+
+/* Writes a token into a 0600 file under CV_TEST_TMP; returns its path. */
+static void token_file(const char *name, const char *token, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s", getenv("CV_TEST_TMP"), name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", token);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+/* Runs `env <envs> credvault run <args>` in an empty folder with stdout and
+ * stderr together; returns the output and sets *status. */
+static char *run(const char *envs, const char *args, int *status)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "cd \"$CV_TEST_TMP/runcwd\" && env -u CREDVAULT_TOKEN -u CREDVAULT_TOKEN_FILE %s "
+             "timeout 60 \"$CREDVAULT_BIN\" run %s 2>&1; echo \"[rc=$?]\"",
+             envs, args);
+    char *out = cv_test_sh_output(cmd);
+    ck_assert_ptr_nonnull(out);
+    char *rc = strstr(out, "[rc=");
+    ck_assert_ptr_nonnull(rc);
+    *status = atoi(rc + 4);
+    *rc = '\0';
+    return out;
+}
+
+/* ---- the endpoint ---- */
+
+/* The servers and tokens every other test uses, made through the API. */
+START_TEST(fixture)
+{
+    deploy_on(cl, tok_a, "github",
+              "{\"env\":{\"GITHUB_TOKEN\":\"" GH_TOKEN "\",\"GITHUB_ORG\":\"acme\",\"ODD_VALUE\":\"" ODD_VALUE "\"}}", srv1,
+              sizeof(srv1));
+    deploy_on(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"" SLACK_TOKEN "\"}}", srv2, sizeof(srv2));
+    deploy_on(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789\"}}", srv3, sizeof(srv3));
+    mint(tok_a, "mcp-github", "workload", "acme", srv1, wl1, sizeof(wl1));
+    mint(svc.admin_token, "mcp-beta", "workload", "beta", srv3, wl3, sizeof(wl3));
+}
+END_TEST
+
+START_TEST(workload_reads_its_own_server)
+{
+    char path[256];
+    env_path(srv1, path, sizeof(path));
+    struct cv_test_response r = call("GET", path, wl1, NULL);
+    expect(&r, 200, NULL);
+    json_t *d = data_of(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(d, "serverId")), srv1);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "revision")), 1);
+    json_t *env = json_object_get(d, "env");
+    ck_assert_int_eq(json_object_size(env), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(env, "GITHUB_TOKEN")), GH_TOKEN);
+    ck_assert_str_eq(json_string_value(json_object_get(env, "GITHUB_ORG")), "acme");
+    ck_assert_str_eq(json_string_value(json_object_get(env, "ODD_VALUE")), ODD_VALUE_RAW);
+    ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
+    cv_test_response_free(&r);
+    /* the same token twice: the answer does not change, nothing is consumed */
+    r = call("GET", path, wl1, NULL);
+    expect(&r, 200, NULL);
+    cv_test_response_free(&r);
+}
+END_TEST
+
+START_TEST(other_roles_get_403)
+{
+    char path[256];
+    env_path(srv1, path, sizeof(path));
+    /* the role decides before any lookup: admin, the tenant's own admin and
+     * auditor, another tenant's admin — none of them reads full values */
+    expect_free("GET", path, svc.admin_token, NULL, 403, "forbidden");
+    expect_free("GET", path, tok_a, NULL, 403, "forbidden");
+    expect_free("GET", path, tok_a_auditor, NULL, 403, "forbidden");
+    expect_free("GET", path, tok_b, NULL, 403, "forbidden");
+    env_path("no-such-server", path, sizeof(path));
+    expect_free("GET", path, tok_a, NULL, 403, "forbidden");
+    /* no usable token at all */
+    env_path(srv1, path, sizeof(path));
+    expect_free("GET", path, NULL, NULL, 401, "unauthorized");
+    expect_free("GET", path, "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL, 401,
+                "unauthorized");
+    /* other methods on the path are not a way in either */
+    expect_free("POST", path, wl1, "{}", 405, NULL);
+    expect_free("DELETE", path, wl1, NULL, 405, NULL);
+}
+END_TEST
+
+START_TEST(other_servers_get_404)
+{
+    char path[256];
+    const char *others[] = {srv2, srv3, "no-such-server", "grc-evidence-0000000000000"};
+    char first[512] = "";
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        env_path(others[i], path, sizeof(path));
+        struct cv_test_response r = call("GET", path, wl1, NULL);
+        expect(&r, 404, "not_found");
+        ck_assert_ptr_null(strstr(r.body, SLACK_TOKEN));
+        /* an existing server of the tenant, another tenant's and a missing
+         * one answer alike: the token cannot probe ids */
+        const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+        if (i == 0) snprintf(first, sizeof(first), "%s", msg);
+        else ck_assert_str_eq(msg, first);
+        cv_test_response_free(&r);
+    }
+    /* and the other way round: beta's workload token on acme's server */
+    env_path(srv1, path, sizeof(path));
+    expect_free("GET", path, wl3, NULL, 404, "not_found");
+    env_path(srv3, path, sizeof(path));
+    expect_free("GET", path, wl3, NULL, 200, NULL);
+    /* a workload token may not use the masked read or the listing either */
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv1);
+    expect_free("GET", path, wl1, NULL, 403, "forbidden");
+    expect_free("GET", "/api/mcp/servers", wl1, NULL, 403, "forbidden");
+    expect_free("POST", "/api/tokens", wl1, "{\"name\":\"x\",\"role\":\"workload\",\"tenantId\":\"acme\"}", 403, NULL);
+}
+END_TEST
+
+START_TEST(follows_updates_revocation_and_deletion)
+{
+    char id[160], path[256], wl[160];
+    deploy_on(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-first-value-000000000000\"}}", id, sizeof(id));
+    char body[512];
+    snprintf(body, sizeof(body), "{\"name\":\"mcp-slack\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"%s\"}",
+             id);
+    struct cv_test_response r = call("POST", "/api/tokens", tok_a, body);
+    expect(&r, 201, NULL);
+    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(data_of(&r), "token")));
+    char wl_id[64];
+    snprintf(wl_id, sizeof(wl_id), "%s", json_string_value(json_object_get(data_of(&r), "id")));
+    cv_test_response_free(&r);
+
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
+    expect_free("PUT", path, tok_a, "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-second-value-11111111111\"}}", 200, NULL);
+    env_path(id, path, sizeof(path));
+    r = call("GET", path, wl, NULL);
+    expect(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "revision")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(data_of(&r), "env"), "SLACK_BOT_TOKEN")),
+                     "xoxb-second-value-11111111111");
+    cv_test_response_free(&r);
+
+    /* deleted server: 404; a revoked token: 401 */
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
+    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
+    env_path(id, path, sizeof(path));
+    expect_free("GET", path, wl, NULL, 404, "not_found");
+    snprintf(path, sizeof(path), "/api/tokens/%s", wl_id);
+    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
+    env_path(id, path, sizeof(path));
+    expect_free("GET", path, wl, NULL, 401, "unauthorized");
+}
+END_TEST
+
+START_TEST(every_fetch_is_audited)
+{
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'credentials.read_full' AND target = '%s' AND "
+             "outcome = 'success' AND role = 'workload' AND tenant_id = 'acme'",
+             srv1);
+    char *before = psql(sql);
+    char path[256];
+    env_path(srv1, path, sizeof(path));
+    expect_free("GET", path, wl1, NULL, 200, NULL);
+    char *after = psql(sql);
+    ck_assert_int_eq(atoi(after), atoi(before) + 1);
+    free(before);
+    free(after);
+    /* refusals are in the trail too: the tenant-admin's 403 and the token's 404 */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'credentials.read_full' AND outcome = 'denied' AND "
+             "target = '%s'",
+             srv2);
+    before = psql(sql);
+    env_path(srv2, path, sizeof(path));
+    expect_free("GET", path, wl1, NULL, 404, NULL);
+    expect_free("GET", path, tok_a, NULL, 403, NULL);
+    after = psql(sql);
+    ck_assert_int_eq(atoi(after), atoi(before) + 2);
+    free(before);
+    free(after);
+    /* and no value in the trail */
+    char *dump = cv_test_sh_output("psql -X -q -t -A \"$CV_PG_SUPERUSER_URL\" -c \"SELECT audit_events::text FROM audit_events\"");
+    ck_assert_ptr_nonnull(dump);
+    ck_assert_ptr_null(strstr(dump, GH_TOKEN));
+    free(dump);
+}
+END_TEST
+
+/* ---- names the loader obeys ---- */
+
+START_TEST(loader_names_refused_at_deploy_and_update)
+{
+    const char *names[] = {"LD_PRELOAD",     "LD_LIBRARY_PATH", "LD_AUDIT",   "LD_BIND_NOW",   "DYLD_INSERT_LIBRARIES",
+                           "DYLD_LIBRARY_PATH", "GCONV_PATH",   "MALLOC_CHECK_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
+    char body[256], path[256];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(body, sizeof(body), "{\"env\":{\"GITHUB_TOKEN\":\"ghp_x\",\"%s\":\"/tmp/evil.so\"}}", names[i]);
+        struct cv_test_response r = call("POST", "/api/mcp/templates/github/deploy", tok_a, body);
+        expect(&r, 400, NULL);
+        ck_assert_msg(strstr(r.body, names[i]) && strstr(r.body, "loaded"), "no reason naming %s: %s", names[i],
+                      r.body);
+        ck_assert_ptr_null(strstr(r.body, "/tmp/evil.so")); /* the key is named, the value never */
+        cv_test_response_free(&r);
+        /* replace and merge refuse it too */
+        snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv2);
+        expect_free("PUT", path, tok_a, body, 400, NULL);
+        snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", srv2);
+        snprintf(body, sizeof(body), "{\"env\":{\"%s\":\"/tmp/evil.so\"}}", names[i]);
+        expect_free("PUT", path, tok_a, body, 400, NULL);
+    }
+    /* names that merely contain the letters are ordinary credentials */
+    char id[160];
+    deploy_on(cl, tok_a, "github",
+              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_y\",\"OLD_PRELOAD\":\"1\",\"XLD_PRELOAD\":\"1\",\"MALLOC\":\"1\"}}", id,
+              sizeof(id));
+    /* the stored map of srv2 is unchanged by the refused writes */
+    char wl[160];
+    mint(tok_a, "mcp-slack-2", "workload", "acme", srv2, wl, sizeof(wl));
+    env_path(srv2, path, sizeof(path));
+    struct cv_test_response r = call("GET", path, wl, NULL);
+    expect(&r, 200, NULL);
+    json_t *env = json_object_get(data_of(&r), "env");
+    ck_assert_int_eq(json_object_size(env), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(env, "SLACK_BOT_TOKEN")), SLACK_TOKEN);
+    cv_test_response_free(&r);
+}
+END_TEST
+
+START_TEST(template_may_allow_a_loader_name)
+{
+    /* svc2's catalog has "native-tool", which lists LD_LIBRARY_PATH in allowedLoaderEnv */
+    char id[160], path[256], wl[160];
+    deploy_on(cl2, tok_a, "native-tool", "{\"env\":{\"NATIVE_KEY\":\"k-123\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}",
+              id, sizeof(id));
+    /* only the listed name: LD_PRELOAD stays refused on that template */
+    struct cv_test_response r = call_on(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
+                                        "{\"env\":{\"NATIVE_KEY\":\"k\",\"LD_PRELOAD\":\"/tmp/evil.so\"}}");
+    expect(&r, 400, NULL);
+    cv_test_response_free(&r);
+    /* the allowance does not leak into other templates */
+    r = call_on(cl2, "POST", "/api/mcp/templates/github/deploy", tok_a,
+                "{\"env\":{\"GITHUB_TOKEN\":\"g\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}");
+    expect(&r, 400, NULL);
+    cv_test_response_free(&r);
+
+    mint(tok_a, "mcp-native", "workload", "acme", id, wl, sizeof(wl));
+    env_path(id, path, sizeof(path));
+    r = call_on(cl2, "GET", path, wl, NULL);
+    expect(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(data_of(&r), "env"), "LD_LIBRARY_PATH")),
+                     "/opt/vendor/lib");
+    cv_test_response_free(&r);
+    /* an instance whose catalog does not allow it refuses to deliver the
+     * map (defence in depth), naming the key and no value */
+    r = call("GET", path, wl, NULL);
+    expect(&r, 409, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "LD_LIBRARY_PATH"));
+    ck_assert_ptr_null(strstr(r.body, "/opt/vendor/lib"));
+    ck_assert_ptr_null(strstr(r.body, "k-123"));
+    cv_test_response_free(&r);
+}
+END_TEST
+
+/* ---- credvault run ---- */
+
+START_TEST(run_passes_values_and_drops_token_variables)
+{
+    char tf[512], envs[2048], args[2048];
+    token_file("wl1.token", wl1, tf, sizeof(tf));
+    /* both variables set (the file wins), a stale GITHUB_TOKEN the map replaces */
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s' CREDVAULT_TOKEN='%s' GITHUB_TOKEN=stale KEEP_ME=kept", tf,
+             tok_a);
+    snprintf(args, sizeof(args),
+             "--server %s --addr %s --cacert %s -- sh -c 'printf \"gh=%%s|odd=%%s|keep=%%s\\n\" \"$GITHUB_TOKEN\" "
+             "\"$ODD_VALUE\" \"$KEEP_ME\"; env | grep \"^CREDVAULT_TOKEN\" || echo no-token-variables'",
+             srv1, svc.base_url, svc.ca_file);
+    int st;
+    char *out = run(envs, args, &st);
+    ck_assert_msg(st == 0, "status %d: %s", st, out);
+    ck_assert_msg(strstr(out, "gh=" GH_TOKEN "|odd=" ODD_VALUE_RAW "|keep=kept\n") != NULL, "child saw: %s", out);
+    ck_assert_msg(strstr(out, "no-token-variables") != NULL, "token variables reached the child: %s", out);
+    ck_assert_ptr_null(strstr(out, wl1));
+    ck_assert_ptr_null(strstr(out, "stale"));
+    free(out);
+
+    /* CREDVAULT_TOKEN alone, and CREDVAULT_ADDR / CREDVAULT_CACERT instead of flags */
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s' CREDVAULT_ADDR='%s/' CREDVAULT_CACERT='%s'", wl1, svc.base_url,
+             svc.ca_file);
+    snprintf(args, sizeof(args),
+             "--server %s sh -c 'printf \"%%s\\n\" \"$GITHUB_ORG\"; env | grep -c \"^CREDVAULT_TOKEN\"'", srv1);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 1); /* grep -c found nothing: exit 1, passed through */
+    ck_assert_msg(strstr(out, "acme\n0\n") != NULL, "child saw: %s", out);
+    free(out);
+}
+END_TEST
+
+START_TEST(run_execs_and_passes_the_status_through)
+{
+    char tf[512], envs[1024], args[2048];
+    token_file("wl1.token", wl1, tf, sizeof(tf));
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s'", tf);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- sh -c 'exit 42'", srv1, svc.base_url, svc.ca_file);
+    int st;
+    char *out = run(envs, args, &st);
+    ck_assert_int_eq(st, 42);
+    ck_assert_str_eq(out, ""); /* credvault run itself prints nothing on success */
+    free(out);
+
+    /* exec, not fork: the command has credvault run's pid */
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd),
+             "cd \"$CV_TEST_TMP/runcwd\" && CREDVAULT_TOKEN_FILE='%s' sh -c 'echo \"$$\"; exec \"$CREDVAULT_BIN\" run "
+             "--server %s --addr %s --cacert %s -- sh -c \"echo \\$\\$\"'",
+             tf, srv1, svc.base_url, svc.ca_file);
+    out = cv_test_sh_output(cmd);
+    ck_assert_ptr_nonnull(out);
+    long a = 0, b = 0;
+    ck_assert_int_eq(sscanf(out, "%ld\n%ld", &a, &b), 2);
+    ck_assert_msg(a == b && a > 0, "pids differ: %s", out);
+    free(out);
+
+    /* a signal reaches the command itself */
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- sh -c 'kill -TERM $$'", srv1, svc.base_url,
+             svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 128 + 15);
+    free(out);
+}
+END_TEST
+
+START_TEST(run_exit_codes)
+{
+    char tf[512], bad[512], envs[1024], args[2048];
+    token_file("wl1.token", wl1, tf, sizeof(tf));
+    token_file("bogus.token", "cvt_0000000000000000000000000000000000000000000000000000000000000000", bad,
+               sizeof(bad));
+    int st;
+    char *out;
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s'", tf);
+
+    /* usage: 2 */
+    out = run(envs, "-- true", &st);
+    ck_assert_int_eq(st, 2);
+    free(out);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s", srv1, svc.base_url, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 2);
+    free(out);
+    snprintf(args, sizeof(args), "--server %s --addr http://10.1.2.3:8443 -- true", srv1);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 2);
+    ck_assert_ptr_nonnull(strstr(out, "https://"));
+    free(out);
+    /* a name that merely starts like a loopback address is not one */
+    snprintf(args, sizeof(args), "--server %s --addr http://127.0.0.1.nip.example:8443 -- true", srv1);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 2);
+    free(out);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- true", srv1, svc.base_url, svc.ca_file);
+    out = run("", args, &st); /* no token configured */
+    ck_assert_int_eq(st, 2);
+    ck_assert_ptr_nonnull(strstr(out, "CREDVAULT_TOKEN_FILE"));
+    free(out);
+    out = run("CREDVAULT_TOKEN_FILE=/nonexistent/token", args, &st);
+    ck_assert_int_eq(st, 2);
+    free(out);
+
+    /* command not found: 127, and nothing is fetched for it (checked first) */
+    snprintf(args, sizeof(args), "--server %s --addr https://127.0.0.1:1 -- no-such-command-xyz", srv1);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 127);
+    ck_assert_ptr_nonnull(strstr(out, "not found"));
+    free(out);
+    /* found but not executable: 126 */
+    ck_assert_int_eq(cv_test_sh("printf 'echo hi\\n' > \"$CV_TEST_TMP/not-exec.sh\" && chmod 0644 \"$CV_TEST_TMP/not-exec.sh\""), 0);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- \"$CV_TEST_TMP/not-exec.sh\"", srv1,
+             svc.base_url, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 126);
+    free(out);
+
+    /* service unreachable: 69 (a closed port; an untrusted certificate) */
+    snprintf(args, sizeof(args), "--server %s --addr https://127.0.0.1:1 --cacert %s -- true", srv1, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 69);
+    ck_assert_ptr_nonnull(strstr(out, "cannot reach"));
+    free(out);
+    snprintf(args, sizeof(args), "--server %s --addr %s -- true", srv1, svc.base_url);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 69);
+    ck_assert_ptr_nonnull(strstr(out, "--cacert"));
+    free(out);
+
+    /* token refused: 77 (unknown token, a token of another role, a malformed one) */
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- true", srv1, svc.base_url, svc.ca_file);
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s'", bad);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 77);
+    free(out);
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s'", tok_a_auditor);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 77);
+    free(out);
+    out = run("CREDVAULT_TOKEN='not a token'", args, &st);
+    ck_assert_int_eq(st, 77);
+    free(out);
+
+    /* server unknown: 68 (another server of the tenant, one that does not exist) */
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s'", tf);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- true", srv2, svc.base_url, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 68);
+    ck_assert_ptr_null(strstr(out, SLACK_TOKEN));
+    free(out);
+    snprintf(args, sizeof(args), "--server 'no such/server' --addr %s --cacert %s -- true", svc.base_url, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 68);
+    free(out);
+}
+END_TEST
+
+START_TEST(run_writes_nothing_and_prints_no_value)
+{
+    char tf[512], envs[1024], args[2048];
+    token_file("wl1.token", wl1, tf, sizeof(tf));
+    ck_assert_int_eq(cv_test_sh("rm -rf \"$CV_TEST_TMP/empty\" && mkdir -p \"$CV_TEST_TMP/empty/home\" "
+                                "\"$CV_TEST_TMP/empty/tmp\""),
+                     0);
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN_FILE='%s' HOME=\"$CV_TEST_TMP/empty/home\" TMPDIR=\"$CV_TEST_TMP/empty/tmp\"",
+             tf);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- true", srv1, svc.base_url, svc.ca_file);
+    int st;
+    char *out = run(envs, args, &st);
+    ck_assert_int_eq(st, 0);
+    free(out);
+    out = cv_test_sh_output("find \"$CV_TEST_TMP/empty\" \"$CV_TEST_TMP/runcwd\" -mindepth 1 -not -type d");
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(out[0] == '\0', "files appeared: %s", out);
+    free(out);
+
+    /* a failure after the fetch (the command vanished between the check
+     * and exec is hard to stage; a reserved name in the map is not): the
+     * warning names the key, never the value */
+    char id[160], wl[160];
+    deploy_on(cl, tok_a, "github",
+              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_reserved_case_value_999\",\"CREDVAULT_TOKEN\":\"planted-value-777\"}}",
+              id, sizeof(id));
+    mint(tok_a, "mcp-reserved", "workload", "acme", id, wl, sizeof(wl));
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s'", wl);
+    snprintf(args, sizeof(args),
+             "--server %s --addr %s --cacert %s -- sh -c 'echo \"tok=${CREDVAULT_TOKEN:-unset}\"'", id, svc.base_url,
+             svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 0);
+    ck_assert_msg(strstr(out, "tok=unset") != NULL, "child saw: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "CREDVAULT_TOKEN not passed"));
+    ck_assert_ptr_null(strstr(out, "planted-value-777"));
+    ck_assert_ptr_null(strstr(out, "ghp_reserved_case_value_999"));
+    free(out);
+}
+END_TEST
+
+static Suite *workload_suite(void)
+{
+    Suite *s = suite_create("workload");
+    TCase *tc = tcase_create("workload");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, fixture);
+    tcase_add_test(tc, workload_reads_its_own_server);
+    tcase_add_test(tc, other_roles_get_403);
+    tcase_add_test(tc, other_servers_get_404);
+    tcase_add_test(tc, follows_updates_revocation_and_deletion);
+    tcase_add_test(tc, every_fetch_is_audited);
+    tcase_add_test(tc, loader_names_refused_at_deploy_and_update);
+    tcase_add_test(tc, template_may_allow_a_loader_name);
+    tcase_add_test(tc, run_passes_values_and_drops_token_variables);
+    tcase_add_test(tc, run_execs_and_passes_the_status_through);
+    tcase_add_test(tc, run_exit_codes);
+    tcase_add_test(tc, run_writes_nothing_and_prints_no_value);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* The built-in catalog plus "native-tool", which allows LD_LIBRARY_PATH. */
+static int write_catalog(char *path, size_t n)
+{
+    char src[1024];
+    snprintf(src, sizeof(src), "%s/data/mcp-templates.json", getenv("CV_SOURCE_DIR"));
+    json_error_t err;
+    json_t *doc = json_load_file(src, 0, &err);
+    if (!doc) return -1;
+    json_array_append_new(json_object_get(doc, "templates"),
+                          json_pack("{s:s, s:s, s:s, s:[], s:[s], s:[s], s:[s], s:[s]}", "id", "native-tool", "name",
+                                    "Native Tool", "description", "a tool that loads a vendor library", "integrations",
+                                    "requiredEnv", "NATIVE_KEY", "optionalEnv", "LD_LIBRARY_PATH", "evidenceTypes",
+                                    "Vendor Evidence", "allowedLoaderEnv", "LD_LIBRARY_PATH"));
+    snprintf(path, n, "%s/catalog.json", getenv("CV_TEST_TMP"));
+    int rc = json_dump_file(doc, path, JSON_INDENT(1));
+    json_decref(doc);
+    return rc;
+}
+
+int main(void)
+{
+    if (cv_test_service_start(&svc, NULL) != 0) return 1;
+    static char catalog_env[1100];
+    char catalog[1024];
+    if (write_catalog(catalog, sizeof(catalog)) != 0) return 1;
+    snprintf(catalog_env, sizeof(catalog_env), "CREDVAULT_TEMPLATES_FILE=%s", catalog);
+    const char *extra[] = {catalog_env, NULL};
+    if (cv_test_service_start(&svc2, extra) != 0) return 1;
+    cl = cv_test_client_new(svc.base_url, svc.ca_file);
+    cl2 = cv_test_client_new(svc2.base_url, svc2.ca_file);
+    if (cv_test_sh("mkdir -p \"$CV_TEST_TMP/runcwd\"") != 0) return 1;
+
+    if (cv_test_cli("tenant create acme --name 'Acme Corp' >/dev/null", NULL, 0) != 0 ||
+        cv_test_cli("tenant create beta --name Beta >/dev/null", NULL, 0) != 0 ||
+        cv_test_cli("token create --name alice@acme.example --role tenant-admin --tenant acme", tok_a, sizeof(tok_a)) ||
+        cv_test_cli("token create --name audit@acme.example --role auditor --tenant acme", tok_a_auditor,
+                    sizeof(tok_a_auditor)) ||
+        cv_test_cli("token create --name bob@beta.example --role tenant-admin --tenant beta", tok_b, sizeof(tok_b)))
+        return 1;
+
+    SRunner *sr = srunner_create(workload_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    cv_test_client_free(cl);
+    cv_test_client_free(cl2);
+    struct cv_test_service *all[] = {&svc, &svc2};
+    for (size_t i = 0; i < 2; i++) {
+        int st = cv_test_service_stop(all[i]);
+        if (st != 0) {
+            fprintf(stderr, "credvault serve exited with %d (log: %s)\n", st, all[i]->log_file);
+            char cmd[1200];
+            snprintf(cmd, sizeof(cmd), "tail -n 60 '%s' >&2", all[i]->log_file);
+            cv_test_sh(cmd);
+            failed++;
+        }
+    }
+    return failed ? 1 : 0;
+}
