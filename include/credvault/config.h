@@ -44,6 +44,23 @@ struct cv_config {
     /* keys */
     char *key_residency;   /* CREDVAULT_KEY_RESIDENCY hsm|memory */
     uint64_t key_max_encryptions; /* CREDVAULT_KEY_MAX_ENCRYPTIONS */
+    /* key lifecycle (issue 4) */
+    unsigned key_max_age_days;    /* CREDVAULT_KEY_MAX_AGE_DAYS: 0 = no age limit */
+    unsigned rewrap_batch_size;   /* CREDVAULT_REWRAP_BATCH_SIZE */
+    unsigned rewrap_pause_ms;     /* CREDVAULT_REWRAP_PAUSE_MS: between batches */
+    unsigned key_recheck_s;       /* CREDVAULT_KEY_RECHECK_S: key-state re-check without a notification */
+    /* operations (issue 5): audit, metrics, rate limits, expiry */
+    unsigned audit_checkpoint_events; /* CREDVAULT_AUDIT_CHECKPOINT_EVENTS */
+    unsigned audit_checkpoint_s;      /* CREDVAULT_AUDIT_CHECKPOINT_S */
+    char *audit_durability;           /* CREDVAULT_AUDIT_DURABILITY changes|all */
+    char *metrics_token;              /* CREDVAULT_METRICS_TOKEN_FILE; secret memory, or NULL */
+    unsigned rate_read_per_s, rate_read_burst;   /* CREDVAULT_RATE_READ_PER_S, _BURST (per token; 0 = off) */
+    unsigned rate_write_per_s, rate_write_burst; /* CREDVAULT_RATE_WRITE_PER_S, _BURST */
+    unsigned rate_admin_per_s, rate_admin_burst; /* CREDVAULT_RATE_ADMIN_PER_S, _BURST */
+    unsigned rate_address_factor;     /* CREDVAULT_RATE_ADDRESS_FACTOR: an address gets this many tokens' worth */
+    unsigned rate_auth_failures;      /* CREDVAULT_RATE_AUTH_FAILURES: failures an address may make in a burst */
+    unsigned rate_auth_failure_s;     /* CREDVAULT_RATE_AUTH_FAILURE_S: seconds that forgive one failure */
+    unsigned credential_max_age_days; /* CREDVAULT_CREDENTIAL_MAX_AGE_DAYS: for the over-age gauge */
     /* logging */
     char *log_level;       /* CREDVAULT_LOG_LEVEL */
     /* bookkeeping: secrets that came from a *_FILE setting, which wins over

@@ -15,8 +15,22 @@ static const struct cv_cli_command commands[] = {
     {"hsm", "status", cv_cli_hsm_status, "show module, token, mechanisms, quirk profile and keys"},
     {"tenant", "create", cv_cli_tenant_create, "create a tenant and its first key"},
     {"tenant", "list", cv_cli_tenant_list, "list tenants and their key versions"},
+    {"tenant", "rotate-key", cv_cli_tenant_rotate_key, "start a new key version for a tenant's new writes"},
+    {"tenant", "rewrap", cv_cli_tenant_rewrap, "re-encrypt a tenant's records under its newest key version"},
+    {"tenant", "retire-keys", cv_cli_tenant_retire_keys, "raise a tenant's minimum decryption version"},
+    {"tenant", "destroy-keys", cv_cli_tenant_destroy_keys, "destroy a tenant's retired key versions"},
+    {"tenant", "delete", cv_cli_tenant_delete, "crypto-shred a tenant: keys, credentials, tokens"},
+    {"master", "rotate", cv_cli_master_rotate, "create the next master key and rewrap every tenant key under it"},
+    {"master", "rewrap", cv_cli_master_rewrap, "resume or repeat the rewrap of tenant keys under the newest master"},
+    {"master", "retire", cv_cli_master_retire, "destroy an old master key once no tenant key needs it"},
+    {"master", "list", cv_cli_master_list, "list master key versions and what they wrap"},
     {"token", "create", cv_cli_token_create, "mint an API token (shown once)"},
     {"token", "revoke", cv_cli_token_revoke, "revoke an API token by id"},
+    {"audit", "verify", cv_cli_audit_verify, "check the audit hash chains and checkpoint signatures"},
+    {"audit", "export", cv_cli_audit_export, "write a tenant's audit chain for offline checks with openssl"},
+    {"audit", "checkpoint", cv_cli_audit_checkpoint, "sign the audit chains' new heads now"},
+    {"run", NULL, cv_cli_run, "fetch a server's credentials with a workload token and exec a command"},
+    {"import-legacy", NULL, cv_cli_import_legacy, "import GigaChad GRC's mcp_credentials records"},
     {"version", NULL, cv_cli_version, "print the version"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -35,7 +49,7 @@ static void help(void)
         char name[64];
         snprintf(name, sizeof(name), "%s%s%s", commands[i].name, commands[i].sub ? " " : "",
                  commands[i].sub ? commands[i].sub : "");
-        printf("  %-16s %s\n", name, commands[i].summary);
+        printf("  %-22s %s\n", name, commands[i].summary);
     }
     printf("\nglobal options:\n"
            "  --config FILE    read NAME=value settings (environment variables win)\n"

@@ -57,5 +57,21 @@ int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv);
+/* audit: src/cli/cmd_audit.c */
+int cv_cli_audit_verify(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_audit_export(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_audit_checkpoint(struct cv_cli_ctx *ctx, int argc, char **argv);
+/* key lifecycle: src/cli/cmd_keys.c */
+int cv_cli_master_rotate(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_master_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_master_retire(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_master_list(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_rotate_key(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_retire_keys(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_destroy_keys(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_tenant_delete(struct cv_cli_ctx *ctx, int argc, char **argv);
+int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv);           /* src/cli/cmd_run.c */
+int cv_cli_import_legacy(struct cv_cli_ctx *ctx, int argc, char **argv); /* src/cli/cmd_import.c */
 
 #endif

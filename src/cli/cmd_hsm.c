@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "credvault/hsm.h"
+#include "credvault/hsm_signing.h"
 #include "domain/domain.h"
 
 static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
@@ -27,8 +28,9 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
     size_t npos;
     int rc = cv_cli_parse(argc, argv, "credvault hsm init",
                           "Creates, inside the configured PKCS#11 token, master key 1\n"
-                          "(credvault-master-1: AES-256, sensitive, never extractable, wrap/unwrap only)\n"
-                          "and the HMAC key that binds wrapped tenant keys to their tenant and version.\n"
+                          "(credvault-master-1: AES-256, sensitive, never extractable, wrap/unwrap only),\n"
+                          "the HMAC key that binds wrapped tenant keys to their tenant and version,\n"
+                          "and the EC P-256 key that signs audit checkpoints (credvault-audit-1).\n"
                           "Keys that exist are kept; running it again changes nothing and exits 0.",
                           NULL, 0, pos, 0, 0, &npos);
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
@@ -41,10 +43,11 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("hsm init");
         rc = CV_EXIT_FAIL;
     } else if (created == 0) {
-        printf("the keys exist already: " CV_HSM_MASTER_LABEL_PREFIX "1 and " CV_HSM_BINDING_LABEL "\n");
+        printf("the keys exist already: " CV_HSM_MASTER_LABEL_PREFIX "1, " CV_HSM_BINDING_LABEL " and "
+               CV_HSM_AUDIT_KEY_LABEL "\n");
     } else {
-        printf("created %u key%s in the token: " CV_HSM_MASTER_LABEL_PREFIX "1 and " CV_HSM_BINDING_LABEL
-               " are present\n", created, created == 1 ? "" : "s");
+        printf("created %u key%s in the token: " CV_HSM_MASTER_LABEL_PREFIX "1, " CV_HSM_BINDING_LABEL " and "
+               CV_HSM_AUDIT_KEY_LABEL " are present\n", created, created == 1 ? "" : "s");
     }
     cv_app_close(app);
     cv_config_free(&cfg);
@@ -89,8 +92,11 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
         rc = CV_EXIT_FAIL;
         goto out;
     }
+    int audit_key = 0;
+    if (cv_failed(cv_hsm_audit_key_exists(app->hsm, &audit_key))) audit_key = 0;
     if (json_flag) {
         json_t *j = status_json(&st);
+        json_object_set_new(j, "auditKeyPresent", json_boolean(audit_key));
         char *s = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", s ? s : "{}");
         cv_json_free(s);
@@ -111,6 +117,8 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < st.master_versions_count; i++)
         printf(" " CV_HSM_MASTER_LABEL_PREFIX "%u", st.master_versions[i]);
     printf("\nbinding key:   %s\n", st.binding_key_present ? CV_HSM_BINDING_LABEL : "none (run `credvault hsm init`)");
+    printf("audit key:     %s\n", audit_key ? CV_HSM_AUDIT_KEY_LABEL " (EC P-256, signs audit checkpoints)"
+                                             : "none (run `credvault hsm init`)");
 out:
     cv_app_close(app);
     cv_config_free(&cfg);

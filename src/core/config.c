@@ -52,6 +52,24 @@ static const struct setting table[] = {
     {{"CREDVAULT_TEMPLATES_FILE", NULL, "template catalog (JSON); default: the one built in"}, K_STR, F(templates_file), 0, 0},
     {{"CREDVAULT_KEY_RESIDENCY", "hsm", "hsm (tenant keys only inside the token)"}, K_STR, F(key_residency), 0, 0},
     {{"CREDVAULT_KEY_MAX_ENCRYPTIONS", "1000000000", "encryptions per tenant key version before rotation (GCM random IV limit is 2^32)"}, K_U64, F(key_max_encryptions), 1, 4294967296ULL},
+    {{"CREDVAULT_KEY_MAX_AGE_DAYS", "365", "age in days of a tenant key version before the next write rotates it; 0 = no age limit"}, K_UINT, F(key_max_age_days), 0, 36500},
+    {{"CREDVAULT_REWRAP_BATCH_SIZE", "100", "rows per rewrap batch (one transaction each)"}, K_UINT, F(rewrap_batch_size), 1, 10000},
+    {{"CREDVAULT_REWRAP_PAUSE_MS", "0", "pause between rewrap batches, to spare the HSM and the database"}, K_UINT, F(rewrap_pause_ms), 0, 60000},
+    {{"CREDVAULT_KEY_RECHECK_S", "30", "seconds between key-state re-checks when no notification arrives"}, K_UINT, F(key_recheck_s), 1, 3600},
+    {{"CREDVAULT_AUDIT_CHECKPOINT_EVENTS", "1000", "audit events after which a signed checkpoint is made"}, K_UINT, F(audit_checkpoint_events), 1, 10000000},
+    {{"CREDVAULT_AUDIT_CHECKPOINT_S", "60", "seconds between signed audit checkpoints (when events were written)"}, K_UINT, F(audit_checkpoint_s), 1, 86400},
+    {{"CREDVAULT_AUDIT_DURABILITY", "changes", "changes: events of reads commit without waiting for the disk; all: every event waits"}, K_STR, F(audit_durability), 0, 0},
+    {{"CREDVAULT_METRICS_TOKEN_FILE", NULL, "file holding the bearer token that may read /metrics (admin tokens may too)"}, K_SECRET_FILE, F(metrics_token), 0, 0},
+    {{"CREDVAULT_RATE_READ_PER_S", "1000", "credential reads per second per token; 0 = no limit"}, K_UINT, F(rate_read_per_s), 0, 1000000},
+    {{"CREDVAULT_RATE_READ_BURST", "2000", "credential reads a token may make at once"}, K_UINT, F(rate_read_burst), 1, 10000000},
+    {{"CREDVAULT_RATE_WRITE_PER_S", "100", "credential writes per second per token; 0 = no limit"}, K_UINT, F(rate_write_per_s), 0, 1000000},
+    {{"CREDVAULT_RATE_WRITE_BURST", "200", "credential writes a token may make at once"}, K_UINT, F(rate_write_burst), 1, 10000000},
+    {{"CREDVAULT_RATE_ADMIN_PER_S", "20", "admin calls (tenants, tokens, keys, audit, metrics) per second per token; 0 = no limit"}, K_UINT, F(rate_admin_per_s), 0, 1000000},
+    {{"CREDVAULT_RATE_ADMIN_BURST", "50", "admin calls a token may make at once"}, K_UINT, F(rate_admin_burst), 1, 10000000},
+    {{"CREDVAULT_RATE_ADDRESS_FACTOR", "4", "a client address gets this many tokens' rate and burst per class; 0 = no per-address limit"}, K_UINT, F(rate_address_factor), 0, 1000},
+    {{"CREDVAULT_RATE_AUTH_FAILURES", "10", "failed authentications an address may make before it is slowed down; 0 = never"}, K_UINT, F(rate_auth_failures), 0, 100000},
+    {{"CREDVAULT_RATE_AUTH_FAILURE_S", "6", "seconds after which one failed authentication of an address is forgiven"}, K_UINT, F(rate_auth_failure_s), 1, 86400},
+    {{"CREDVAULT_CREDENTIAL_MAX_AGE_DAYS", "90", "age after which stored credentials count as over age in /metrics; 0 = no limit"}, K_UINT, F(credential_max_age_days), 0, 36500},
     {{"CREDVAULT_LOG_LEVEL", "info", "error, warn, info or debug"}, K_STR, F(log_level), 0, 0},
 };
 
@@ -71,7 +89,7 @@ static const struct setting *find(const char *name, size_t len)
 
 static unsigned secret_bit(const struct setting *st)
 {
-    return st->off == F(hsm_pin) ? 1u : 2u;
+    return st->off == F(hsm_pin) ? 1u : st->off == F(metrics_token) ? 4u : 2u;
 }
 
 static cv_result read_secret_file(const char *path, char **out)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "credvault/crypto.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/seal.h"
 
@@ -184,11 +185,12 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
         free(row.encrypted_env);
         row.encrypted_env = NULL;
         CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, env, &row.encrypted_env, &row.key_version));
-        r = cv_store_server_insert(app->store, &row);
+        /* the event commits with the row, or neither does */
+        CV_GUARD_OUT(r, cv_audit_attach(app, p, p->tenant_id, "credentials.deploy", row.server_id));
+        r = cv_audit_attached(app, cv_store_server_insert(app->store, &row));
         if (r.err != CV_ERR_CONFLICT) break;
     }
     if (cv_failed(r)) goto out;
-    CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.deploy", row.server_id, "success"));
 
     char created[32];
     cv_time_iso8601(row.created_at_ms, created);
@@ -341,10 +343,10 @@ cv_result cv_server_delete(struct cv_app *app, const struct cv_principal *p, con
 {
     CV_GUARD(require_tenant_role(p, 1));
     CV_GUARD(check_server_id(server_id));
-    cv_result r = cv_store_server_delete(app->store, p->tenant_id, server_id);
+    CV_GUARD(cv_audit_attach(app, p, p->tenant_id, "credentials.delete", server_id));
+    cv_result r = cv_audit_attached(app, cv_store_server_delete(app->store, p->tenant_id, server_id));
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
-    CV_GUARD(r);
-    return cv_audit(app, p, p->tenant_id, "credentials.delete", server_id, "success");
+    return r;
 }
 
 static cv_result parse_if_match(const char *h, int64_t *rev)
@@ -431,10 +433,10 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         integrations = NULL;
         if (has_expires) row.expires_at_ms = expires;
         snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
-        r = cv_store_server_update(app->store, &row, row.revision);
+        CV_GUARD_OUT(r, cv_audit_attach(app, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace",
+                                        server_id));
+        r = cv_audit_attached(app, cv_store_server_update(app->store, &row, row.revision));
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
-        if (cv_ok(r)) r = cv_audit(app, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace",
-                                   server_id, "success");
         if (cv_ok(r)) {
             *data = server_json(&row);
             if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "credvault/hsm_signing.h"
 #include "credvault/log.h"
 #include "domain/domain.h"
 
@@ -23,6 +24,12 @@ cv_result cv_keys_init(struct cv_hsm *hsm, unsigned *created)
     CV_GUARD(cv_hsm_status_get(hsm, &st));
     if (!st.binding_key_present) {
         CV_GUARD(cv_hsm_binding_key_create(hsm));
+        (*created)++;
+    }
+    /* the EC P-256 key that signs audit checkpoints (issue 5) */
+    CV_GUARD(cv_hsm_audit_key_exists(hsm, &exists));
+    if (!exists) {
+        CV_GUARD(cv_hsm_audit_key_create(hsm));
         (*created)++;
     }
     return CV_OK;

@@ -6,6 +6,7 @@
 
 #include "credvault/buf.h"
 #include "credvault/crypto.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
 
 static cv_result opt_string(json_t *body, const char *key, size_t max, const char **out)
@@ -96,8 +97,10 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     snprintf(row.server_id, sizeof(row.server_id), "%s", server ? server : "");
     snprintf(row.created_by, sizeof(row.created_by), "%s", p->name);
     row.expires_at_ms = days ? cv_time_now_ms() + (int64_t)days * 86400000 : 0;
-    cv_result r = cv_store_token_insert(app->store, &row, hash);
-    if (cv_ok(r)) r = cv_audit(app, p, tenant, "token.create", row.id, "success");
+    /* the id is chosen here so that the event, which commits with the token, can name it */
+    cv_result r = cv_audit_uuid(row.id);
+    if (cv_ok(r)) r = cv_audit_attach(app, p, tenant, "token.create", row.id);
+    if (cv_ok(r)) r = cv_audit_attached(app, cv_store_token_insert(app->store, &row, hash));
     if (cv_failed(r)) {
         cv_wipe(token, sizeof(token));
         return r;
@@ -118,8 +121,8 @@ cv_result cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
               "this token may not revoke tokens");
     CV_ENSURE(strlen(token_id) == CV_STORE_UUID_BYTES, CV_ERR_NOT_FOUND, "token not found");
     const char *scope = p->role == CV_ROLE_ADMIN ? NULL : p->tenant_id;
-    cv_result r = cv_store_token_revoke(app->store, scope, token_id);
+    CV_GUARD(cv_audit_attach(app, p, scope, "token.revoke", token_id));
+    cv_result r = cv_audit_attached(app, cv_store_token_revoke(app->store, scope, token_id));
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "token not found");
-    CV_GUARD(r);
-    return cv_audit(app, p, scope, "token.revoke", token_id, "success");
+    return r;
 }

@@ -1,5 +1,5 @@
-/* Small helpers shared by the use cases: roles, time formats, paging
- * parameters and the audit call. */
+/* Small helpers shared by the use cases: roles, time formats and paging
+ * parameters (cv_audit lives in audit.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,22 +63,6 @@ cv_result cv_parse_uint_param(const char *s, unsigned def, unsigned max, const c
     CV_ENSURE(errno == 0 && *end == '\0' && v <= max, CV_ERR_INPUT, "%s must be a whole number up to %u", name, max);
     *out = (unsigned)v;
     return CV_OK;
-}
-
-cv_result cv_audit(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
-                   const char *target, const char *outcome)
-{
-    struct cv_audit_event ev = {
-        .tenant_id = tenant_id && *tenant_id ? tenant_id : NULL,
-        .actor = p ? p->name : "anonymous",
-        .role = p ? cv_role_name(p->role) : "",
-        .action = action,
-        .target = target,
-        .outcome = outcome,
-        .request_id = p && p->request_id ? p->request_id : "",
-        .detail = NULL,
-    };
-    return cv_store_audit_insert(app->store, &ev);
 }
 
 void cv_json_free(void *p)

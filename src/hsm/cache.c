@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "credvault/buf.h"
+#include "credvault/metrics.h"
 
 struct cv_hsm_cache_entry {
     struct cv_key_ref ref;
@@ -140,6 +141,7 @@ struct cv_hsm_cache_entry *cv_hsm_cache_get(struct cv_hsm_cache *c, const struct
         list_push_front(c, e);
     }
     pthread_mutex_unlock(&c->mu);
+    cv_metric_inc(e ? CV_M_KEY_CACHE_HITS : CV_M_KEY_CACHE_MISSES);
     return e;
 }
 
@@ -175,7 +177,10 @@ cv_result cv_hsm_cache_put(struct cv_hsm_cache *c, const struct cv_key_ref *ref,
         list_push_front(c, fresh);
         c->count++;
         *pinned = fresh;
-        if (c->count > c->capacity) doomed->handle[0] = detach(c, c->tail);
+        if (c->count > c->capacity) {
+            doomed->handle[0] = detach(c, c->tail);
+            cv_metric_inc(CV_M_KEY_CACHE_EVICTIONS);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return CV_OK;

@@ -8,6 +8,7 @@
 
 #include "credvault/buf.h"
 #include "credvault/log.h"
+#include "credvault/metrics.h"
 #include "internal.h"
 
 _Static_assert(CV_HSM_STATUS_MECHANISMS <= sizeof(((struct cv_hsm_status *)0)->mechanisms) /
@@ -110,6 +111,7 @@ cv_result cv_hsm_open(const struct cv_hsm_options *opt, struct cv_hsm **out)
     CV_GUARD_OUT(res, cv_hsm_module_load(hsm));
     CV_GUARD_OUT(res, cv_hsm_connect(hsm, &rv));
     hsm->healthy = 1;
+    cv_metric_set(CV_M_HSM_UP, 1);
     cv_log(CV_LOG_INFO, "hsm_open", "profile", hsm->profile.name, "wrap",
            cv_hsm_mechanism_name(hsm->profile.wrap_mechanism), "gcm_iv",
            cv_hsm_iv_source_name(hsm->profile.iv_source), (char *)NULL);
@@ -137,6 +139,7 @@ void cv_hsm_close(struct cv_hsm *hsm)
     }
     cv_hsm_cache_forget(hsm->cache);
     cv_hsm_sessions_close(hsm);
+    cv_hsm_signer_free(hsm); /* after our sessions: releasing libp11's slots closes all sessions */
     if (hsm->initialized) cv_hsm_module_finalize(hsm);
     cv_hsm_module_unload(hsm);
     pthread_rwlock_unlock(&hsm->state);

@@ -35,6 +35,8 @@
 #define CV_HSM_LABEL_MAX_BYTES 64
 #define CV_HSM_STATUS_MECHANISMS 9
 
+struct cv_hsm_signer; /* libp11's view of the audit signing key (signing_p11.c) */
+
 struct cv_hsm_master {
     uint32_t version;
     CK_OBJECT_HANDLE handle;
@@ -94,6 +96,7 @@ struct cv_hsm {
     size_t master_count;
 
     struct cv_hsm_cache *cache;
+    struct cv_hsm_signer *signer; /* made on first use; freed by close after the sessions */
 };
 
 /* One attempt's session. */
@@ -185,6 +188,11 @@ CV_RESULT cv_hsm_ref_check(const struct cv_key_ref *ref);
 CV_RESULT cv_hsm_key_pin(struct cv_hsm *hsm, struct cv_hsm_lease *lease, const struct cv_key_ref *ref,
                          struct cv_hsm_cache_entry **out);
 void cv_hsm_key_unpin(struct cv_hsm *hsm, struct cv_hsm_lease *lease, struct cv_hsm_cache_entry *e);
+
+/* signing.c: the audit key's private half exists (and cannot leave the token) */
+CV_RESULT cv_hsm_audit_key_check(struct cv_hsm *hsm, struct cv_hsm_lease *lease, int *exists);
+/* signing_p11.c: releases libp11's state; call after the raw sessions are closed */
+void cv_hsm_signer_free(struct cv_hsm *hsm);
 
 /* gcm.c: one GCM call with a key handle; iv_given only for test vectors. */
 CV_RESULT cv_hsm_gcm_seal(struct cv_hsm *hsm, struct cv_hsm_lease *lease, CK_OBJECT_HANDLE key, const uint8_t *aad,

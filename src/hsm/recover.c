@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "credvault/log.h"
+#include "credvault/metrics.h"
 #include "internal.h"
 
 #define BACKOFF_CAP_MS 30000U
@@ -68,6 +69,8 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
     CK_RV rv = CKR_OK;
     cv_result r = cv_hsm_connect(hsm, &rv);
     hsm->generation++;
+    cv_metric_inc_l(CV_M_HSM_RECOVERIES, cv_ok(r) ? "ok" : "failed", NULL, NULL);
+    cv_metric_set(CV_M_HSM_UP, cv_ok(r));
     if (cv_ok(r)) {
         hsm->healthy = 1;
         hsm->broken_rv = CKR_OK;
@@ -83,9 +86,29 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
     pthread_rwlock_unlock(&hsm->state);
 }
 
+/* Counts the operation and its time, retries included (metrics only). */
+static cv_result observed(const struct timespec *start, cv_result r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    cv_metric_observe(CV_M_HSM_DURATION, NULL,
+                      (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9);
+    cv_metric_inc_l(CV_M_HSM_OPERATIONS, cv_ok(r) ? "ok" : "error", NULL, NULL);
+    return r;
+}
+
+static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg);
+
 cv_result cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
 {
     CV_ENSURE_REF(hsm);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    return observed(&start, run(hsm, op, arg));
+}
+
+static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
+{
     for (unsigned attempt = 0;; attempt++) {
         struct cv_hsm_lease lease;
         cv_result r = cv_hsm_lease_acquire(hsm, &lease);
@@ -93,6 +116,8 @@ cv_result cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
             r = op(hsm, &lease, arg);
             cv_hsm_lease_release(hsm, &lease);
         }
+        if (cv_failed(r) && lease.rv != CKR_OK)
+            cv_metric_inc_l(CV_M_HSM_ERRORS, cv_hsm_rv_text(lease.rv).s, NULL, NULL);
         if (cv_ok(r) || !lease.retry) return r;
         if (attempt >= hsm->retries) {
             char tries[16];

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "credvault/log.h"
+#include "credvault/metrics.h"
 #include "exchange.h"
 
 /* Sent when the response the handler built cannot be: a 500 that allocates nothing. */
@@ -248,6 +249,14 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
     return queue_response(ex);
 }
 
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(m, known[i]) == 0) return known[i];
+    return "other"; /* a client picks the method: never a label of its choosing */
+}
+
 static const char *termination_name(enum MHD_RequestTerminationCode toe)
 {
     switch (toe) {
@@ -278,8 +287,12 @@ void cv_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     snprintf(path, sizeof(path), "%.150s", ex->req.raw_path);
     const char *pattern = ex->req.route ? ex->req.route->pattern : "-";
     cv_log(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? CV_LOG_INFO : CV_LOG_WARN, "http_request", "method",
-           ex->req.method, "path", path, "route", pattern, "status", status, "duration_ms", duration, "request_id",
-           ex->req.request_id, "client", ex->req.client_addr, "outcome", termination_name(toe), NULL);
+           ex->req.method, "path", path, "route", pattern, "tenant", ex->req.log_tenant[0] ? ex->req.log_tenant : "-",
+           "status", status, "duration_ms", duration, "request_id", ex->req.request_id, "client", ex->req.client_addr,
+           "outcome", termination_name(toe), NULL);
+    /* labels are bounded: route patterns, a known method or "other", status codes */
+    cv_metric_inc_l(CV_M_HTTP_REQUESTS, method_label(ex->req.method), pattern, status);
+    cv_metric_observe(CV_M_HTTP_DURATION, pattern, ms / 1e3);
     cv_http_request_clear(&ex->req);
     cv_http_response_clear(&ex->res);
     cv_wipe(ex, sizeof(*ex));

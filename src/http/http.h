@@ -44,6 +44,10 @@ const char *cv_http_param(const struct cv_http_request *req, const char *name);
 const char *cv_http_client_addr(const struct cv_http_request *req);
 /* Random per request; also sent as the X-Request-Id response header. */
 const char *cv_http_request_id(const struct cv_http_request *req);
+/* Names the tenant in the request's access log line (once the token says
+ * which); at most CV_HTTP_LOG_TENANT_MAX_BYTES, longer is cut. */
+#define CV_HTTP_LOG_TENANT_MAX_BYTES 64
+void cv_http_log_tenant(struct cv_http_request *req, const char *tenant);
 /* The raw body, at most max_body_bytes; in secret memory, wiped when the request ends. */
 const struct cv_buf *cv_http_body(const struct cv_http_request *req);
 /* Parses the body as one JSON object. CV_ERR_MEDIA ("unsupported_media_type") unless

@@ -97,6 +97,7 @@ struct cv_http_request {
     struct cv_buf body;           /* secret: may hold plaintext credentials */
     char request_id[2 * CV_HTTP_REQUEST_ID_BYTES + 1];
     char client_addr[64];
+    char log_tenant[CV_HTTP_LOG_TENANT_MAX_BYTES + 1]; /* "" until a route names it */
 };
 
 struct cv_http_header_pair {

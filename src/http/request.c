@@ -3,6 +3,7 @@
  * values are decoded here because the server hands libmicrohttpd an identity
  * unescaper (see server.c); they are copied, bounded, and freed at the end. */
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,11 @@ const char *cv_http_route_pattern(const struct cv_http_request *req) { return re
 const char *cv_http_client_addr(const struct cv_http_request *req) { return req->client_addr; }
 const char *cv_http_request_id(const struct cv_http_request *req) { return req->request_id; }
 const struct cv_buf *cv_http_body(const struct cv_http_request *req) { return &req->body; }
+
+void cv_http_log_tenant(struct cv_http_request *req, const char *tenant)
+{
+    snprintf(req->log_tenant, sizeof(req->log_tenant), "%s", tenant ? tenant : "");
+}
 
 const char *cv_http_header(const struct cv_http_request *req, const char *name)
 {

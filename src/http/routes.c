@@ -5,20 +5,27 @@
 #include <string.h>
 
 #include "domain/domain.h"
+#include "domain/audit.h"
 #include "http/http.h"
+#include "http/ratelimit.h"
 #include "http/routes.h"
 
+/* Rate limits wrap the token check (src/http/ratelimit.c): the client
+ * address's bucket and its failed-authentication penalty before it, the
+ * token's bucket after it; a failure is counted, slows the address and is
+ * audited (actor "anonymous"). */
 int cv_routes_authenticate(void *a, struct cv_http_request *req, struct cv_http_response *res,
                            struct cv_principal *p)
 {
     struct cv_app *app = a;
+    if (!cv_routes_admit_address(app, req, res)) return 0;
     cv_result r = cv_auth_bearer(app, cv_http_header(req, "Authorization"), p);
     if (cv_failed(r)) {
-        cv_http_reply_error(res, r);
+        cv_http_reply_error(res, cv_routes_auth_failed(app, req, r));
         return 0;
     }
     p->request_id = cv_http_request_id(req);
-    return 1;
+    return cv_routes_admit_token(app, req, res, p);
 }
 
 /* Authenticates and parses a JSON object body; replies on failure. */
@@ -36,6 +43,7 @@ int cv_routes_authenticate_json(void *app, struct cv_http_request *req, struct c
 
 void cv_routes_finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data)
 {
+    cv_audit_context_clear(); /* the request's principal is done with */
     if (cv_failed(r)) {
         json_decref(data);
         cv_http_reply_error(res, r);

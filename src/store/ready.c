@@ -8,7 +8,8 @@
 #include "store/pq.h"
 
 #define TENANT_TABLES \
-    "'tenants', 'tenant_keys', 'tenant_key_usage', 'mcp_credentials', 'api_tokens', 'audit_events'"
+    "'tenants', 'tenant_keys', 'tenant_key_usage', 'mcp_credentials', 'api_tokens', 'audit_events', " \
+    "'audit_heads', 'audit_checkpoint_heads'"
 
 static const struct cv_sql ping_sql = {CV_SQL_PING, "ping", "SELECT 1", 0};
 

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "credvault/log.h"
+#include "credvault/metrics.h"
+#include "store/audit_tx.h"
 #include "store/pq.h"
 
 #define CV_TX_MAX_STATEMENTS 8
@@ -21,7 +23,7 @@ struct step {
 };
 
 struct run {
-    struct step steps[2 * (CV_TX_MAX_STATEMENTS + 1)];
+    struct step steps[2 * (CV_TX_MAX_STATEMENTS + 3)]; /* + scope, + an attached audit event's two */
     size_t nsteps;
     int all_sent;        /* the Sync went out: the server may have committed */
     PGresult *error;     /* first error, owned */
@@ -101,6 +103,7 @@ static cv_result sql_error(const struct cv_tx *tx, const struct run *run)
     const char *state = PQresultErrorField(run->error, PG_DIAG_SQLSTATE);
     if (!state) state = "";
     cv_err e = cv_store_sqlstate_err(state, tx->fk_err);
+    cv_metric_inc_l(CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
     int level = e == CV_ERR_INTERNAL ? CV_LOG_ERROR : e == CV_ERR_UNAVAILABLE ? CV_LOG_WARN : CV_LOG_DEBUG;
     cv_store_log_result_error("db_error", run->failed, run->error, level);
     if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", tx->fk ? tx->fk : "not found");
@@ -126,7 +129,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
 
     struct cv_q scope;
     cv_q_init(&scope, &scope_sql);
-    struct cv_q *all[CV_TX_MAX_STATEMENTS + 1];
+    struct cv_q *all[CV_TX_MAX_STATEMENTS + 3];
     size_t total = 0;
     if (tx->scope != CV_SCOPE_NONE) {
         CV_ENSURE(tx->scope == CV_SCOPE_PLATFORM || cv_store_tenant_id_ok(tx->tenant_id), CV_ERR_INPUT,
@@ -137,16 +140,26 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         cv_q_text(&scope, tx->scope == CV_SCOPE_TENANT ? "tenant" : "platform");
         all[total++] = &scope;
     }
+    /* an audit event attached by the caller commits with this change, and
+     * only if it changed a row: a mark before it, the event after (src/store/audit.c) */
+    struct cv_q *audit_mark = NULL, *audit = cv_store_audit_staged(st, tx, &audit_mark);
+    if (audit) all[total++] = audit_mark;
     for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
+    if (audit) all[total++] = audit;
 
     for (int attempt = 0;; attempt++) {
         struct cv_conn *c;
-        CV_GUARD(cv_conn_get(st, &c));
+        cv_result got = cv_conn_get(st, &c);
+        if (cv_failed(got)) {
+            cv_metric_inc_l(CV_M_DB_ERRORS, "connect", NULL, NULL);
+            return got;
+        }
         struct run run;
         memset(&run, 0, sizeof(run));
         enum outcome o = run_once(c, all, total, &run);
         PQclear(scope.res);
         scope.res = NULL;
+        cv_store_audit_staged_done(audit, audit_mark, o == RUN_OK);
         if (o == RUN_OK) return CV_OK;
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
@@ -158,6 +171,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         if (run.error) cv_store_log_result_error("db_connection_lost", run.failed, run.error, CV_LOG_WARN);
         else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
         PQclear(run.error);
+        cv_metric_inc_l(CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
         cv_conn_reset(c);
         if (!retry) return cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
     }

@@ -1,0 +1,75 @@
+/* Process-wide metrics that every layer updates (counters, gauges and
+ * histograms), rendered in the Prometheus text format 0.0.4 for GET /metrics.
+ * Label values are methods, route patterns, status codes, CK_RV names and
+ * categories: never a secret, a token, a request body or a raw path. Updates
+ * are lock-free atomics; a new labelled series is made once under a lock, and
+ * each family holds a bounded number of series (more are counted as dropped). */
+#ifndef CREDVAULT_METRICS_H
+#define CREDVAULT_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "credvault/buf.h"
+#include "credvault/result.h"
+
+#define CV_METRICS_LABELS_MAX 3
+#define CV_METRICS_LABEL_VALUE_MAX_BYTES 80 /* longer values are cut */
+#define CV_METRICS_RENDER_MAX_BYTES (4 * 1024 * 1024)
+
+/* Every family, in the order they are rendered. The table in
+ * src/core/metrics.c gives each its name, type, help and label names. */
+enum cv_metric {
+    /* http */
+    CV_M_HTTP_REQUESTS, /* counter {method, route, status} */
+    CV_M_HTTP_DURATION, /* histogram {route}, seconds */
+    CV_M_AUTH_FAILURES, /* counter */
+    CV_M_RATE_LIMITED,  /* counter {class, scope} */
+    /* hsm */
+    CV_M_HSM_OPERATIONS,      /* counter {result} */
+    CV_M_HSM_DURATION,        /* histogram, seconds per operation (retries included) */
+    CV_M_HSM_ERRORS,          /* counter {rv}: every failed PKCS#11 call, by CK_RV name */
+    CV_M_HSM_RECOVERIES,      /* counter {result} */
+    CV_M_HSM_UP,              /* gauge: 1 while the token answers, 0 after a failed recovery */
+    CV_M_KEY_CACHE_HITS,      /* counter */
+    CV_M_KEY_CACHE_MISSES,    /* counter */
+    CV_M_KEY_CACHE_EVICTIONS, /* counter */
+    /* domain */
+    CV_M_DECRYPT_FAILURES,      /* counter: records that did not open (tampered, wrong key, malformed) */
+    CV_M_AUDIT_EVENTS,          /* counter {durability} */
+    CV_M_AUDIT_FAILURES,        /* counter: events that could not be written (the operation failed) */
+    CV_M_AUDIT_CHECKPOINTS,     /* counter {result} */
+    CV_M_AUDIT_CHECKPOINT_TIME, /* gauge: unix time of the last checkpoint this process signed */
+    /* store */
+    CV_M_DB_ERRORS,       /* counter {category}: statements that failed, connections lost */
+    CV_M_METRICS_DROPPED, /* counter: updates to a series that did not fit its family */
+    CV_M__COUNT
+};
+
+/* Unlabelled counters and gauges. */
+void cv_metric_inc(enum cv_metric m);
+void cv_metric_add(enum cv_metric m, uint64_t n);
+void cv_metric_set(enum cv_metric m, int64_t v);
+/* Labelled counter: one value per label the family declares (NULL is ""). */
+void cv_metric_inc_l(enum cv_metric m, const char *l1, const char *l2, const char *l3);
+/* Histogram observation (l1: the family's label, or NULL when it has none). */
+void cv_metric_observe(enum cv_metric m, const char *l1, double value);
+
+/* The current value of a series, for tests and the checkpoint logic
+ * (histograms: the observation count). 0 when the series does not exist. */
+uint64_t cv_metric_value(enum cv_metric m, const char *l1, const char *l2, const char *l3);
+
+/* Appends every family to `out` (a buffer made with cv_buf_init). */
+CV_RESULT cv_metrics_render(struct cv_buf *out);
+
+/* For families computed elsewhere at scrape time (gauges read from the
+ * database): the HELP/TYPE lines, then samples. Names must be
+ * [a-zA-Z_:][a-zA-Z0-9_:]*; label values are escaped here. */
+CV_RESULT cv_metrics_write_family(struct cv_buf *out, const char *name, const char *type, const char *help);
+CV_RESULT cv_metrics_write_sample(struct cv_buf *out, const char *name, const char *const *label_names,
+                                  const char *const *label_values, size_t nlabels, double value);
+
+/* Forgets every series (unit tests only). */
+void cv_metrics_reset(void);
+
+#endif

@@ -1,0 +1,412 @@
+/* The metrics registry: a fixed table of families, each a bounded open-
+ * addressed array of series updated with atomics, and the Prometheus text
+ * renderer. It must never block a request (a new series takes a mutex once)
+ * and never hold a secret: labels are names and codes chosen by the callers. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "credvault/metrics.h"
+
+#define KEY_MAX_BYTES (CV_METRICS_LABELS_MAX * (CV_METRICS_LABEL_VALUE_MAX_BYTES + 1) + 1)
+#define SEP '\x1f' /* between label values in a series key; never in a value */
+
+/* Seconds: from half a millisecond (a cached HSM call) to ten seconds (the
+ * statement timeout is five). */
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const char *const bucket_text[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                                          "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "10"};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+_Static_assert(sizeof(bucket_text) / sizeof(bucket_text[0]) == NBUCKETS, "one text per bucket");
+
+enum kind { COUNTER, GAUGE, HISTOGRAM };
+
+struct family {
+    const char *name;
+    enum kind kind;
+    const char *help;
+    unsigned nlabels;
+    const char *labels[CV_METRICS_LABELS_MAX];
+    unsigned capacity; /* series; a power of two */
+};
+
+/* one family per entry reads better than one field per line */
+/* clang-format off */
+static const struct family families[CV_M__COUNT] = {
+    [CV_M_HTTP_REQUESTS] = {"credvault_http_requests_total", COUNTER,
+                            "HTTP requests answered, by method, matched route pattern and status", 3,
+                            {"method", "route", "status"}, 1024},
+    [CV_M_HTTP_DURATION] = {"credvault_http_request_duration_seconds", HISTOGRAM,
+                            "time from the first byte of a request to its completion, by route pattern", 1,
+                            {"route"}, 128},
+    [CV_M_AUTH_FAILURES] = {"credvault_auth_failures_total", COUNTER,
+                            "requests refused because the bearer token was missing, unknown, revoked or expired",
+                            0, {NULL}, 1},
+    [CV_M_RATE_LIMITED] = {"credvault_rate_limited_total", COUNTER,
+                           "requests answered 429, by limit class (read, write, admin) and scope (token, address, "
+                           "auth_failures)", 2, {"class", "scope"}, 16},
+    [CV_M_HSM_OPERATIONS] = {"credvault_hsm_operations_total", COUNTER,
+                             "HSM operations (each with its retries), by result", 1, {"result"}, 4},
+    [CV_M_HSM_DURATION] = {"credvault_hsm_operation_duration_seconds", HISTOGRAM,
+                           "time per HSM operation, retries and recovery included", 0, {NULL}, 1},
+    [CV_M_HSM_ERRORS] = {"credvault_hsm_errors_total", COUNTER, "failed PKCS#11 calls, by CK_RV name", 1, {"rv"},
+                         64},
+    [CV_M_HSM_RECOVERIES] = {"credvault_hsm_recoveries_total", COUNTER,
+                             "module re-initialisations after a session or device failure, by result", 1,
+                             {"result"}, 4},
+    [CV_M_HSM_UP] = {"credvault_hsm_up", GAUGE, "1 while the HSM answers, 0 after a recovery failed", 0, {NULL}, 1},
+    [CV_M_KEY_CACHE_HITS] = {"credvault_key_cache_hits_total", COUNTER,
+                             "tenant-key lookups answered by an unwrapped key already in the token", 0, {NULL}, 1},
+    [CV_M_KEY_CACHE_MISSES] = {"credvault_key_cache_misses_total", COUNTER,
+                               "tenant-key lookups that had to unwrap the key", 0, {NULL}, 1},
+    [CV_M_KEY_CACHE_EVICTIONS] = {"credvault_key_cache_evictions_total", COUNTER,
+                                  "unwrapped tenant keys destroyed to make room (CREDVAULT_KEY_CACHE_SIZE)", 0,
+                                  {NULL}, 1},
+    [CV_M_DECRYPT_FAILURES] = {"credvault_decrypt_failures_total", COUNTER,
+                               "stored records that failed to decrypt (tampered, moved, malformed or wrong key)", 0,
+                               {NULL}, 1},
+    [CV_M_AUDIT_EVENTS] = {"credvault_audit_events_total", COUNTER,
+                           "audit events written, by durability (sync: waited for the WAL flush)", 1,
+                           {"durability"}, 4},
+    [CV_M_AUDIT_FAILURES] = {"credvault_audit_write_failures_total", COUNTER,
+                             "audit events that could not be written; each failed its operation", 0, {NULL}, 1},
+    [CV_M_AUDIT_CHECKPOINTS] = {"credvault_audit_checkpoints_total", COUNTER,
+                                "signed audit checkpoints attempted by this process, by result", 1, {"result"}, 8},
+    [CV_M_AUDIT_CHECKPOINT_TIME] = {"credvault_audit_last_checkpoint_timestamp_seconds", GAUGE,
+                                    "unix time of the last audit checkpoint this process signed", 0, {NULL}, 1},
+    [CV_M_DB_ERRORS] = {"credvault_db_errors_total", COUNTER,
+                        "database statements that failed and connections lost, by category", 1, {"category"}, 16},
+    [CV_M_METRICS_DROPPED] = {"credvault_metrics_series_dropped_total", COUNTER,
+                              "metric updates dropped because their family had no room for another series", 0,
+                              {NULL}, 1},
+};
+/* clang-format on */
+
+struct series {
+    _Atomic int ready; /* 0 empty, 1 in use; set once, under `grow`, after the key */
+    uint64_t hash;
+    char key[KEY_MAX_BYTES];
+    _Atomic uint64_t value;            /* counter, gauge (int64 bits) or observation count */
+    _Atomic uint64_t sum_ns;           /* histogram: sum of observations in nanounits */
+    _Atomic uint64_t bucket[NBUCKETS]; /* histogram: observations per bucket, not cumulative */
+};
+
+static struct series *tables[CV_M__COUNT];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t grow = PTHREAD_MUTEX_INITIALIZER;
+
+static void alloc_tables(void)
+{
+    for (unsigned m = 0; m < CV_M__COUNT; m++) {
+        tables[m] = calloc(families[m].capacity, sizeof(struct series));
+        if (!tables[m]) abort(); /* at start, tiny: nothing sensible to do without it */
+    }
+}
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Label values joined by SEP, each cut and stripped of control bytes, so a
+ * value can neither alias another series nor break a rendered line. */
+static void make_key(const struct family *f, const char *const l[CV_METRICS_LABELS_MAX], char key[KEY_MAX_BYTES])
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < f->nlabels; i++) {
+        if (i) key[n++] = SEP;
+        const char *v = l[i] ? l[i] : "";
+        for (size_t k = 0; k < CV_METRICS_LABEL_VALUE_MAX_BYTES && v[k]; k++) {
+            unsigned char c = (unsigned char)v[k];
+            key[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+    }
+    key[n] = '\0';
+}
+
+static struct series *probe(struct series *t, unsigned cap, uint64_t h, const char *key, int claim)
+{
+    for (unsigned i = 0; i < cap; i++) {
+        struct series *s = &t[(h + i) & (cap - 1)];
+        if (atomic_load_explicit(&s->ready, memory_order_acquire)) {
+            if (s->hash == h && strcmp(s->key, key) == 0) return s;
+            continue;
+        }
+        if (!claim) return NULL; /* the first empty slot ends the chain: absent */
+        s->hash = h;
+        memcpy(s->key, key, strlen(key) + 1);
+        atomic_store_explicit(&s->ready, 1, memory_order_release);
+        return s;
+    }
+    return NULL;
+}
+
+static struct series *series_of(enum cv_metric m, const char *const l[CV_METRICS_LABELS_MAX], int create)
+{
+    if ((unsigned)m >= CV_M__COUNT) return NULL;
+    pthread_once(&once, alloc_tables);
+    const struct family *f = &families[m];
+    char key[KEY_MAX_BYTES];
+    make_key(f, l, key);
+    uint64_t h = fnv(key);
+    struct series *s = probe(tables[m], f->capacity, h, key, 0);
+    if (s || !create) return s;
+    /* Rare: a new series. Probe again under the lock, so two threads adding
+     * the same labels end in the same slot. */
+    pthread_mutex_lock(&grow);
+    s = probe(tables[m], f->capacity, h, key, 1);
+    pthread_mutex_unlock(&grow);
+    if (!s && m != CV_M_METRICS_DROPPED) cv_metric_inc(CV_M_METRICS_DROPPED);
+    return s;
+}
+
+void cv_metric_add(enum cv_metric m, uint64_t n)
+{
+    const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
+    struct series *s = series_of(m, none, 1);
+    if (s) atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
+}
+
+void cv_metric_inc(enum cv_metric m)
+{
+    cv_metric_add(m, 1);
+}
+
+void cv_metric_set(enum cv_metric m, int64_t v)
+{
+    const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
+    struct series *s = series_of(m, none, 1);
+    if (s) atomic_store_explicit(&s->value, (uint64_t)v, memory_order_relaxed);
+}
+
+void cv_metric_inc_l(enum cv_metric m, const char *l1, const char *l2, const char *l3)
+{
+    const char *l[CV_METRICS_LABELS_MAX] = {l1, l2, l3};
+    struct series *s = series_of(m, l, 1);
+    if (s) atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
+}
+
+void cv_metric_observe(enum cv_metric m, const char *l1, double value)
+{
+    if ((unsigned)m >= CV_M__COUNT || families[m].kind != HISTOGRAM) return;
+    const char *l[CV_METRICS_LABELS_MAX] = {l1, NULL, NULL};
+    struct series *s = series_of(m, l, 1);
+    if (!s) return;
+    if (!(value >= 0)) value = 0; /* NaN and negatives (a clock step) count as zero */
+    size_t b = 0;
+    while (b < NBUCKETS && value > buckets[b])
+        b++;
+    if (b < NBUCKETS) atomic_fetch_add_explicit(&s->bucket[b], 1, memory_order_relaxed);
+    double ns = value * 1e9;
+    atomic_fetch_add_explicit(&s->sum_ns, ns < 1.8e19 ? (uint64_t)ns : UINT64_C(18000000000000000000),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
+}
+
+uint64_t cv_metric_value(enum cv_metric m, const char *l1, const char *l2, const char *l3)
+{
+    const char *l[CV_METRICS_LABELS_MAX] = {l1, l2, l3};
+    struct series *s = series_of(m, l, 0);
+    return s ? atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
+}
+
+void cv_metrics_reset(void)
+{
+    pthread_once(&once, alloc_tables);
+    pthread_mutex_lock(&grow);
+    for (unsigned m = 0; m < CV_M__COUNT; m++)
+        memset(tables[m], 0, families[m].capacity * sizeof(struct series));
+    pthread_mutex_unlock(&grow);
+}
+
+/* ---- rendering ---- */
+
+static cv_result put(struct cv_buf *out, const char *s)
+{
+    return cv_buf_append_str(out, s);
+}
+
+static cv_result put_escaped(struct cv_buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\')
+            CV_GUARD(put(out, "\\\\"));
+        else if (c == '"')
+            CV_GUARD(put(out, "\\\""));
+        else if (c == '\n')
+            CV_GUARD(put(out, "\\n"));
+        else
+            CV_GUARD(cv_buf_append(out, &c, 1));
+    }
+    return CV_OK;
+}
+
+static int name_ok(const char *s)
+{
+    if (!s || !*s) return 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+                 (p != s && c >= '0' && c <= '9');
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+cv_result cv_metrics_write_family(struct cv_buf *out, const char *name, const char *type, const char *help)
+{
+    CV_ENSURE(name_ok(name), CV_ERR_INTERNAL, "bad metric name");
+    CV_GUARD(put(out, "# HELP "));
+    CV_GUARD(put(out, name));
+    CV_GUARD(put(out, " "));
+    /* HELP text escapes backslash and newline only */
+    for (const char *p = help; p && *p; p++) {
+        if (*p == '\\')
+            CV_GUARD(put(out, "\\\\"));
+        else if (*p == '\n')
+            CV_GUARD(put(out, "\\n"));
+        else
+            CV_GUARD(cv_buf_append(out, p, 1));
+    }
+    CV_GUARD(put(out, "\n# TYPE "));
+    CV_GUARD(put(out, name));
+    CV_GUARD(put(out, " "));
+    CV_GUARD(put(out, type));
+    return put(out, "\n");
+}
+
+/* name{l1="v1",…,extra="x"} — the key holds the values, SEP-separated. */
+static cv_result put_labels(struct cv_buf *out, const struct family *f, const char *key, const char *extra_name,
+                            const char *extra_value)
+{
+    if (f->nlabels == 0 && !extra_name) return CV_OK;
+    CV_GUARD(put(out, "{"));
+    const char *v = key;
+    for (unsigned i = 0; i < f->nlabels; i++) {
+        const char *end = strchr(v, SEP);
+        size_t n = end ? (size_t)(end - v) : strlen(v);
+        if (i) CV_GUARD(put(out, ","));
+        CV_GUARD(put(out, f->labels[i]));
+        CV_GUARD(put(out, "=\""));
+        CV_GUARD(put_escaped(out, v, n));
+        CV_GUARD(put(out, "\""));
+        v = end ? end + 1 : v + n;
+    }
+    if (extra_name) {
+        if (f->nlabels) CV_GUARD(put(out, ","));
+        CV_GUARD(put(out, extra_name));
+        CV_GUARD(put(out, "=\""));
+        CV_GUARD(put(out, extra_value));
+        CV_GUARD(put(out, "\""));
+    }
+    return put(out, "}");
+}
+
+static cv_result put_u64(struct cv_buf *out, uint64_t v)
+{
+    char n[32];
+    snprintf(n, sizeof(n), " %llu\n", (unsigned long long)v);
+    return put(out, n);
+}
+
+static cv_result render_histogram(struct cv_buf *out, const struct family *f, struct series *s)
+{
+    char name[128];
+    uint64_t cumulative = 0;
+    snprintf(name, sizeof(name), "%s_bucket", f->name);
+    for (size_t b = 0; b < NBUCKETS; b++) {
+        cumulative += atomic_load_explicit(&s->bucket[b], memory_order_relaxed);
+        CV_GUARD(put(out, name));
+        CV_GUARD(put_labels(out, f, s->key, "le", bucket_text[b]));
+        CV_GUARD(put_u64(out, cumulative));
+    }
+    uint64_t count = atomic_load_explicit(&s->value, memory_order_relaxed);
+    if (count < cumulative) count = cumulative; /* a scrape raced an observation */
+    CV_GUARD(put(out, name));
+    CV_GUARD(put_labels(out, f, s->key, "le", "+Inf"));
+    CV_GUARD(put_u64(out, count));
+    snprintf(name, sizeof(name), "%s_sum", f->name);
+    CV_GUARD(put(out, name));
+    CV_GUARD(put_labels(out, f, s->key, NULL, NULL));
+    char sum[48];
+    snprintf(sum, sizeof(sum), " %.9f\n", (double)atomic_load_explicit(&s->sum_ns, memory_order_relaxed) / 1e9);
+    CV_GUARD(put(out, sum));
+    snprintf(name, sizeof(name), "%s_count", f->name);
+    CV_GUARD(put(out, name));
+    CV_GUARD(put_labels(out, f, s->key, NULL, NULL));
+    return put_u64(out, count);
+}
+
+cv_result cv_metrics_render(struct cv_buf *out)
+{
+    pthread_once(&once, alloc_tables);
+    static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+    for (unsigned m = 0; m < CV_M__COUNT; m++) {
+        const struct family *f = &families[m];
+        /* an unlabelled family always shows, at 0 until it moves, so alerts
+         * see the series before the first event */
+        if (f->nlabels == 0) {
+            const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
+            (void)series_of((enum cv_metric)m, none, 1);
+        }
+        CV_GUARD(cv_metrics_write_family(out, f->name, kind_names[f->kind], f->help));
+        for (unsigned i = 0; i < f->capacity; i++) {
+            struct series *s = &tables[m][i];
+            if (!atomic_load_explicit(&s->ready, memory_order_acquire)) continue;
+            if (f->kind == HISTOGRAM) {
+                CV_GUARD(render_histogram(out, f, s));
+                continue;
+            }
+            CV_GUARD(put(out, f->name));
+            CV_GUARD(put_labels(out, f, s->key, NULL, NULL));
+            uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+            if (f->kind == GAUGE) {
+                char n[32];
+                snprintf(n, sizeof(n), " %lld\n", (long long)(int64_t)v);
+                CV_GUARD(put(out, n));
+            } else {
+                CV_GUARD(put_u64(out, v));
+            }
+        }
+    }
+    return CV_OK;
+}
+
+cv_result cv_metrics_write_sample(struct cv_buf *out, const char *name, const char *const *label_names,
+                                  const char *const *label_values, size_t nlabels, double value)
+{
+    CV_ENSURE(name_ok(name), CV_ERR_INTERNAL, "bad metric name");
+    for (size_t i = 0; i < nlabels; i++)
+        CV_ENSURE(name_ok(label_names[i]), CV_ERR_INTERNAL, "bad label name");
+    CV_GUARD(put(out, name));
+    if (nlabels) {
+        CV_GUARD(put(out, "{"));
+        for (size_t i = 0; i < nlabels; i++) {
+            const char *v = label_values[i] ? label_values[i] : "";
+            size_t n = strnlen(v, CV_METRICS_LABEL_VALUE_MAX_BYTES);
+            if (i) CV_GUARD(put(out, ","));
+            CV_GUARD(put(out, label_names[i]));
+            CV_GUARD(put(out, "=\""));
+            for (size_t k = 0; k < n; k++) {
+                char c = (unsigned char)v[k] < 0x20 ? '?' : v[k];
+                CV_GUARD(put_escaped(out, &c, 1));
+            }
+            CV_GUARD(put(out, "\""));
+        }
+        CV_GUARD(put(out, "}"));
+    }
+    char n[48];
+    if (value == (double)(int64_t)value)
+        snprintf(n, sizeof(n), " %lld\n", (long long)(int64_t)value);
+    else
+        snprintf(n, sizeof(n), " %.9g\n", value);
+    return put(out, n);
+}

@@ -1,0 +1,174 @@
+/* Writing audit events, fail closed: an event that cannot be written fails
+ * the operation it records. State changes attach their event to the change's
+ * own transaction; reads and refusals write theirs alone, without waiting
+ * for the WAL flush unless CREDVAULT_AUDIT_DURABILITY=all (docs/operations.md
+ * says why that keeps the chain whole). Events carry names, roles, ids and
+ * outcomes, never a secret value. */
+#include <stdio.h>
+#include <string.h>
+
+#include "credvault/crypto.h"
+#include "credvault/log.h"
+#include "credvault/metrics.h"
+#include "domain/audit.h"
+
+/* Actions that record no change: their events need not wait for the disk
+ * (a database crash in the next few hundred milliseconds can lose them, and
+ * only them: a later durable commit flushes every earlier one). Any outcome
+ * other than success records no change either. */
+static const char *const read_actions[] = {
+    "credentials.read_masked", "credentials.read_full", "credentials.validate", "credentials.decrypt_failed",
+    "credentials.list",        "credentials.stale",     "auth.failed",          "audit.read",
+};
+
+static int records_no_change(const char *action, const char *outcome)
+{
+    if (outcome && strcmp(outcome, "success") != 0) return 1;
+    for (size_t i = 0; i < sizeof(read_actions) / sizeof(read_actions[0]); i++)
+        if (strcmp(action, read_actions[i]) == 0) return 1;
+    return 0;
+}
+
+static int durable_for(const struct cv_app *app, int no_change)
+{
+    const char *mode = app->cfg ? app->cfg->audit_durability : NULL;
+    /* anything but the documented relaxed mode is the safe one */
+    return !no_change || !mode || strcmp(mode, "changes") != 0;
+}
+
+/* ---- the request context ---- */
+
+static _Thread_local struct {
+    struct cv_app *app;
+    int has_principal;
+    struct cv_principal p;
+    char request_id[CV_AUDIT_REQUEST_ID_MAX_BYTES + 1];
+} ctx;
+
+void cv_audit_context_set(struct cv_app *app, const struct cv_principal *p)
+{
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.app = app;
+    if (!p) return;
+    ctx.has_principal = 1;
+    ctx.p = *p;
+    snprintf(ctx.request_id, sizeof(ctx.request_id), "%s", p->request_id ? p->request_id : "");
+    ctx.p.request_id = ctx.request_id;
+}
+
+void cv_audit_context_clear(void)
+{
+    memset(&ctx, 0, sizeof(ctx));
+}
+
+/* ---- writing ---- */
+
+static void fill(struct cv_audit_event *ev, const struct cv_principal *p, const char *tenant_id, const char *action,
+                 const char *target, const char *outcome, const char *detail)
+{
+    ev->tenant_id = tenant_id && *tenant_id ? tenant_id : NULL;
+    ev->actor = p ? p->name : CV_AUDIT_ANONYMOUS;
+    ev->role = p ? cv_role_name(p->role) : "";
+    ev->action = action;
+    ev->target = target;
+    ev->outcome = outcome;
+    ev->request_id = p && p->request_id ? p->request_id : "";
+    ev->detail = detail;
+}
+
+static cv_result write_event(struct cv_app *app, const struct cv_audit_event *ev, int durable)
+{
+    CV_ENSURE(app && app->store, CV_ERR_INTERNAL, "no store to audit to");
+    cv_result r = cv_store_audit_append(app->store, ev, durable, NULL);
+    if (cv_failed(r)) {
+        cv_metric_inc(CV_M_AUDIT_FAILURES);
+        cv_log(CV_LOG_ERROR, "audit_write_failed", "action", ev->action, "tenant", ev->tenant_id ? ev->tenant_id : "",
+               "request_id", ev->request_id ? ev->request_id : "", "error", cv_error_message(), NULL);
+        return r;
+    }
+    cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
+    cv_audit_sealer_count();
+    return CV_OK;
+}
+
+cv_result cv_audit(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
+                   const char *target, const char *outcome)
+{
+    struct cv_audit_event ev;
+    fill(&ev, p, tenant_id, action, target, outcome, NULL);
+    return write_event(app, &ev, durable_for(app, records_no_change(action, outcome)));
+}
+
+cv_result cv_audit_read(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
+                        const char *target, const char *outcome)
+{
+    struct cv_audit_event ev;
+    fill(&ev, p, tenant_id, action, target, outcome, NULL);
+    return write_event(app, &ev, durable_for(app, 1));
+}
+
+cv_result cv_audit_attach(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
+                          const char *target)
+{
+    CV_ENSURE(app && app->store, CV_ERR_INTERNAL, "no store to audit to");
+    struct cv_audit_event ev;
+    fill(&ev, p, tenant_id, action, target, "success", NULL);
+    return cv_store_audit_attach(app->store, &ev);
+}
+
+cv_result cv_audit_attached(struct cv_app *app, cv_result change)
+{
+    struct cv_audit_place place;
+    memset(&place, 0, sizeof(place));
+    int written = cv_store_audit_detach(app->store, &place);
+    if (cv_failed(change)) return change; /* neither the change nor its event was stored */
+    if (written) {
+        cv_metric_inc_l(CV_M_AUDIT_EVENTS, "sync", NULL, NULL);
+        cv_audit_sealer_count();
+        return CV_OK;
+    }
+    /* The change committed through a path that does not carry an attached
+     * event (a store call outside cv_store_tx): a bug to fix, reported as an
+     * operation failure so that nobody takes the change for audited. */
+    cv_metric_inc(CV_M_AUDIT_FAILURES);
+    cv_log(CV_LOG_ERROR, "audit_not_attached", "request_id", ctx.request_id, NULL);
+    return cv_fail(CV_ERR_INTERNAL, "the change was stored but its audit event was not attached to it");
+}
+
+cv_result cv_audit_auth_failed(struct cv_app *app, const char *client, const char *request_id, const char *route)
+{
+    json_t *d = json_pack("{s:s, s:s}", "client", client ? client : "-", "route", route ? route : "-");
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    CV_ENSURE(detail != NULL, CV_ERR_MEMORY, "out of memory");
+    struct cv_audit_event ev;
+    fill(&ev, NULL, NULL, "auth.failed", NULL, "denied", detail);
+    ev.request_id = request_id ? request_id : "";
+    cv_result r = write_event(app, &ev, durable_for(app, 1));
+    cv_json_free(detail);
+    return r;
+}
+
+void cv_audit_decrypt_failure(const char *tenant_id, const char *server_id, uint32_t key_version)
+{
+    cv_metric_inc(CV_M_DECRYPT_FAILURES);
+    if (!ctx.app) return; /* not on a request (the command line): the log line is the record */
+    char detail[64];
+    snprintf(detail, sizeof(detail), "{\"keyVersion\":%u}", key_version);
+    struct cv_audit_event ev;
+    fill(&ev, ctx.has_principal ? &ctx.p : NULL, tenant_id, "credentials.decrypt_failed", server_id, "error", detail);
+    /* the caller is failing already, and records its own error after this */
+    (void)write_event(ctx.app, &ev, durable_for(ctx.app, 1));
+}
+
+cv_result cv_audit_uuid(char out[CV_STORE_UUID_BYTES + 1])
+{
+    uint8_t b[16];
+    CV_GUARD(cv_crypto_random(b, sizeof(b)));
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char hex[33];
+    cv_hex_encode(b, sizeof(b), hex);
+    snprintf(out, CV_STORE_UUID_BYTES + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    return CV_OK;
+}

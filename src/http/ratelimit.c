@@ -1,0 +1,299 @@
+/* Token-bucket rate limits, and the small glue that cv_routes_authenticate
+ * calls before and after it checks a bearer token: the address's bucket
+ * and its authentication-failure penalty first (so a flood of bad tokens
+ * costs no database lookup and no audit write past the penalty), then the
+ * token's bucket. Keys are token ids and client addresses, never a token. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "credvault/log.h"
+#include "credvault/metrics.h"
+#include "domain/audit.h"
+#include "http/ratelimit.h"
+
+struct bucket {
+    uint64_t hash; /* 0: empty */
+    char key[CV_RATE_KEY_MAX_BYTES];
+    double tokens;
+    int64_t last_ms;
+};
+
+struct shard {
+    pthread_mutex_t mu;
+    struct bucket slots[CV_RATE_SLOTS_PER_SHARD];
+};
+
+struct cv_ratelimit {
+    struct cv_rate_limits limits;
+    uint64_t seed;
+    struct shard shards[CV_RATE_SHARDS];
+};
+
+static const char class_letter[CV_RATE__COUNT] = {'r', 'w', 'a'};
+static const char *const class_names[CV_RATE__COUNT] = {"read", "write", "admin"};
+
+const char *cv_rate_class_name(enum cv_rate_class c)
+{
+    return (unsigned)c < CV_RATE__COUNT ? class_names[c] : "admin";
+}
+
+cv_result cv_ratelimit_new(const struct cv_rate_limits *limits, struct cv_ratelimit **out)
+{
+    CV_ENSURE_REF(limits);
+    for (int c = 0; c < CV_RATE__COUNT; c++)
+        CV_ENSURE(limits->token[c].per_s >= 0 && limits->address[c].per_s >= 0 && limits->token[c].burst >= 1 &&
+                      limits->address[c].burst >= 1,
+                  CV_ERR_INPUT, "rate limits need a rate of 0 or more and a burst of at least 1");
+    CV_ENSURE(limits->auth_failures == 0 || limits->auth_failure_s > 0, CV_ERR_INPUT,
+              "the authentication failure window must be positive");
+    struct cv_ratelimit *rl = calloc(1, sizeof(*rl));
+    CV_ENSURE(rl != NULL, CV_ERR_MEMORY, "out of memory");
+    rl->limits = *limits;
+    if (getrandom(&rl->seed, sizeof(rl->seed), GRND_NONBLOCK) != (ssize_t)sizeof(rl->seed))
+        rl->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)rl;
+    for (int s = 0; s < CV_RATE_SHARDS; s++)
+        pthread_mutex_init(&rl->shards[s].mu, NULL);
+    *out = rl;
+    return CV_OK;
+}
+
+void cv_ratelimit_free(struct cv_ratelimit *rl)
+{
+    if (!rl) return;
+    for (int s = 0; s < CV_RATE_SHARDS; s++)
+        pthread_mutex_destroy(&rl->shards[s].mu);
+    free(rl);
+}
+
+void cv_rate_limits_from_config(const struct cv_config *cfg, struct cv_rate_limits *out)
+{
+    memset(out, 0, sizeof(*out));
+    const unsigned rate[CV_RATE__COUNT] = {cfg->rate_read_per_s, cfg->rate_write_per_s, cfg->rate_admin_per_s};
+    const unsigned burst[CV_RATE__COUNT] = {cfg->rate_read_burst, cfg->rate_write_burst, cfg->rate_admin_burst};
+    for (int c = 0; c < CV_RATE__COUNT; c++) {
+        out->token[c].per_s = rate[c];
+        out->token[c].burst = burst[c] ? burst[c] : 1;
+        /* an address (a NAT, a proxy) speaks for several tokens; factor 0 turns its limit off */
+        out->address[c].per_s = cfg->rate_address_factor ? (double)rate[c] * cfg->rate_address_factor : 0;
+        out->address[c].burst = cfg->rate_address_factor ? out->token[c].burst * cfg->rate_address_factor : 1;
+    }
+    out->auth_failures = cfg->rate_auth_failures;
+    out->auth_failure_s = cfg->rate_auth_failure_s ? cfg->rate_auth_failure_s : 1;
+}
+
+static uint64_t key_hash(const struct cv_ratelimit *rl, const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ rl->seed;
+    for (const char *p = key; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 0x100000001b3ULL;
+    }
+    return h ? h : 1;
+}
+
+/* The bucket for `key`, under its shard's lock (held on return). With
+ * create, an absent key takes an empty slot of its probe window, or the
+ * least recently used one there, starting full. */
+static struct bucket *find(struct cv_ratelimit *rl, const char *key, double full, int64_t now, int create,
+                           struct shard **locked)
+{
+    uint64_t h = key_hash(rl, key);
+    struct shard *sh = &rl->shards[h % CV_RATE_SHARDS];
+    pthread_mutex_lock(&sh->mu);
+    *locked = sh;
+    size_t start = (size_t)(h / CV_RATE_SHARDS) % CV_RATE_SLOTS_PER_SHARD;
+    struct bucket *empty = NULL, *oldest = NULL;
+    for (size_t i = 0; i < CV_RATE_PROBE; i++) {
+        struct bucket *b = &sh->slots[(start + i) % CV_RATE_SLOTS_PER_SHARD];
+        if (b->hash == h && strcmp(b->key, key) == 0) return b;
+        if (b->hash == 0) {
+            if (!empty) empty = b;
+        } else if (!oldest || b->last_ms < oldest->last_ms) {
+            oldest = b;
+        }
+    }
+    if (!create) return NULL;
+    struct bucket *b = empty ? empty : oldest;
+    b->hash = h;
+    snprintf(b->key, sizeof(b->key), "%s", key);
+    b->tokens = full;
+    b->last_ms = now;
+    return b;
+}
+
+static void refill(struct bucket *b, double per_s, double cap, int64_t now)
+{
+    if (now > b->last_ms) {
+        b->tokens += (double)(now - b->last_ms) * per_s / 1000.0;
+        if (b->tokens > cap) b->tokens = cap;
+        b->last_ms = now;
+    }
+}
+
+static unsigned seconds_until(double missing, double per_s)
+{
+    double s = missing / per_s;
+    if (!(s >= 1)) return 1;
+    if (s >= CV_RATE_PENALTY_MAX_S) return CV_RATE_PENALTY_MAX_S;
+    unsigned whole = (unsigned)s;
+    return (double)whole < s ? whole + 1 : whole; /* round up: never invite a retry that fails */
+}
+
+unsigned cv_ratelimit_take(struct cv_ratelimit *rl, enum cv_rate_class c, enum cv_rate_scope s, const char *key,
+                           int64_t now_ms)
+{
+    if (!rl || !key || (unsigned)c >= CV_RATE__COUNT) return 0;
+    const struct cv_rate_rule *rule = s == CV_RATE_TOKEN ? &rl->limits.token[c] : &rl->limits.address[c];
+    if (rule->per_s <= 0) return 0;
+    char k[CV_RATE_KEY_MAX_BYTES];
+    snprintf(k, sizeof(k), "%c:%c:%s", class_letter[c], s == CV_RATE_TOKEN ? 't' : 'a', key);
+    struct shard *sh;
+    struct bucket *b = find(rl, k, rule->burst, now_ms, 1, &sh);
+    refill(b, rule->per_s, rule->burst, now_ms);
+    unsigned wait = 0;
+    if (b->tokens >= 1)
+        b->tokens -= 1;
+    else
+        wait = seconds_until(1 - b->tokens, rule->per_s);
+    pthread_mutex_unlock(&sh->mu);
+    return wait;
+}
+
+static double failure_rate(const struct cv_ratelimit *rl)
+{
+    return 1.0 / rl->limits.auth_failure_s;
+}
+
+unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, int64_t now_ms)
+{
+    if (!rl || !address || rl->limits.auth_failures == 0) return 0;
+    char k[CV_RATE_KEY_MAX_BYTES];
+    snprintf(k, sizeof(k), "f:%s", address);
+    struct shard *sh;
+    struct bucket *b = find(rl, k, 0, now_ms, 0, &sh);
+    unsigned wait = 0;
+    if (b) {
+        refill(b, failure_rate(rl), rl->limits.auth_failures, now_ms);
+        if (b->tokens < 1) wait = seconds_until(1 - b->tokens, failure_rate(rl));
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return wait;
+}
+
+void cv_ratelimit_auth_failed(struct cv_ratelimit *rl, const char *address, int64_t now_ms)
+{
+    if (!rl || !address || rl->limits.auth_failures == 0) return;
+    char k[CV_RATE_KEY_MAX_BYTES];
+    snprintf(k, sizeof(k), "f:%s", address);
+    struct shard *sh;
+    struct bucket *b = find(rl, k, rl->limits.auth_failures, now_ms, 1, &sh);
+    refill(b, failure_rate(rl), rl->limits.auth_failures, now_ms);
+    int was_free = b->tokens >= 1;
+    b->tokens -= 1;
+    /* each failure past the allowance pushes the next attempt further out, up to a bound */
+    double floor = 1 - (double)CV_RATE_PENALTY_MAX_S * failure_rate(rl);
+    if (b->tokens < floor) b->tokens = floor;
+    int held = b->tokens < 1;
+    pthread_mutex_unlock(&sh->mu);
+    if (was_free && held) cv_log(CV_LOG_WARN, "auth_failures_slowed", "client", address, NULL);
+}
+
+enum cv_rate_class cv_rate_class_of(const char *method, const char *route_pattern)
+{
+    if (!route_pattern || strncmp(route_pattern, "/api/mcp/", 9) != 0) return CV_RATE_ADMIN;
+    size_t n = strlen(route_pattern);
+    if ((method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) ||
+        (n >= 9 && strcmp(route_pattern + n - 9, "/validate") == 0))
+        return CV_RATE_READ;
+    return CV_RATE_WRITE;
+}
+
+/* ---- the glue for cv_routes_authenticate ---- */
+
+static _Atomic(struct cv_ratelimit *) limiter_ptr;
+static pthread_mutex_t limiter_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* One limiter per process, made from the configuration on first use; it
+ * lives as long as the process. NULL (no limits) if it cannot be made. */
+static struct cv_ratelimit *limiter(const struct cv_app *app)
+{
+    struct cv_ratelimit *rl = atomic_load_explicit(&limiter_ptr, memory_order_acquire);
+    if (rl || !app || !app->cfg) return rl;
+    pthread_mutex_lock(&limiter_mu);
+    rl = atomic_load_explicit(&limiter_ptr, memory_order_acquire);
+    if (!rl) {
+        struct cv_rate_limits l;
+        cv_rate_limits_from_config(app->cfg, &l);
+        if (cv_ok(cv_ratelimit_new(&l, &rl)))
+            atomic_store_explicit(&limiter_ptr, rl, memory_order_release);
+        else
+            cv_log(CV_LOG_ERROR, "rate_limits_off", "error", cv_error_message(), NULL);
+    }
+    pthread_mutex_unlock(&limiter_mu);
+    return rl;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reply_limited(struct cv_http_response *res, enum cv_rate_class c, const char *scope, unsigned wait)
+{
+    cv_metric_inc_l(CV_M_RATE_LIMITED, cv_rate_class_name(c), scope, NULL);
+    char v[16];
+    snprintf(v, sizeof(v), "%u", wait);
+    cv_http_reply_error(res, cv_fail_code(CV_ERR_RATE_LIMITED, "rate_limited",
+                                          "too many requests; retry after %u second%s", wait, wait == 1 ? "" : "s"));
+    cv_http_header_add(res, "Retry-After", v); /* RFC 9110 §10.2.3 */
+}
+
+int cv_routes_admit_address(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res)
+{
+    struct cv_ratelimit *rl = limiter(app);
+    const char *addr = cv_http_client_addr(req);
+    enum cv_rate_class c = cv_rate_class_of(cv_http_method(req), cv_http_route_pattern(req));
+    int64_t now = now_ms();
+    unsigned wait = cv_ratelimit_penalty(rl, addr, now);
+    if (wait) {
+        reply_limited(res, c, "auth_failures", wait);
+        return 0;
+    }
+    wait = cv_ratelimit_take(rl, c, CV_RATE_ADDRESS, addr, now);
+    if (wait) {
+        reply_limited(res, c, "address", wait);
+        return 0;
+    }
+    return 1;
+}
+
+cv_result cv_routes_auth_failed(struct cv_app *app, struct cv_http_request *req, cv_result failure)
+{
+    /* an outage is not a failed authentication */
+    if (failure.err != CV_ERR_AUTH) return failure;
+    const char *addr = cv_http_client_addr(req);
+    cv_metric_inc(CV_M_AUTH_FAILURES);
+    cv_ratelimit_auth_failed(limiter(app), addr, now_ms());
+    cv_audit_context_set(app, NULL);
+    CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
+    return cv_fail(CV_ERR_AUTH, "missing or invalid bearer token");
+}
+
+int cv_routes_admit_token(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res,
+                          const struct cv_principal *p)
+{
+    cv_http_log_tenant(req, p->tenant_id);
+    cv_audit_context_set(app, p);
+    enum cv_rate_class c = cv_rate_class_of(cv_http_method(req), cv_http_route_pattern(req));
+    unsigned wait = cv_ratelimit_take(limiter(app), c, CV_RATE_TOKEN, p->token_id, now_ms());
+    if (!wait) return 1;
+    reply_limited(res, c, "token", wait);
+    return 0;
+}
