@@ -87,15 +87,17 @@ static struct exchange *exchange_new(struct cv_http_server *srv, struct MHD_Conn
     return ex;
 }
 
-/* Content-Length is already checked for syntax by libmicrohttpd. */
-static bool declared_too_large(struct exchange *ex)
+/* Content-Length is already checked for syntax by libmicrohttpd. Returns how
+ * far the declared length is over the limit (0: within it, or undeclared). */
+static uintmax_t declared_excess(struct exchange *ex)
 {
     const char *cl = MHD_lookup_connection_value(ex->req.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!cl) return false;
+    if (!cl) return 0;
     errno = 0;
     char *end;
     uintmax_t v = strtoumax(cl, &end, 10);
-    return errno == ERANGE || v > ex->srv->max_body_bytes;
+    if (errno == ERANGE) return UINTMAX_MAX;
+    return v > ex->srv->max_body_bytes ? v - ex->srv->max_body_bytes : 0;
 }
 
 static void reply_too_large(struct exchange *ex)
@@ -205,8 +207,9 @@ static enum MHD_Result queue_response(struct exchange *ex)
 
 /* libmicrohttpd 0.9.75 answers "Connection: close" to a response queued on the
  * first call for a request, so the first call only sets up the context and the
- * response is queued on a later one. The exception is a Content-Length over the
- * limit: refused before the body is read, and that connection closes anyway. */
+ * response is queued on a later one. The exception is a Content-Length more
+ * than CV_HTTP_DISCARD_MAX_BYTES over the limit: refused before the body is
+ * read, and that connection closes anyway. */
 enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -218,8 +221,13 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
         ex = exchange_new(srv, conn, url, method);
         if (!ex) return MHD_NO;
         *con_cls = ex;
-        if (!declared_too_large(ex)) return MHD_YES;
+        uintmax_t excess = declared_excess(ex);
+        if (excess == 0) return MHD_YES;
         ex->too_large = true;
+        cv_buf_free(&ex->req.body);
+        /* A modest excess is read and dropped, so a client still sending gets
+         * the 413 instead of a reset; a large one is refused at once. */
+        if (excess <= CV_HTTP_DISCARD_MAX_BYTES) return MHD_YES;
         cv_error_clear();
         reply_too_large(ex);
         return queue_response(ex);
@@ -238,7 +246,8 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
         }
         if (!ex->too_large && cv_failed(cv_buf_append(&ex->req.body, upload_data, n))) return MHD_NO;
         /* a client streaming far past the limit is cut off rather than read forever */
-        if (ex->too_large && ex->received - srv->max_body_bytes > CV_HTTP_DISCARD_MAX_BYTES) {
+        if (ex->too_large && ex->received > srv->max_body_bytes &&
+            ex->received - srv->max_body_bytes > CV_HTTP_DISCARD_MAX_BYTES) {
             cv_log(CV_LOG_WARN, "http_body_dropped", "request_id", ex->req.request_id, "client",
                    ex->req.client_addr, NULL);
             return MHD_NO;
