@@ -2,14 +2,17 @@
  * hold no secret; this file only stores them, bounded. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "credvault/result.h"
 
 #define CV_ERROR_MESSAGE_MAX_BYTES 256
 
+#define CV_ERROR_CODE_MAX_BYTES 48
+
 static _Thread_local struct {
     cv_err err;
-    const char *code;
+    char code[CV_ERROR_CODE_MAX_BYTES]; /* copied: callers may pass a buffer of their own */
     char message[CV_ERROR_MESSAGE_MAX_BYTES];
 } last;
 
@@ -40,22 +43,28 @@ cv_result cv_fail_code(cv_err err, const char *code, const char *fmt, ...)
 {
     if (err == CV_ERR_NONE || (unsigned)err >= CV_ERR__COUNT) err = CV_ERR_INTERNAL;
     last.err = err;
-    last.code = code;
+    /* a code may be the previous error's own (re-raising it), so copy via a temporary */
+    char tmp[CV_ERROR_CODE_MAX_BYTES];
+    snprintf(tmp, sizeof(tmp), "%s", code ? code : "");
+    memcpy(last.code, tmp, sizeof(tmp));
+    /* the arguments may be the previous message itself: format into a temporary */
+    char msg[CV_ERROR_MESSAGE_MAX_BYTES];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(last.message, sizeof(last.message), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (n < 0) last.message[0] = '\0';
+    if (n < 0) msg[0] = '\0';
+    memcpy(last.message, msg, sizeof(msg));
     return (cv_result){err};
 }
 
 cv_err cv_error_category(void) { return last.err; }
-const char *cv_error_code(void) { return last.code ? last.code : cv_err_name(last.err); }
+const char *cv_error_code(void) { return last.code[0] ? last.code : cv_err_name(last.err); }
 const char *cv_error_message(void) { return last.message; }
 
 void cv_error_clear(void)
 {
     last.err = CV_ERR_NONE;
-    last.code = NULL;
+    last.code[0] = '\0';
     last.message[0] = '\0';
 }
