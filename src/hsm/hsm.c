@@ -109,7 +109,7 @@ cv_result cv_hsm_open(const struct cv_hsm_options *opt, struct cv_hsm **out)
     cv_result res = CV_OK;
     CK_RV rv = CKR_OK;
     CV_GUARD_OUT(res, cv_hsm_module_load(hsm));
-    CV_GUARD_OUT(res, cv_hsm_connect(hsm, &rv));
+    CV_GUARD_OUT(res, cv_hsm_connect_retrying(hsm, &rv));
     hsm->healthy = 1;
     cv_metric_set(CV_M_HSM_UP, 1);
     cv_log(CV_LOG_INFO, "hsm_open", "profile", hsm->profile.name, "wrap",

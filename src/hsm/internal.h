@@ -119,6 +119,8 @@ CV_RESULT cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg);
 CV_RESULT cv_hsm_connect(struct cv_hsm *hsm, CK_RV *rv);
 /* Forgets sessions and cached handles and finalizes the module. */
 void cv_hsm_disconnect(struct cv_hsm *hsm);
+/* cv_hsm_connect, retrying transient device answers at open (bounded). */
+CV_RESULT cv_hsm_connect_retrying(struct cv_hsm *hsm, CK_RV *rv);
 
 /* module.c */
 CV_RESULT cv_hsm_module_load(struct cv_hsm *hsm);

@@ -51,6 +51,26 @@ static unsigned backoff_for(const struct cv_hsm *hsm, unsigned attempt)
     return ms / 2 + (unsigned)((unsigned long)now.tv_nsec % (ms / 2 + 1));
 }
 
+/* At open: two processes opening one SoftHSM token folder at the same moment
+ * occasionally see CKR_TOKEN_NOT_PRESENT, and a clustered HSM may be briefly
+ * busy. Those are retried with the same backoff as operations; an answer about
+ * the configuration (wrong PIN, no such token) is not. */
+cv_result cv_hsm_connect_retrying(struct cv_hsm *hsm, CK_RV *rv)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        *rv = CKR_OK;
+        cv_result r = cv_hsm_connect(hsm, rv);
+        int transient = *rv == CKR_TOKEN_NOT_PRESENT || *rv == CKR_DEVICE_ERROR || *rv == CKR_DEVICE_REMOVED ||
+                        *rv == CKR_FUNCTION_FAILED;
+        if (cv_ok(r) || !transient || attempt > hsm->retries) return r;
+        char a[16];
+        snprintf(a, sizeof(a), "%u", attempt);
+        cv_log(CV_LOG_WARN, "hsm_open_retry", "rv", cv_hsm_rv_name(*rv), "attempt", a, (char *)NULL);
+        cv_hsm_disconnect(hsm);
+        sleep_ms(backoff_for(hsm, attempt));
+    }
+}
+
 /* Exclusive: waits for every attempt in flight to end. `seen` is the
  * generation the failed attempt ran in; if another thread recovered since,
  * there is nothing to do. */
