@@ -13,12 +13,11 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/seal.h"
+#include "domain/workload.h"
 
 #define MASK_NOTE "Credentials are masked for security. Full values are never exposed via API."
 #define UPDATE_RETRIES 3
 
-/* Names that would let a stored value take over the MCP server's loader. */
-static const char *const loader_prefixes[] = {"LD_", "DYLD_", "GCONV_PATH", "MALLOC_", "GLIBC_TUNABLES"};
 
 static cv_result require_tenant_role(const struct cv_principal *p, int write)
 {
@@ -60,10 +59,8 @@ static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, 
                   "env names must be 1 to %zu bytes (CREDVAULT_MAX_ENV_NAME_BYTES)", cfg->max_env_name_bytes);
         CV_ENSURE(env_name_valid(k), CV_ERR_INPUT,
                   "env name '%.64s' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
-        for (size_t i = 0; i < sizeof(loader_prefixes) / sizeof(loader_prefixes[0]); i++) {
-            if (strncmp(k, loader_prefixes[i], strlen(loader_prefixes[i])) == 0 && !cv_catalog_allows_name(tmpl, k))
-                return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
-        }
+        if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
+            return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
         if (allow_null && json_is_null(v)) continue;
         CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "env value of '%.64s' must be a string", k);
         size_t vn = json_string_length(v);

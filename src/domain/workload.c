@@ -12,14 +12,21 @@
 
 #define ACTION "credentials.read_full"
 
-/* The names glibc's dynamic loader and allocator obey (and Darwin's dyld):
- * a stored value under one of them would take over the process it reaches. */
+/* Names that make the process they reach run other code: glibc's loader and
+ * allocator (and Darwin's dyld) by prefix, and the interpreters an MCP server
+ * is commonly written in (Node, Python, Perl, Ruby, the JVM, shells) by name.
+ * A stored value under one of them would take over the MCP server. */
 static const char *const loader_prefixes[] = {"LD_", "DYLD_", "GCONV_PATH", "MALLOC_", "GLIBC_TUNABLES"};
+static const char *const interpreter_names[] = {"NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONSTARTUP",
+                                                "PYTHONHOME", "PERL5OPT", "PERL5LIB", "RUBYOPT", "RUBYLIB",
+                                                "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "BASH_ENV", "ENV"};
 
 int cv_workload_loader_name(const char *name)
 {
     for (size_t i = 0; i < sizeof(loader_prefixes) / sizeof(loader_prefixes[0]); i++)
         if (strncmp(name, loader_prefixes[i], strlen(loader_prefixes[i])) == 0) return 1;
+    for (size_t i = 0; i < sizeof(interpreter_names) / sizeof(interpreter_names[0]); i++)
+        if (strcmp(name, interpreter_names[i]) == 0) return 1;
     return 0;
 }
 

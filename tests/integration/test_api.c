@@ -345,6 +345,8 @@ START_TEST(deploy_refusals)
     expect_free("POST", p, tok_a, "{\"env\":{\"A-B\":\"x\"}}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\\u0000y\"}}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"LD_PRELOAD\":\"/tmp/evil.so\"}}", 400, NULL);
+    expect_free("POST", p, tok_a, "{\"env\":{\"NODE_OPTIONS\":\"--require /tmp/evil.js\"}}", 400, NULL);
+    expect_free("POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"unknown\":1}", 400, NULL);
