@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "credvault/config.h"
 #include "credvault/result.h"
 
@@ -45,6 +47,14 @@ int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *desc
 int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg);
 /* Prints "credvault: <message>" for the thread's last error. */
 void cv_cli_report(const char *what);
+
+struct cv_app;
+/* Opens HSM, store and catalog and checks the token against the database
+ * (the canary); prints what failed. 0 on success. */
+int cv_cli_open_app(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app);
+/* Reports r or prints data (consumed), then closes app and cfg; the exit code. */
+int cv_cli_close_app(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what);
+int cv_cli_print_json(json_t *j);
 
 int cv_cli_main(int argc, char **argv);
 

@@ -14,13 +14,6 @@
 #define CV_MIGRATIONS_DIR "migrations"
 #endif
 
-static int print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2));
-    printf("%s\n", s ? s : "null");
-    cv_json_free(s);
-    return CV_EXIT_OK;
-}
 
 int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
@@ -56,37 +49,7 @@ int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 }
 
 /* Opens HSM, store and catalog, and checks the token against the database. */
-static int open_all(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
-{
-    if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
-    if (cv_failed(cv_app_open(cfg, CV_APP_ALL, app))) {
-        cv_cli_report("start");
-        cv_config_free(cfg);
-        return CV_EXIT_FAIL;
-    }
-    if (cv_failed(cv_keys_check_database(*app))) {
-        cv_cli_report("key check");
-        cv_app_close(*app);
-        cv_config_free(cfg);
-        return CV_EXIT_FAIL;
-    }
-    return 0;
-}
 
-static int finish(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what)
-{
-    int rc = CV_EXIT_OK;
-    if (cv_failed(r)) {
-        cv_cli_report(what);
-        rc = CV_EXIT_FAIL;
-    } else if (data) {
-        print_json(data);
-    }
-    json_decref(data);
-    cv_app_close(app);
-    cv_config_free(cfg);
-    return rc;
-}
 
 int cv_cli_tenant_create(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
@@ -100,13 +63,13 @@ int cv_cli_tenant_create(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *body = json_pack("{s:s, s:s}", "id", pos[0], "name", name ? name : pos[0]), *data = NULL;
     cv_result r = cv_tenant_create(app, &p, body, &data);
     json_decref(body);
-    return finish(app, &cfg, r, data, "tenant create");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant create");
 }
 
 int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -117,12 +80,12 @@ int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_tenant_list(app, &p, "200", "0", &data);
-    return finish(app, &cfg, r, data, "tenant list");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant list");
 }
 
 int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -150,7 +113,7 @@ int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *body = json_pack("{s:s, s:s}", "name", name, "role", role);
@@ -165,7 +128,7 @@ int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv)
         json_decref(data);
         data = NULL;
     }
-    return finish(app, &cfg, r, data, "token create");
+    return cv_cli_close_app(app, &cfg, r, data, "token create");
 }
 
 int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -177,12 +140,12 @@ int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_all(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     cv_result r = cv_token_revoke(app, &p, pos[0]);
     if (cv_ok(r)) printf("revoked %s\n", pos[0]);
-    return finish(app, &cfg, r, NULL, "token revoke");
+    return cv_cli_close_app(app, &cfg, r, NULL, "token revoke");
 }
 
 int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv)

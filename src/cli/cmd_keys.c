@@ -19,45 +19,8 @@
 #define PROGRESS_LINE_EVERY_MS 1000 /* plain lines: at most one per second */
 #define STALLED_WAIT_MS 200         /* rows held by another worker: look again */
 
-static int print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2));
-    printf("%s\n", s ? s : "null");
-    cv_json_free(s);
-    return CV_EXIT_OK;
-}
 
-static int open_app(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
-{
-    if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
-    if (cv_failed(cv_app_open(cfg, CV_APP_ALL, app))) {
-        cv_cli_report("start");
-        cv_config_free(cfg);
-        return CV_EXIT_FAIL;
-    }
-    if (cv_failed(cv_keys_check_database(*app))) {
-        cv_cli_report("key check");
-        cv_app_close(*app);
-        cv_config_free(cfg);
-        return CV_EXIT_FAIL;
-    }
-    return 0;
-}
 
-static int close_app(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what)
-{
-    int rc = CV_EXIT_OK;
-    if (cv_failed(r)) {
-        cv_cli_report(what);
-        rc = CV_EXIT_FAIL;
-    } else if (data) {
-        print_json(data);
-    }
-    json_decref(data);
-    cv_app_close(app);
-    cv_config_free(cfg);
-    return rc;
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -165,7 +128,7 @@ int cv_cli_master_rotate(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     struct cv_key_job_row job;
@@ -179,7 +142,7 @@ int cv_cli_master_rotate(struct cv_cli_ctx *ctx, int argc, char **argv)
         if (!no_wait) rc = drive(app, &job, "master rewrap");
     }
     if (rc != CV_EXIT_OK) r = CV_OK; /* drive reported it */
-    int out = close_app(app, &cfg, r, data, "master rotate");
+    int out = cv_cli_close_app(app, &cfg, r, data, "master rotate");
     return rc != CV_EXIT_OK ? rc : out;
 }
 
@@ -196,7 +159,7 @@ int cv_cli_master_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     struct cv_key_job_row job;
@@ -204,7 +167,7 @@ int cv_cli_master_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (cv_ok(r) && !no_wait) rc = drive(app, &job, "master rewrap");
     else if (cv_ok(r)) printf("master rewrap job %lld running\n", (long long)job.id);
     if (rc != CV_EXIT_OK) r = CV_OK;
-    int out = close_app(app, &cfg, r, NULL, "master rewrap");
+    int out = cv_cli_close_app(app, &cfg, r, NULL, "master rewrap");
     return rc != CV_EXIT_OK ? rc : out;
 }
 
@@ -220,12 +183,12 @@ int cv_cli_master_retire(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_master_key_retire(app, &p, pos[0], &data);
-    return close_app(app, &cfg, r, data, "master retire");
+    return cv_cli_close_app(app, &cfg, r, data, "master retire");
 }
 
 int cv_cli_master_list(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -239,12 +202,12 @@ int cv_cli_master_list(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_master_keys_list(app, &p, &data);
-    return close_app(app, &cfg, r, data, "master list");
+    return cv_cli_close_app(app, &cfg, r, data, "master list");
 }
 
 /* ---- tenant ---- */
@@ -260,12 +223,12 @@ int cv_cli_tenant_rotate_key(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_tenant_key_rotate(app, &p, pos[0], &data);
-    return close_app(app, &cfg, r, data, "tenant rotate-key");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant rotate-key");
 }
 
 int cv_cli_tenant_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -282,7 +245,7 @@ int cv_cli_tenant_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     struct cv_key_job_row job;
@@ -292,7 +255,7 @@ int cv_cli_tenant_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (cv_ok(r) && !no_wait) rc = drive(app, &job, what);
     else if (cv_ok(r)) printf("rewrap job %lld of %s running\n", (long long)job.id, pos[0]);
     if (rc != CV_EXIT_OK) r = CV_OK;
-    int out = close_app(app, &cfg, r, NULL, "tenant rewrap");
+    int out = cv_cli_close_app(app, &cfg, r, NULL, "tenant rewrap");
     return rc != CV_EXIT_OK ? rc : out;
 }
 
@@ -314,13 +277,13 @@ int cv_cli_tenant_retire_keys(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *body = json_pack("{s:I}", "version", (json_int_t)v), *data = NULL;
     cv_result r = cv_tenant_min_decrypt_set(app, &p, pos[0], body, &data);
     json_decref(body);
-    return close_app(app, &cfg, r, data, "tenant retire-keys");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant retire-keys");
 }
 
 int cv_cli_tenant_destroy_keys(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -334,12 +297,12 @@ int cv_cli_tenant_destroy_keys(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_tenant_keys_destroy_retired(app, &p, pos[0], &data);
-    return close_app(app, &cfg, r, data, "tenant destroy-keys");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant destroy-keys");
 }
 
 int cv_cli_tenant_delete(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -359,10 +322,10 @@ int cv_cli_tenant_delete(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_app(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
     struct cv_principal p;
     cv_principal_cli(&p);
     json_t *data = NULL;
     cv_result r = cv_tenant_shred(app, &p, pos[0], confirm, &data);
-    return close_app(app, &cfg, r, data, "tenant delete");
+    return cv_cli_close_app(app, &cfg, r, data, "tenant delete");
 }

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "credvault/log.h"
+#include "domain/domain.h"
 
 int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *description,
                  struct cv_cli_option *opts, size_t nopts, const char **pos, size_t min_pos,
@@ -87,4 +88,44 @@ int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg)
     if (!ctx->serving && level == CV_LOG_INFO && !getenv("CREDVAULT_LOG_LEVEL")) level = CV_LOG_WARN;
     cv_log_set_level(level);
     return 0;
+}
+
+int cv_cli_print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", s ? s : "null");
+    cv_json_free(s);
+    return CV_EXIT_OK;
+}
+
+int cv_cli_open_app(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
+{
+    if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
+    if (cv_failed(cv_app_open(cfg, CV_APP_ALL, app))) {
+        cv_cli_report("start");
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    if (cv_failed(cv_keys_check_database(*app))) {
+        cv_cli_report("key check");
+        cv_app_close(*app);
+        cv_config_free(cfg);
+        return CV_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int cv_cli_close_app(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what)
+{
+    int rc = CV_EXIT_OK;
+    if (cv_failed(r)) {
+        cv_cli_report(what);
+        rc = CV_EXIT_FAIL;
+    } else if (data) {
+        cv_cli_print_json(data);
+    }
+    json_decref(data);
+    cv_app_close(app);
+    cv_config_free(cfg);
+    return rc;
 }
