@@ -56,6 +56,13 @@ int cv_cli_open_app(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app
 int cv_cli_close_app(struct cv_app *app, struct cv_config *cfg, cv_result r, json_t *data, const char *what);
 int cv_cli_print_json(json_t *j);
 
+struct cv_principal;
+/* A command that takes one id and no option, runs one use case as the local
+ * admin and prints its JSON: parse, open, call, close. */
+typedef cv_result (*cv_cli_id_fn)(struct cv_app *app, const struct cv_principal *p, const char *id, json_t **data);
+int cv_cli_run_on_id(struct cv_cli_ctx *ctx, int argc, char **argv, const char *usage_line,
+                     const char *description, cv_cli_id_fn fn, const char *what);
+
 int cv_cli_main(int argc, char **argv);
 
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv);

@@ -173,22 +173,11 @@ int cv_cli_master_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
 
 int cv_cli_master_retire(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault master retire VERSION",
-                          "Destroys credvault-master-VERSION in the token. Refused while any tenant key is\n"
-                          "still wrapped under it, and for the current master key. Irreversible: backups\n"
-                          "of the database older than the rotation can no longer be opened with this token.",
-                          NULL, 0, pos, 1, 1, &npos);
-    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
-    struct cv_config cfg;
-    struct cv_app *app;
-    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
-    struct cv_principal p;
-    cv_principal_cli(&p);
-    json_t *data = NULL;
-    cv_result r = cv_master_key_retire(app, &p, pos[0], &data);
-    return cv_cli_close_app(app, &cfg, r, data, "master retire");
+    return cv_cli_run_on_id(ctx, argc, argv, "credvault master retire VERSION",
+                            "Destroys credvault-master-VERSION in the token. Refused while any tenant key is\n"
+                            "still wrapped under it, and for the current master key. Irreversible: backups\n"
+                            "of the database older than the rotation can no longer be opened with this token.",
+                            cv_master_key_retire, "master retire");
 }
 
 int cv_cli_master_list(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -214,21 +203,10 @@ int cv_cli_master_list(struct cv_cli_ctx *ctx, int argc, char **argv)
 
 int cv_cli_tenant_rotate_key(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault tenant rotate-key ID",
-                          "Makes a new key version for the tenant; new writes use it, older versions keep\n"
-                          "decrypting. Follow with `credvault tenant rewrap ID` to move the records.",
-                          NULL, 0, pos, 1, 1, &npos);
-    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
-    struct cv_config cfg;
-    struct cv_app *app;
-    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
-    struct cv_principal p;
-    cv_principal_cli(&p);
-    json_t *data = NULL;
-    cv_result r = cv_tenant_key_rotate(app, &p, pos[0], &data);
-    return cv_cli_close_app(app, &cfg, r, data, "tenant rotate-key");
+    return cv_cli_run_on_id(ctx, argc, argv, "credvault tenant rotate-key ID",
+                            "Makes a new key version for the tenant; new writes use it, older versions keep\n"
+                            "decrypting. Follow with `credvault tenant rewrap ID` to move the records.",
+                            cv_tenant_key_rotate, "tenant rotate-key");
 }
 
 int cv_cli_tenant_rewrap(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -288,21 +266,10 @@ int cv_cli_tenant_retire_keys(struct cv_cli_ctx *ctx, int argc, char **argv)
 
 int cv_cli_tenant_destroy_keys(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
-    const char *pos[1];
-    size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault tenant destroy-keys ID",
-                          "Destroys the tenant's retired key versions (those below its minimum decryption\n"
-                          "version): their wrapped bytes are erased, for good.",
-                          NULL, 0, pos, 1, 1, &npos);
-    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
-    struct cv_config cfg;
-    struct cv_app *app;
-    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
-    struct cv_principal p;
-    cv_principal_cli(&p);
-    json_t *data = NULL;
-    cv_result r = cv_tenant_keys_destroy_retired(app, &p, pos[0], &data);
-    return cv_cli_close_app(app, &cfg, r, data, "tenant destroy-keys");
+    return cv_cli_run_on_id(ctx, argc, argv, "credvault tenant destroy-keys ID",
+                            "Destroys the tenant's retired key versions (those below its minimum decryption\n"
+                            "version): their wrapped bytes are erased, for good.",
+                            cv_tenant_keys_destroy_retired, "tenant destroy-keys");
 }
 
 int cv_cli_tenant_delete(struct cv_cli_ctx *ctx, int argc, char **argv)

@@ -129,3 +129,20 @@ int cv_cli_close_app(struct cv_app *app, struct cv_config *cfg, cv_result r, jso
     cv_config_free(cfg);
     return rc;
 }
+
+int cv_cli_run_on_id(struct cv_cli_ctx *ctx, int argc, char **argv, const char *usage_line,
+                     const char *description, cv_cli_id_fn fn, const char *what)
+{
+    const char *pos[1] = {NULL};
+    size_t npos;
+    int rc = cv_cli_parse(argc, argv, usage_line, description, NULL, 0, pos, 1, 1, &npos);
+    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
+    struct cv_config cfg;
+    struct cv_app *app;
+    if ((rc = cv_cli_open_app(ctx, &cfg, &app)) != 0) return rc;
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    json_t *data = NULL;
+    cv_result r = fn(app, &p, pos[0], &data);
+    return cv_cli_close_app(app, &cfg, r, data, what);
+}
