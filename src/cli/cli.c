@@ -11,7 +11,7 @@
 static const struct cv_cli_command commands[] = {
     {"serve", NULL, cv_cli_serve, "run the HTTPS API service"},
     {"migrate", NULL, cv_cli_migrate, "apply database migrations (as the owning role)"},
-    {"hsm", "init", cv_cli_hsm_init, "create the master key and binding key in the token"},
+    {"hsm", "init", cv_cli_hsm_init, "create the master, binding and audit signing keys in the token"},
     {"hsm", "status", cv_cli_hsm_status, "show module, token, mechanisms, quirk profile and keys"},
     {"tenant", "create", cv_cli_tenant_create, "create a tenant and its first key"},
     {"tenant", "list", cv_cli_tenant_list, "list tenants and their key versions"},
@@ -54,7 +54,7 @@ static void help(void)
     printf("\nglobal options:\n"
            "  --config FILE    read NAME=value settings (environment variables win)\n"
            "  --help           this text; `credvault <command> --help` explains a command\n"
-           "\nexit status: 0 success, 1 failure, 2 usage error\n");
+           "\nexit status: 0 success, 1 failure, 2 usage error (run and import-legacy add their own: see their --help)\n");
 }
 
 int cv_cli_main(int argc, char **argv)
