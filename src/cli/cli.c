@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "credvault/buf.h"
 #include "credvault/log.h"
 #include "http/http.h"
 
@@ -62,6 +63,10 @@ int cv_cli_main(int argc, char **argv)
     struct cv_cli_ctx ctx = {.config_file = NULL};
     /* before any jansson call: documents may hold tokens or plaintext */
     cv_http_json_install_wiping_allocator();
+    /* every command may hold a PIN, a token or plaintext: no core dumps, no
+     * ptrace by other users (RLIMIT_CORE 0 is inherited by what `run` execs,
+     * which holds the credentials too) */
+    cv_process_harden();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -47,7 +47,6 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
 
     /* before any jansson call: parsed bodies hold plaintext credentials */
     cv_http_json_install_wiping_allocator();
-    cv_process_harden();
 
     /* signals are taken by sigwait below, never by a worker thread */
     sigset_t sigs;
