@@ -417,6 +417,14 @@ START_TEST(run_execs_and_passes_the_status_through)
     ck_assert_str_eq(out, ""); /* credvault run itself prints nothing on success */
     free(out);
 
+    /* the command holds the credentials: it inherits a zero core-file limit */
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- sh -c 'ulimit -c; ulimit -H -c'", srv1,
+             svc.base_url, svc.ca_file);
+    out = run(envs, args, &st);
+    ck_assert_int_eq(st, 0);
+    ck_assert_str_eq(out, "0\n0\n");
+    free(out);
+
     /* exec, not fork: the command has credvault run's pid */
     char cmd[4096];
     snprintf(cmd, sizeof(cmd),
