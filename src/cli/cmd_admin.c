@@ -14,7 +14,6 @@
 #define CV_MIGRATIONS_DIR "migrations"
 #endif
 
-
 int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
@@ -49,7 +48,6 @@ int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 }
 
 /* Opens HSM, store and catalog, and checks the token against the database. */
-
 
 int cv_cli_tenant_create(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
