@@ -104,6 +104,8 @@ struct cv_server_row {
 };
 void cv_server_row_free(struct cv_server_row *row);
 
+/* An audit event. Store calls that change state take the event that
+ * records the change and commit it in the same transaction, or neither. */
 struct cv_audit_event {
     const char *tenant_id;  /* NULL for platform events */
     const char *actor;      /* token principal, or "anonymous" */
@@ -130,7 +132,8 @@ CV_RESULT cv_store_master_key_current(struct cv_store *st, struct cv_master_key_
 /* ---- tenants ---- */
 /* Inserts the tenant and its first key in one transaction; CV_ERR_CONFLICT if the id exists. */
 CV_RESULT cv_store_tenant_create(struct cv_store *st, const struct cv_tenant_row *tenant,
-                                 const struct cv_tenant_key_row *first_key, const char *created_by);
+                                 const struct cv_tenant_key_row *first_key, const char *created_by,
+                                 const struct cv_audit_event *ev);
 CV_RESULT cv_store_tenant_get(struct cv_store *st, const char *tenant_id, struct cv_tenant_row *row);
 CV_RESULT cv_store_tenant_list(struct cv_store *st, unsigned limit, unsigned offset,
                                cv_store_tenant_cb cb, void *arg, uint64_t *total);
@@ -147,20 +150,21 @@ CV_RESULT cv_store_tenant_key_current(struct cv_store *st, const char *tenant_id
  * database; row->id and created_at_ms are filled in. CV_ERR_CONFLICT when the
  * id or hash exists, CV_ERR_NOT_FOUND when the tenant does not. */
 CV_RESULT cv_store_token_insert(struct cv_store *st, struct cv_token_row *row,
-                                const uint8_t hash[CV_TOKEN_HASH_BYTES]);
+                                const uint8_t hash[CV_TOKEN_HASH_BYTES], const struct cv_audit_event *ev);
 /* By hash, across tenants (a SECURITY DEFINER function: the service role
  * cannot list tokens). Revoked and expired tokens are returned with their
  * flags; the caller decides. CV_ERR_NOT_FOUND when unknown. */
 CV_RESULT cv_store_token_lookup(struct cv_store *st, const uint8_t hash[CV_TOKEN_HASH_BYTES],
                                 struct cv_token_row *row);
 /* Revokes in `tenant_id` (NULL: platform scope). CV_ERR_NOT_FOUND if absent there. */
-CV_RESULT cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id);
+CV_RESULT cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id,
+                                const struct cv_audit_event *ev);
 
 /* ---- MCP server credentials (tenant scope) ---- */
 /* Inserts revision 1 and counts one encryption on (tenant, key_version) in the
  * same transaction; CV_ERR_CONFLICT when the server id exists in the tenant.
  * row->id, created_at_ms, last_updated_ms and revision are filled in. */
-CV_RESULT cv_store_server_insert(struct cv_store *st, struct cv_server_row *row);
+CV_RESULT cv_store_server_insert(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev);
 /* CV_ERR_NOT_FOUND when absent in this tenant. with_env: also fetch encrypted_env. */
 CV_RESULT cv_store_server_get(struct cv_store *st, const char *tenant_id, const char *server_id,
                               int with_env, struct cv_server_row *row);
@@ -172,8 +176,10 @@ CV_RESULT cv_store_server_list(struct cv_store *st, const char *tenant_id, unsig
  * `expected_revision`; counts one encryption. CV_ERR_NOT_FOUND when absent,
  * CV_ERR_PRECONDITION when the revision moved. row->revision and
  * last_updated_ms get the new values. */
-CV_RESULT cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision);
-CV_RESULT cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id);
+CV_RESULT cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
+                                 const struct cv_audit_event *ev);
+CV_RESULT cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id,
+                                 const struct cv_audit_event *ev);
 
 /* ---- audit ---- */
 CV_RESULT cv_store_audit_insert(struct cv_store *st, const struct cv_audit_event *ev);

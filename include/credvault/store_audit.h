@@ -43,33 +43,17 @@ struct cv_audit_row {
     uint8_t hash[CV_AUDIT_HASH_BYTES];
 };
 
-/* Where an appended event landed. */
-struct cv_audit_place {
-    int64_t id;
-    char chain[CV_AUDIT_CHAIN_MAX_BYTES + 1];
-    int64_t seq;
-    uint8_t hash[CV_AUDIT_HASH_BYTES];
-};
-
 /* Appends one event in its own transaction, in the event's scope (platform
- * scope for platform events). durable = 0 lets the commit return before the
- * WAL reaches disk (synchronous_commit off for that transaction only): for
- * events that record no change. `place` may be NULL. */
-CV_RESULT cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable,
-                                struct cv_audit_place *place);
-
-/* Stages `ev` (copied) so that it is appended, durably, inside this thread's
- * next write transaction whose scope can hold it (platform scope, or the
- * event's own tenant): the event commits with the change or not at all.
- * Attach right before the store call that makes the change, then detach.
- * CV_ERR_INPUT for a malformed event; CV_ERR_CONFLICT if one is staged. */
-CV_RESULT cv_store_audit_attach(struct cv_store *st, const struct cv_audit_event *ev);
-/* What attached events rely on: PostgreSQL counts the rows a transaction
- * changed (track_counts). CV_ERR_CONFLICT, naming the setting, when it is off. */
+ * scope for platform events): for reads and refusals, which change nothing
+ * else. durable = 0 lets the commit return before the WAL reaches disk
+ * (synchronous_commit off for that transaction only). An event that records
+ * a change is passed to the store call that makes it instead, and commits
+ * in the same transaction or not at all. */
+CV_RESULT cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable);
+/* What conditional events rely on (a write that changed nothing writes no
+ * event): PostgreSQL counts the rows a transaction changed (track_counts).
+ * CV_ERR_CONFLICT, naming the setting, when it is off. */
 CV_RESULT cv_store_audit_check_ready(struct cv_store *st);
-/* Drops the staged event; 1 when it was committed with a transaction since
- * it was attached (`place`, if not NULL, says where), else 0. */
-int cv_store_audit_detach(struct cv_store *st, struct cv_audit_place *place);
 
 /* ---- reading ---- */
 

@@ -57,6 +57,6 @@ void cv_store_legacy_close(struct cv_legacy_db *db);
  * row->created_at_ms and row->last_updated_ms (0: now), so an imported
  * record keeps its history. Counts one encryption on the key version in the
  * same transaction. CV_ERR_CONFLICT when the server id exists in the tenant. */
-CV_RESULT cv_store_server_import(struct cv_store *st, struct cv_server_row *row);
+CV_RESULT cv_store_server_import(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev);
 
 #endif

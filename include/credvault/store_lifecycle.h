@@ -53,15 +53,20 @@ typedef int (*cv_store_job_cb)(void *arg, const struct cv_key_job_row *job);
 typedef cv_result (*cv_store_master_make_cb)(void *arg, uint32_t version, struct cv_master_key_row *row);
 /* Registers master newest+1 (made by `make`), marks older versions retired,
  * supersedes a running master rewrap and starts a new one (`job`), and
- * announces the change. Two rotations queue on the lock. */
+ * announces the change. Two rotations queue on the lock.
+ *
+ * Every change below commits with its audit event `ev` or not at all. Where
+ * the version is chosen inside the transaction, the event's target is
+ * ev->target followed by that version (pass "credvault-master-", "acme/"). */
 CV_RESULT cv_store_lc_master_rotate(struct cv_store *st, const char *actor, cv_store_master_make_cb make, void *arg,
-                                    uint32_t *new_version, struct cv_key_job_row *job);
+                                    const struct cv_audit_event *ev, uint32_t *new_version,
+                                    struct cv_key_job_row *job);
 /* Deletes master `version`'s row when no live tenant key refers to it and it
  * is not the newest (CV_ERR_CONFLICT otherwise, *wrapping = how many still
  * do). *existed = 0 when the row was already gone; *newest gets the newest
  * version either way. */
-CV_RESULT cv_store_lc_master_forget(struct cv_store *st, uint32_t version, int *existed, uint64_t *wrapping,
-                                    uint32_t *newest);
+CV_RESULT cv_store_lc_master_forget(struct cv_store *st, uint32_t version, const struct cv_audit_event *ev,
+                                    int *existed, uint64_t *wrapping, uint32_t *newest);
 
 /* ---- tenant keys (tenant scope) ---- */
 
@@ -69,19 +74,20 @@ CV_RESULT cv_store_lc_master_forget(struct cv_store *st, uint32_t version, int *
  * version is still expect_newest; *added = 0 when another rotation won.
  * The tenant row is locked, so rotations of one tenant queue. */
 CV_RESULT cv_store_lc_tenant_key_add(struct cv_store *st, const struct cv_tenant_key_row *key, uint32_t expect_newest,
-                                     int *added);
+                                     const struct cv_audit_event *ev, int *added);
 /* Raises the tenant's minimum decryption version; the versions below it
  * become 'retired' and refuse to decrypt. Refused (CV_ERR_CONFLICT,
  * *blocking = records) while a record still uses an older version, and
  * (CV_ERR_INPUT) below the current minimum or above the newest version. */
 CV_RESULT cv_store_lc_min_decrypt_raise(struct cv_store *st, const char *tenant_id, uint32_t min_version,
-                                        uint64_t *blocking);
+                                        const struct cv_audit_event *ev, uint64_t *blocking);
 /* Destroys every retired version (wrapped bytes and binding cleared, state
  * 'destroyed'): crypto-shredding of what they sealed. versions[] gets up to
- * `max` of them, *n how many were destroyed. Refused (CV_ERR_CONFLICT,
- * *blocking) while a record uses one. */
-CV_RESULT cv_store_lc_keys_destroy_retired(struct cv_store *st, const char *tenant_id, uint32_t *versions,
-                                           size_t max, size_t *n, uint64_t *blocking);
+ * `max` of them, *n how many were destroyed; one event per version. Refused
+ * (CV_ERR_CONFLICT, *blocking) while a record uses one. */
+CV_RESULT cv_store_lc_keys_destroy_retired(struct cv_store *st, const char *tenant_id,
+                                           const struct cv_audit_event *ev, uint32_t *versions, size_t max,
+                                           size_t *n, uint64_t *blocking);
 
 struct cv_store_shred_counts {
     uint64_t records;
@@ -89,15 +95,17 @@ struct cv_store_shred_counts {
 };
 /* Deletes the tenant with its wrapped keys, records, key counters, jobs and
  * tokens (one transaction, platform scope); audit events stay. */
-CV_RESULT cv_store_lc_tenant_shred(struct cv_store *st, const char *tenant_id, struct cv_store_shred_counts *counts);
+CV_RESULT cv_store_lc_tenant_shred(struct cv_store *st, const char *tenant_id, const struct cv_audit_event *ev,
+                                   struct cv_store_shred_counts *counts);
 
 /* ---- rewrap jobs ---- */
 
 /* Starts a job, or joins the running one of that kind (and tenant, NULL for
  * a master rewrap); the target is the newest active version, read in the
- * same transaction. *started = 1 when a new job began. */
+ * same transaction. *started = 1 when a new job began (and only then is
+ * `ev` written, its target followed by the job's target version). */
 CV_RESULT cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, const char *tenant_id, const char *actor,
-                                struct cv_key_job_row *job, int *started);
+                                const struct cv_audit_event *ev, struct cv_key_job_row *job, int *started);
 /* The newest job of that kind (and tenant); CV_ERR_NOT_FOUND when none. */
 CV_RESULT cv_store_lc_job_latest(struct cv_store *st, enum cv_job_kind kind, const char *tenant_id,
                                  struct cv_key_job_row *job);
@@ -107,8 +115,10 @@ CV_RESULT cv_store_lc_job_refresh(struct cv_store *st, struct cv_key_job_row *jo
 CV_RESULT cv_store_lc_jobs_running(struct cv_store *st, unsigned limit, cv_store_job_cb cb, void *arg);
 /* Ends a running job: 'done' when no row remains below its target, 'failed'
  * when only the `failed` rows this caller skipped remain (failed > 0).
- * *ended = 1 when this call ended it (so exactly one caller reports it). */
-CV_RESULT cv_store_lc_job_end(struct cv_store *st, struct cv_key_job_row *job, uint64_t failed, int *ended);
+ * *ended = 1 when this call ended it (so exactly one caller reports it), and
+ * only then is `ev` written: outcome "success" for done, "error" for failed. */
+CV_RESULT cv_store_lc_job_end(struct cv_store *st, struct cv_key_job_row *job, uint64_t failed,
+                              const struct cv_audit_event *ev, int *ended);
 
 /* A rewrap batch: rows are locked FOR NO KEY UPDATE SKIP LOCKED, handed to the
  * callback one by one, written back and counted on the job, in one

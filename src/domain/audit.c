@@ -1,6 +1,7 @@
 /* Writing audit events, fail closed: an event that cannot be written fails
  * the operation it records. State changes attach their event to the change's
- * own transaction; reads and refusals write theirs alone, without waiting
+ * own transaction (the event is an argument of the store call that makes
+ * the change); reads and refusals write theirs alone, without waiting
  * for the WAL flush unless CREDVAULT_AUDIT_DURABILITY=all (docs/operations.md
  * says why that keeps the chain whole). Events carry names, roles, ids and
  * outcomes, never a secret value. */
@@ -36,35 +37,10 @@ static int durable_for(const struct cv_app *app, int no_change)
     return !no_change || !mode || strcmp(mode, "changes") != 0;
 }
 
-/* ---- the request context ---- */
-
-static _Thread_local struct {
-    struct cv_app *app;
-    int has_principal;
-    struct cv_principal p;
-    char request_id[CV_AUDIT_REQUEST_ID_MAX_BYTES + 1];
-} ctx;
-
-void cv_audit_context_set(struct cv_app *app, const struct cv_principal *p)
-{
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.app = app;
-    if (!p) return;
-    ctx.has_principal = 1;
-    ctx.p = *p;
-    snprintf(ctx.request_id, sizeof(ctx.request_id), "%s", p->request_id ? p->request_id : "");
-    ctx.p.request_id = ctx.request_id;
-}
-
-void cv_audit_context_clear(void)
-{
-    memset(&ctx, 0, sizeof(ctx));
-}
-
 /* ---- writing ---- */
 
-static void fill(struct cv_audit_event *ev, const struct cv_principal *p, const char *tenant_id, const char *action,
-                 const char *target, const char *outcome, const char *detail)
+void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p, const char *tenant_id,
+                         const char *action, const char *target, const char *outcome)
 {
     ev->tenant_id = tenant_id && *tenant_id ? tenant_id : NULL;
     ev->actor = p ? p->name : CV_AUDIT_ANONYMOUS;
@@ -73,21 +49,28 @@ static void fill(struct cv_audit_event *ev, const struct cv_principal *p, const 
     ev->target = target;
     ev->outcome = outcome;
     ev->request_id = p && p->request_id ? p->request_id : "";
-    ev->detail = detail;
+    ev->detail = NULL;
+}
+
+static void counted(unsigned n, int durable)
+{
+    for (unsigned i = 0; i < n; i++) {
+        cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
+        cv_audit_sealer_count();
+    }
 }
 
 static cv_result write_event(struct cv_app *app, const struct cv_audit_event *ev, int durable)
 {
     CV_ENSURE(app && app->store, CV_ERR_INTERNAL, "no store to audit to");
-    cv_result r = cv_store_audit_append(app->store, ev, durable, NULL);
+    cv_result r = cv_store_audit_append(app->store, ev, durable);
     if (cv_failed(r)) {
         cv_metric_inc(CV_M_AUDIT_FAILURES);
         cv_log(CV_LOG_ERROR, "audit_write_failed", "action", ev->action, "tenant", ev->tenant_id ? ev->tenant_id : "",
                "request_id", ev->request_id ? ev->request_id : "", "error", cv_error_message(), NULL);
         return r;
     }
-    cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
-    cv_audit_sealer_count();
+    counted(1, durable);
     return CV_OK;
 }
 
@@ -95,7 +78,7 @@ cv_result cv_audit(struct cv_app *app, const struct cv_principal *p, const char 
                    const char *target, const char *outcome)
 {
     struct cv_audit_event ev;
-    fill(&ev, p, tenant_id, action, target, outcome, NULL);
+    cv_audit_event_init(&ev, p, tenant_id, action, target, outcome);
     return write_event(app, &ev, durable_for(app, records_no_change(action, outcome)));
 }
 
@@ -103,36 +86,19 @@ cv_result cv_audit_read(struct cv_app *app, const struct cv_principal *p, const 
                         const char *target, const char *outcome)
 {
     struct cv_audit_event ev;
-    fill(&ev, p, tenant_id, action, target, outcome, NULL);
+    cv_audit_event_init(&ev, p, tenant_id, action, target, outcome);
     return write_event(app, &ev, durable_for(app, 1));
 }
 
-cv_result cv_audit_attach(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
-                          const char *target)
+void cv_audit_committed(unsigned events)
 {
-    CV_ENSURE(app && app->store, CV_ERR_INTERNAL, "no store to audit to");
-    struct cv_audit_event ev;
-    fill(&ev, p, tenant_id, action, target, "success", NULL);
-    return cv_store_audit_attach(app->store, &ev);
+    counted(events, 1);
 }
 
-cv_result cv_audit_attached(struct cv_app *app, cv_result change)
+cv_result cv_audit_change(cv_result change, unsigned events)
 {
-    struct cv_audit_place place;
-    memset(&place, 0, sizeof(place));
-    int written = cv_store_audit_detach(app->store, &place);
-    if (cv_failed(change)) return change; /* neither the change nor its event was stored */
-    if (written) {
-        cv_metric_inc_l(CV_M_AUDIT_EVENTS, "sync", NULL, NULL);
-        cv_audit_sealer_count();
-        return CV_OK;
-    }
-    /* The change committed through a path that does not carry an attached
-     * event (a store call outside cv_store_tx): a bug to fix, reported as an
-     * operation failure so that nobody takes the change for audited. */
-    cv_metric_inc(CV_M_AUDIT_FAILURES);
-    cv_log(CV_LOG_ERROR, "audit_not_attached", "request_id", ctx.request_id, NULL);
-    return cv_fail(CV_ERR_INTERNAL, "the change was stored but its audit event was not attached to it");
+    if (cv_ok(change)) counted(events, 1);
+    return change;
 }
 
 cv_result cv_audit_auth_failed(struct cv_app *app, const char *client, const char *request_id, const char *route)
@@ -142,23 +108,26 @@ cv_result cv_audit_auth_failed(struct cv_app *app, const char *client, const cha
     json_decref(d);
     CV_ENSURE(detail != NULL, CV_ERR_MEMORY, "out of memory");
     struct cv_audit_event ev;
-    fill(&ev, NULL, NULL, "auth.failed", NULL, "denied", detail);
+    cv_audit_event_init(&ev, NULL, NULL, "auth.failed", NULL, "denied");
+    ev.detail = detail;
     ev.request_id = request_id ? request_id : "";
     cv_result r = write_event(app, &ev, durable_for(app, 1));
     cv_json_free(detail);
     return r;
 }
 
-void cv_audit_decrypt_failure(const char *tenant_id, const char *server_id, uint32_t key_version)
+void cv_audit_decrypt_failure(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
+                              const char *server_id, uint32_t key_version)
 {
     cv_metric_inc(CV_M_DECRYPT_FAILURES);
-    if (!ctx.app) return; /* not on a request (the command line): the log line is the record */
+    if (!app || !p) return; /* not on a request (the command line): the log line is the record */
     char detail[64];
     snprintf(detail, sizeof(detail), "{\"keyVersion\":%u}", key_version);
     struct cv_audit_event ev;
-    fill(&ev, ctx.has_principal ? &ctx.p : NULL, tenant_id, "credentials.decrypt_failed", server_id, "error", detail);
+    cv_audit_event_init(&ev, p, tenant_id, "credentials.decrypt_failed", server_id, "error");
+    ev.detail = detail;
     /* the caller is failing already, and records its own error after this */
-    (void)write_event(ctx.app, &ev, durable_for(ctx.app, 1));
+    (void)write_event(app, &ev, durable_for(app, 1));
 }
 
 cv_result cv_audit_uuid(char out[CV_STORE_UUID_BYTES + 1])

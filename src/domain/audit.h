@@ -25,12 +25,6 @@
 
 /* ---- writing events ---- */
 
-/* The request a worker thread is serving, for events written deep in a use
- * case (a decrypt failure) where no principal is passed down. Set by the
- * HTTP layer once the token is known; cleared when the reply is built. */
-void cv_audit_context_set(struct cv_app *app, const struct cv_principal *p);
-void cv_audit_context_clear(void);
-
 /* cv_audit (domain.h) writes one event in its own transaction, and the
  * caller fails when it cannot be written. Events that record no change
  * (reads, validation, refusals: the table in audit.c) commit without waiting
@@ -39,23 +33,26 @@ void cv_audit_context_clear(void);
 CV_RESULT cv_audit_read(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
                         const char *target, const char *outcome);
 
-/* For a state change: stage the event right before the store call that
- * makes the change, then pass that call's result through
- * cv_audit_attached(). The event commits in the change's own transaction,
- * or neither does: a change is never stored without its event; and a
- * transaction that changed no row (the object was not there, the revision
- * had moved) writes no event, so none claims a change that did not happen. */
-CV_RESULT cv_audit_attach(struct cv_app *app, const struct cv_principal *p, const char *tenant_id, const char *action,
-                          const char *target);
-CV_RESULT cv_audit_attached(struct cv_app *app, cv_result change);
+/* For a state change: build the event with cv_audit_event_init and pass it
+ * to the store call that makes the change; the event commits in the
+ * change's own transaction, or neither does. A transaction that changed no
+ * row (the object was not there, the revision had moved) writes no event,
+ * so none claims a change that did not happen. cv_audit_change counts the
+ * `events` such a call committed when it succeeded, and returns its result;
+ * cv_audit_committed counts events a successful call committed. */
+void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p, const char *tenant_id,
+                         const char *action, const char *target, const char *outcome);
+CV_RESULT cv_audit_change(cv_result change, unsigned events);
+void cv_audit_committed(unsigned events);
 
 /* Failed authentication: actor "anonymous", the client address in detail,
  * in the platform chain. Fails when the event cannot be written. */
 CV_RESULT cv_audit_auth_failed(struct cv_app *app, const char *client, const char *request_id, const char *route);
-/* A record that did not decrypt: counts it, and writes an event when a
- * request context is set. Never fails (the caller is failing already) and
- * may overwrite the thread's last error: record yours after calling it. */
-void cv_audit_decrypt_failure(const char *tenant_id, const char *server_id, uint32_t key_version);
+/* A record that did not decrypt: counts it, and writes an event when it
+ * happened on a request (p not NULL). Never fails (the caller is failing
+ * already) and may overwrite the thread's last error: record yours after. */
+void cv_audit_decrypt_failure(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
+                              const char *server_id, uint32_t key_version);
 
 /* A random UUID (version 4) for an object whose event is attached before
  * the store would have named it. */

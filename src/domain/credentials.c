@@ -183,8 +183,9 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
         row.encrypted_env = NULL;
         CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, env, &row.encrypted_env, &row.key_version));
         /* the event commits with the row, or neither does */
-        CV_GUARD_OUT(r, cv_audit_attach(app, p, p->tenant_id, "credentials.deploy", row.server_id));
-        r = cv_audit_attached(app, cv_store_server_insert(app->store, &row));
+        struct cv_audit_event ev;
+        cv_audit_event_init(&ev, p, p->tenant_id, "credentials.deploy", row.server_id, "success");
+        r = cv_audit_change(cv_store_server_insert(app->store, &row, &ev), 1);
         if (r.err != CV_ERR_CONFLICT) break;
     }
     if (cv_failed(r)) goto out;
@@ -222,7 +223,7 @@ cv_result cv_credentials_masked(struct cv_app *app, const struct cv_principal *p
     struct cv_buf m = CV_BUF_EMPTY;
     cv_buf_init(&m, 64);
     cv_result r;
-    CV_GUARD_OUT(r, cv_open_env(app, &row, &env));
+    CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
     masked = json_object();
     const char *k;
     json_t *v;
@@ -340,8 +341,9 @@ cv_result cv_server_delete(struct cv_app *app, const struct cv_principal *p, con
 {
     CV_GUARD(require_tenant_role(p, 1));
     CV_GUARD(check_server_id(server_id));
-    CV_GUARD(cv_audit_attach(app, p, p->tenant_id, "credentials.delete", server_id));
-    cv_result r = cv_audit_attached(app, cv_store_server_delete(app->store, p->tenant_id, server_id));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, p->tenant_id, "credentials.delete", server_id, "success");
+    cv_result r = cv_audit_change(cv_store_server_delete(app->store, p->tenant_id, server_id, &ev), 1);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
     return r;
 }
@@ -394,7 +396,7 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
                         (long long)row.revision);
         if (cv_failed(r)) goto next;
         if (merge) {
-            CV_GUARD_OUT(r, cv_open_env(app, &row, &next));
+            CV_GUARD_OUT(r, cv_open_env(app, p, &row, &next));
             const char *k;
             json_t *v;
             json_object_foreach(env, k, v) {
@@ -430,9 +432,10 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         integrations = NULL;
         if (has_expires) row.expires_at_ms = expires;
         snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
-        CV_GUARD_OUT(r, cv_audit_attach(app, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace",
-                                        server_id));
-        r = cv_audit_attached(app, cv_store_server_update(app->store, &row, row.revision));
+        struct cv_audit_event ev;
+        cv_audit_event_init(&ev, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace", server_id,
+                            "success");
+        r = cv_audit_change(cv_store_server_update(app->store, &row, row.revision, &ev), 1);
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
         if (cv_ok(r)) {
             *data = server_json(&row);

@@ -10,6 +10,7 @@
 
 #include "credvault/crypto_legacy.h"
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/legacy.h"
 #include "domain/seal.h"
 #include "domain/workload.h"
@@ -275,7 +276,10 @@ static cv_result store_row(struct import *im, const struct cv_legacy_row *row, j
         goto out;
     }
     if (cv_failed(r)) goto out;
-    r = cv_store_server_import(im->app->store, &s);
+    /* fail closed: the import's event commits with the record, or neither */
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, im->p, tenant, ACTION, s.server_id, "success");
+    r = cv_audit_change(cv_store_server_import(im->app->store, &s, &ev), 1);
     if (r.err == CV_ERR_CONFLICT) {
         cv_error_clear();
         *outcome = CV_LEGACY_PRESENT;
@@ -290,8 +294,6 @@ static cv_result store_row(struct import *im, const struct cv_legacy_row *row, j
         goto out;
     }
     if (cv_failed(r)) goto out;
-    /* fail closed: a record whose import is not in the audit trail stops the run */
-    CV_GUARD_OUT(r, cv_audit(im->app, im->p, tenant, ACTION, s.server_id, "success"));
     *outcome = CV_LEGACY_IMPORTED;
 out:
     s.configured_integrations = NULL; /* the caller's */

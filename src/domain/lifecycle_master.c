@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/lifecycle.h"
 
 #define CANARY_TENANT "_canary" /* as in keys.c: not a valid tenant id, so it never collides */
@@ -117,13 +118,14 @@ cv_result cv_master_key_rotate(struct cv_app *app, const struct cv_principal *p,
     CV_GUARD(require_admin(p));
     uint32_t previous = cv_lifecycle_master_version(app), v = 0;
     struct cv_key_job_row job;
-    CV_GUARD(cv_store_lc_master_rotate(app->store, p->name, make_master, app, &v, &job));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, NULL, "master_key.rotate", CV_HSM_MASTER_LABEL_PREFIX, "success");
+    CV_GUARD(cv_audit_change(cv_store_lc_master_rotate(app->store, p->name, make_master, app, &ev, &v, &job), 1));
     cv_lifecycle_set_master_version(app, v);
     char label[48], mv[16];
     label_of(v, label);
     snprintf(mv, sizeof(mv), "%u", v);
     cv_log(CV_LOG_INFO, "master_key_rotated", "label", label, "version", mv, "by", p->name, NULL);
-    CV_GUARD(cv_audit(app, p, NULL, "master_key.rotate", label, "success"));
     if (job_out) *job_out = job;
     if (!data) return CV_OK;
     *data = json_pack("{s:I, s:s, s:I, s:o}", "version", (json_int_t)v, "label", label, "previousVersion",
@@ -144,7 +146,9 @@ cv_result cv_master_key_retire(struct cv_app *app, const struct cv_principal *p,
     uint32_t newest = 0;
     char label[48];
     label_of(v, label);
-    cv_result r = cv_store_lc_master_forget(app->store, v, &existed, &wrapping, &newest);
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, NULL, "master_key.retire", label, "success");
+    cv_result r = cv_audit_change(cv_store_lc_master_forget(app->store, v, &ev, &existed, &wrapping, &newest), 1);
     if (r.err == CV_ERR_CONFLICT) {
         cv_result a = cv_audit(app, p, NULL, "master_key.retire", label, "denied");
         if (cv_failed(a)) return a;
@@ -163,7 +167,8 @@ cv_result cv_master_key_retire(struct cv_app *app, const struct cv_principal *p,
     CV_ENSURE(existed || (in_token && v < newest), CV_ERR_NOT_FOUND, "master key version %u not found", v);
     if (in_token) CV_GUARD(cv_hsm_master_destroy(app->hsm, v));
     cv_log(CV_LOG_WARN, "master_key_retired", "label", label, "by", p->name, NULL);
-    CV_GUARD(cv_audit(app, p, NULL, "master_key.retire", label, "success"));
+    /* without a row, this run's change was the token's alone: its event follows it */
+    if (!existed) CV_GUARD(cv_audit(app, p, NULL, "master_key.retire", label, "success"));
     *data = json_pack("{s:I, s:s, s:b}", "version", (json_int_t)v, "label", label, "destroyed", in_token);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
     return CV_OK;
@@ -177,12 +182,10 @@ cv_result cv_master_rewrap_start(struct cv_app *app, const struct cv_principal *
     CV_GUARD(require_admin(p));
     struct cv_key_job_row job;
     int started = 0;
-    CV_GUARD(cv_store_lc_job_start(app->store, CV_JOB_MASTER_REWRAP, NULL, p->name, &job, &started));
-    if (started) {
-        char label[48];
-        label_of(job.target_version, label);
-        CV_GUARD(cv_audit(app, p, NULL, "master_key.rewrap_start", label, "success"));
-    }
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, NULL, "master_key.rewrap_start", CV_HSM_MASTER_LABEL_PREFIX, "success");
+    CV_GUARD(cv_store_lc_job_start(app->store, CV_JOB_MASTER_REWRAP, NULL, p->name, &ev, &job, &started));
+    cv_audit_committed(started ? 1 : 0);
     if (job_out) *job_out = job;
     if (!data) return CV_OK;
     json_t *doc = cv_lifecycle_job_json(&job);

@@ -7,6 +7,7 @@
 
 #include "credvault/crypto.h"
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/lifecycle.h"
 
 static cv_result require_admin(const struct cv_principal *p)
@@ -37,12 +38,13 @@ static void system_principal(struct cv_principal *p, const char *name)
     p->request_id = "";
 }
 
-static cv_result audit_version(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
-                               const char *action, uint32_t version, const char *outcome)
+/* The event of a change to the tenant's keys: its target is "<tenant>/"
+ * followed by the version the store picks (store_lifecycle.h). */
+static void version_event(struct cv_audit_event *ev, char prefix[CV_TENANT_ID_MAX_BYTES + 2],
+                          const struct cv_principal *p, const char *tenant_id, const char *action)
 {
-    char target[CV_TENANT_ID_MAX_BYTES + 16];
-    snprintf(target, sizeof(target), "%s/%u", tenant_id, version);
-    return cv_audit(app, p, tenant_id, action, target, outcome);
+    snprintf(prefix, CV_TENANT_ID_MAX_BYTES + 2, "%s/", tenant_id);
+    cv_audit_event_init(ev, p, tenant_id, action, prefix, "success");
 }
 
 /* ---- rotation ---- */
@@ -67,7 +69,10 @@ static cv_result rotate(struct cv_app *app, const struct cv_principal *p, const 
         snprintf(next.state, sizeof(next.state), "active");
         CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &next.ref));
         int added = 0;
-        cv_result r = cv_store_lc_tenant_key_add(app->store, &next, cur.ref.version, &added);
+        struct cv_audit_event ev;
+        char prefix[CV_TENANT_ID_MAX_BYTES + 2];
+        version_event(&ev, prefix, p, tenant_id, expect ? "tenant_key.auto_rotate" : "tenant_key.rotate");
+        cv_result r = cv_store_lc_tenant_key_add(app->store, &next, cur.ref.version, &ev, &added);
         if (r.err == CV_ERR_NOT_FOUND) {
             /* the master version went away under us (retired by another
              * instance before this one heard of it): follow the database */
@@ -85,8 +90,8 @@ static cv_result rotate(struct cv_app *app, const struct cv_principal *p, const 
         snprintf(mv, sizeof(mv), "%u", next.ref.master_version);
         cv_log(CV_LOG_INFO, "tenant_key_rotated", "tenant", tenant_id, "version", v, "master_version", mv, "reason",
                why, NULL);
-        return audit_version(app, p, tenant_id, expect ? "tenant_key.auto_rotate" : "tenant_key.rotate",
-                             next.ref.version, "success");
+        cv_audit_committed(1);
+        return CV_OK;
     }
     CV_BAIL(CV_ERR_UNAVAILABLE, "rotations of %s kept racing each other; try again", tenant_id);
 }
@@ -144,9 +149,12 @@ cv_result cv_tenant_rewrap_start(struct cv_app *app, const struct cv_principal *
     CV_GUARD(check_tenant_id(tenant_id));
     struct cv_key_job_row job;
     int started = 0;
+    struct cv_audit_event ev;
+    char prefix[CV_TENANT_ID_MAX_BYTES + 2];
+    version_event(&ev, prefix, p, tenant_id, "tenant_key.rewrap_start");
     CV_GUARD(tenant_not_found(
-        cv_store_lc_job_start(app->store, CV_JOB_RECORD_REWRAP, tenant_id, p->name, &job, &started)));
-    if (started) CV_GUARD(audit_version(app, p, tenant_id, "tenant_key.rewrap_start", job.target_version, "success"));
+        cv_store_lc_job_start(app->store, CV_JOB_RECORD_REWRAP, tenant_id, p->name, &ev, &job, &started)));
+    cv_audit_committed(started ? 1 : 0);
     if (job_out) *job_out = job;
     if (!data) return CV_OK;
     json_t *doc = cv_lifecycle_job_json(&job);
@@ -187,10 +195,13 @@ cv_result cv_tenant_min_decrypt_set(struct cv_app *app, const struct cv_principa
               CV_ERR_INPUT, "version must be a key version (1 or more)");
     uint32_t min = (uint32_t)json_integer_value(jv);
     uint64_t blocking = 0;
-    CV_GUARD(tenant_not_found(cv_store_lc_min_decrypt_raise(app->store, tenant_id, min, &blocking)));
+    struct cv_audit_event ev;
+    char prefix[CV_TENANT_ID_MAX_BYTES + 2];
+    version_event(&ev, prefix, p, tenant_id, "tenant_key.min_decrypt_version");
+    CV_GUARD(tenant_not_found(
+        cv_audit_change(cv_store_lc_min_decrypt_raise(app->store, tenant_id, min, &ev, &blocking), 1)));
     /* the retired versions' unwrapped copies leave the token now */
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
-    CV_GUARD(audit_version(app, p, tenant_id, "tenant_key.min_decrypt_version", min, "success"));
     return cv_tenant_get(app, p, tenant_id, data);
 }
 
@@ -202,20 +213,16 @@ cv_result cv_tenant_keys_destroy_retired(struct cv_app *app, const struct cv_pri
     uint32_t versions[CV_LC_DESTROYED_LISTED];
     size_t n = 0;
     uint64_t blocking = 0;
-    CV_GUARD(tenant_not_found(
-        cv_store_lc_keys_destroy_retired(app->store, tenant_id, versions, CV_LC_DESTROYED_LISTED, &n, &blocking)));
+    struct cv_audit_event ev;
+    char prefix[CV_TENANT_ID_MAX_BYTES + 2];
+    version_event(&ev, prefix, p, tenant_id, "tenant_key.destroy");
+    CV_GUARD(tenant_not_found(cv_store_lc_keys_destroy_retired(app->store, tenant_id, &ev, versions,
+                                                               CV_LC_DESTROYED_LISTED, &n, &blocking)));
+    cv_audit_committed((unsigned)n);
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
     json_t *list = json_array();
     CV_ENSURE(list != NULL, CV_ERR_MEMORY, "out of memory");
-    cv_result r = CV_OK;
-    for (size_t i = 0; i < n && i < CV_LC_DESTROYED_LISTED; i++) {
-        json_array_append_new(list, json_integer(versions[i]));
-        if (cv_ok(r)) r = audit_version(app, p, tenant_id, "tenant_key.destroy", versions[i], "success");
-    }
-    if (cv_failed(r)) {
-        json_decref(list);
-        return r;
-    }
+    for (size_t i = 0; i < n && i < CV_LC_DESTROYED_LISTED; i++) json_array_append_new(list, json_integer(versions[i]));
     *data = json_pack("{s:s, s:o, s:I}", "tenantId", tenant_id, "destroyed", list, "count", (json_int_t)n);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
     return CV_OK;
@@ -237,7 +244,9 @@ cv_result cv_tenant_shred(struct cv_app *app, const struct cv_principal *p, cons
                 tenant_id);
     }
     struct cv_store_shred_counts counts;
-    CV_GUARD(tenant_not_found(cv_store_lc_tenant_shred(app->store, tenant_id, &counts)));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, tenant_id, "tenant.shred", tenant_id, "success");
+    CV_GUARD(tenant_not_found(cv_audit_change(cv_store_lc_tenant_shred(app->store, tenant_id, &ev, &counts), 1)));
     /* here at once; other instances when they hear the key event */
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
     char rec[24], keys[24];
@@ -245,7 +254,6 @@ cv_result cv_tenant_shred(struct cv_app *app, const struct cv_principal *p, cons
     snprintf(keys, sizeof(keys), "%llu", (unsigned long long)counts.key_versions);
     cv_log(CV_LOG_WARN, "tenant_shredded", "tenant", tenant_id, "records", rec, "key_versions", keys, "by", p->name,
            NULL);
-    CV_GUARD(cv_audit(app, p, tenant_id, "tenant.shred", tenant_id, "success"));
     *data = json_pack("{s:s, s:b, s:I, s:I}", "id", tenant_id, "deleted", 1, "records", (json_int_t)counts.records,
                       "keyVersionsDestroyed", (json_int_t)counts.key_versions);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");

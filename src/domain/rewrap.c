@@ -9,6 +9,7 @@
 
 #include "credvault/crypto.h"
 #include "credvault/log.h"
+#include "domain/audit.h"
 #include "domain/lifecycle.h"
 
 #define REWRAP_MAX_KEY_VERSIONS 1024 /* versions of one tenant a batch looks up */
@@ -177,7 +178,9 @@ static cv_result load_keys(struct cv_rewrap_run *run)
 
 /* ---- the step ---- */
 
-static cv_result report_end(struct cv_rewrap_run *run)
+/* The end of a job is recorded by the event that commits with it
+ * (cv_store_lc_job_end); this logs it. */
+static void report_end(struct cv_rewrap_run *run)
 {
     const struct cv_key_job_row *job = &run->job;
     int master = job->kind == CV_JOB_MASTER_REWRAP;
@@ -190,14 +193,27 @@ static cv_result report_end(struct cv_rewrap_run *run)
     else snprintf(target, sizeof(target), "%s/%u", job->tenant_id, job->target_version);
     cv_log(ok ? CV_LOG_INFO : CV_LOG_ERROR, ok ? "rewrap_done" : "rewrap_failed", "job", id, "target", target,
            "moved", done, "failed", failed, NULL);
+}
+
+static cv_result end_job(struct cv_rewrap_run *run, int *ended)
+{
+    struct cv_key_job_row *job = &run->job;
+    int master = job->kind == CV_JOB_MASTER_REWRAP;
     struct cv_principal sys;
     memset(&sys, 0, sizeof(sys));
     snprintf(sys.name, sizeof(sys.name), "credvault-rewrap");
     sys.role = CV_ROLE_ADMIN;
     sys.request_id = "";
-    return cv_audit(run->app, &sys, master ? NULL : job->tenant_id,
-                    master ? "master_key.rewrap_complete" : "tenant_key.rewrap_complete", target,
-                    ok ? "success" : "error");
+    char prefix[CV_TENANT_ID_MAX_BYTES + 2];
+    if (master) snprintf(prefix, sizeof(prefix), CV_HSM_MASTER_LABEL_PREFIX);
+    else snprintf(prefix, sizeof(prefix), "%s/", job->tenant_id);
+    struct cv_audit_event ev;
+    /* the outcome is set by the store: success when done, error when failed */
+    cv_audit_event_init(&ev, &sys, master ? NULL : job->tenant_id,
+                        master ? "master_key.rewrap_complete" : "tenant_key.rewrap_complete", prefix, "success");
+    CV_GUARD(cv_store_lc_job_end(run->app->store, job, run->skip->n, &ev, ended));
+    cv_audit_committed(*ended ? 1 : 0);
+    return CV_OK;
 }
 
 cv_result cv_rewrap_run_step(struct cv_rewrap_run *run, int *finished, unsigned *moved)
@@ -226,8 +242,8 @@ cv_result cv_rewrap_run_step(struct cv_rewrap_run *run, int *finished, unsigned 
      * to skip remain, or another worker holds the rest (try again later) */
     if (*moved == 0 && run->job.remaining <= run->skip->n) {
         int ended = 0;
-        CV_GUARD(cv_store_lc_job_end(app->store, &run->job, run->skip->n, &ended));
-        if (ended) CV_GUARD(report_end(run));
+        CV_GUARD(end_job(run, &ended));
+        if (ended) report_end(run);
         else CV_GUARD(cv_store_lc_job_refresh(app->store, &run->job));
         *finished = strcmp(run->job.state, "running") != 0;
     }

@@ -14,13 +14,14 @@
 
 #define DECRYPT_FAILED "Failed to decrypt credentials"
 
-static cv_result decrypt_failed(const char *tenant, const char *server, uint32_t version, const char *why)
+static cv_result decrypt_failed(struct cv_app *app, const struct cv_principal *p, const char *tenant,
+                                const char *server, uint32_t version, const char *why)
 {
     char v[16];
     snprintf(v, sizeof(v), "%u", version);
     cv_log(CV_LOG_ERROR, "decrypt_failed", "tenant", tenant, "server", server, "key_version", v, "reason", why,
            NULL);
-    cv_audit_decrypt_failure(tenant, server, version); /* counted, and an audit event on a request */
+    cv_audit_decrypt_failure(app, p, tenant, server, version); /* counted, and an audit event on a request */
     return cv_fail_code(CV_ERR_CRYPTO, "decrypt_failed", DECRYPT_FAILED);
 }
 
@@ -74,10 +75,11 @@ out:
     return r;
 }
 
-cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_t **env_out)
+cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
+                      json_t **env_out)
 {
     const char *tenant = row->tenant_id, *server = row->server_id;
-    if (!row->encrypted_env) return decrypt_failed(tenant, server, row->key_version, "no record");
+    if (!row->encrypted_env) return decrypt_failed(app, p, tenant, server, row->key_version, "no record");
     struct cv_record rec;
     cv_record_init(&rec);
     cv_result r = CV_OK;
@@ -87,17 +89,17 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_
     json_t *env = NULL;
 
     if (cv_failed(cv_record_decode(row->encrypted_env, strlen(row->encrypted_env), &rec))) {
-        r = decrypt_failed(tenant, server, row->key_version, "malformed record");
+        r = decrypt_failed(app, p, tenant, server, row->key_version, "malformed record");
         goto out;
     }
     if (strcmp(rec.tenant_id, tenant) != 0 || rec.key_version != row->key_version) {
-        r = decrypt_failed(tenant, server, row->key_version, "record kid does not match its row");
+        r = decrypt_failed(app, p, tenant, server, row->key_version, "record kid does not match its row");
         goto out;
     }
     struct cv_tenant_key_row key;
     r = cv_store_tenant_key_get(app->store, tenant, rec.key_version, &key);
     if (r.err == CV_ERR_NOT_FOUND) {
-        r = decrypt_failed(tenant, server, rec.key_version, "key version unknown");
+        r = decrypt_failed(app, p, tenant, server, rec.key_version, "key version unknown");
         goto out;
     }
     if (cv_failed(r)) goto out;
@@ -108,7 +110,7 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_
     r = cv_hsm_gcm_decrypt(app->hsm, &key.ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,
                            pt.data);
     if (r.err == CV_ERR_CRYPTO) {
-        r = decrypt_failed(tenant, server, rec.key_version, "authentication failed");
+        r = decrypt_failed(app, p, tenant, server, rec.key_version, "authentication failed");
         goto out;
     }
     if (cv_failed(r)) goto out;
@@ -116,14 +118,14 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_
     json_error_t jerr;
     env = json_loadb((const char *)pt.data, pt.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(env)) {
-        r = decrypt_failed(tenant, server, rec.key_version, "plaintext is not a JSON object");
+        r = decrypt_failed(app, p, tenant, server, rec.key_version, "plaintext is not a JSON object");
         goto out;
     }
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
         if (!json_is_string(v)) {
-            r = decrypt_failed(tenant, server, rec.key_version, "plaintext holds a value that is not a string");
+            r = decrypt_failed(app, p, tenant, server, rec.key_version, "plaintext holds a value that is not a string");
             goto out;
         }
     }

@@ -51,8 +51,9 @@ cv_result cv_tenant_create(struct cv_app *app, const struct cv_principal *p, jso
     key.ref.master_version = cv_lifecycle_master_version(app);
     snprintf(key.state, sizeof(key.state), "active");
     CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &key.ref));
-    CV_GUARD(cv_audit_attach(app, p, id, "tenant.create", id));
-    cv_result r = cv_audit_attached(app, cv_store_tenant_create(app->store, &t, &key, p->name));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, id, "tenant.create", id, "success");
+    cv_result r = cv_audit_change(cv_store_tenant_create(app->store, &t, &key, p->name, &ev), 1);
     if (r.err == CV_ERR_CONFLICT) return cv_fail_code(CV_ERR_CONFLICT, "tenant_exists", "tenant '%s' exists", id);
     CV_GUARD(r);
     CV_GUARD(cv_store_tenant_get(app->store, id, &t));

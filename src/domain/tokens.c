@@ -99,8 +99,9 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     row.expires_at_ms = days ? cv_time_now_ms() + (int64_t)days * 86400000 : 0;
     /* the id is chosen here so that the event, which commits with the token, can name it */
     cv_result r = cv_audit_uuid(row.id);
-    if (cv_ok(r)) r = cv_audit_attach(app, p, tenant, "token.create", row.id);
-    if (cv_ok(r)) r = cv_audit_attached(app, cv_store_token_insert(app->store, &row, hash));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, tenant, "token.create", row.id, "success");
+    if (cv_ok(r)) r = cv_audit_change(cv_store_token_insert(app->store, &row, hash, &ev), 1);
     if (cv_failed(r)) {
         cv_wipe(token, sizeof(token));
         return r;
@@ -121,8 +122,9 @@ cv_result cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
               "this token may not revoke tokens");
     CV_ENSURE(strlen(token_id) == CV_STORE_UUID_BYTES, CV_ERR_NOT_FOUND, "token not found");
     const char *scope = p->role == CV_ROLE_ADMIN ? NULL : p->tenant_id;
-    CV_GUARD(cv_audit_attach(app, p, scope, "token.revoke", token_id));
-    cv_result r = cv_audit_attached(app, cv_store_token_revoke(app->store, scope, token_id));
+    struct cv_audit_event ev;
+    cv_audit_event_init(&ev, p, scope, "token.revoke", token_id, "success");
+    cv_result r = cv_audit_change(cv_store_token_revoke(app->store, scope, token_id, &ev), 1);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "token not found");
     return r;
 }

@@ -80,7 +80,7 @@ cv_result cv_workload_env(struct cv_app *app, const struct cv_principal *p, cons
     }
     json_t *env = NULL;
     if (cv_failed(r)) goto out;
-    CV_GUARD_OUT(r, cv_open_env(app, &row, &env));
+    CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
     r = check_delivered_names(app, &row, env);
     if (cv_failed(r)) {
         r = refuse(app, p, server_id, r);

@@ -281,7 +281,6 @@ cv_result cv_routes_auth_failed(struct cv_app *app, struct cv_http_request *req,
     const char *addr = cv_http_client_addr(req);
     cv_metric_inc(CV_M_AUTH_FAILURES);
     cv_ratelimit_auth_failed(limiter(app), addr, now_ms());
-    cv_audit_context_set(app, NULL);
     CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
     return cv_fail(CV_ERR_AUTH, "missing or invalid bearer token");
 }
@@ -290,7 +289,6 @@ int cv_routes_admit_token(struct cv_app *app, struct cv_http_request *req, struc
                           const struct cv_principal *p)
 {
     cv_http_log_tenant(req, p->tenant_id);
-    cv_audit_context_set(app, p);
     enum cv_rate_class c = cv_rate_class_of(cv_http_method(req), cv_http_route_pattern(req));
     unsigned wait = cv_ratelimit_take(limiter(app), c, CV_RATE_TOKEN, p->token_id, now_ms());
     if (!wait) return 1;

@@ -43,7 +43,6 @@ int cv_routes_authenticate_json(void *app, struct cv_http_request *req, struct c
 
 void cv_routes_finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data)
 {
-    cv_audit_context_clear(); /* the request's principal is done with */
     if (cv_failed(r)) {
         json_decref(data);
         cv_http_reply_error(res, r);

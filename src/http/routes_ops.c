@@ -54,7 +54,6 @@ static void metrics(void *a, struct cv_http_request *req, struct cv_http_respons
     cv_buf_init(&text, CV_METRICS_RENDER_MAX_BYTES);
     cv_result r = cv_metrics_collect(app, &text);
     if (cv_ok(r)) {
-        cv_audit_context_clear();
         cv_http_reply_text(res, 200, "text/plain; version=0.0.4; charset=utf-8", (const char *)text.data, text.len);
     } else {
         cv_routes_finish(res, r, 0, NULL);

@@ -9,7 +9,7 @@
 
 #include "credvault/buf.h"
 #include "credvault/store_audit.h"
-#include "store/audit_tx.h"
+#include "store/pq.h"
 
 /* clang-format off */
 #define CP_COLS                                                                                               \
@@ -17,8 +17,7 @@
     "c.heads, c.payload, encode(c.signature, 'hex')"
 #define CP_NCOLS 8
 
-static const struct cv_sql insert_sql = {
-    CV_SQL_AUDIT_ID(3), "audit_checkpoint_insert",
+CV_SQL_DEF(insert_sql, AUDIT_CHECKPOINT_INSERT,
     "WITH cp AS ("
     " INSERT INTO audit_checkpoints (at, key_label, prev_hash, heads_digest, heads, payload, signature)"
     " VALUES (" CV_SQL_TS("$1") ", $2::text, decode($3::text, 'hex'), decode($4::text, 'hex'), $5::int4,"
@@ -28,30 +27,26 @@ static const struct cv_sql insert_sql = {
     "  FROM cp, unnest($8::text[], $9::text[], $10::int8[], $11::text[]) AS x (chain, tenant, seq, hash)"
     "  RETURNING 1)"
     " SELECT cp.id, (SELECT count(*) FROM h) FROM cp",
-    11};
+    11);
 
-static const struct cv_sql last_sql = {
-    CV_SQL_AUDIT_ID(4), "audit_checkpoint_last",
+CV_SQL_DEF(last_sql, AUDIT_CHECKPOINT_LAST,
     "SELECT " CP_COLS " FROM audit_checkpoints c ORDER BY c.id DESC LIMIT 1",
-    0};
+    0);
 
-static const struct cv_sql list_sql = {
-    CV_SQL_AUDIT_ID(5), "audit_checkpoint_list",
+CV_SQL_DEF(list_sql, AUDIT_CHECKPOINT_LIST,
     "SELECT " CP_COLS " FROM audit_checkpoints c WHERE c.id > $1::int8 ORDER BY c.id LIMIT $2::int8",
-    2};
+    2);
 
-static const struct cv_sql heads_sql = {
-    CV_SQL_AUDIT_ID(6), "audit_checkpoint_heads",
+CV_SQL_DEF(heads_sql, AUDIT_CHECKPOINT_HEADS,
     "SELECT h.chain, coalesce(h.tenant_id, ''), h.seq, encode(h.hash, 'hex') FROM audit_checkpoint_heads h"
     " WHERE h.checkpoint_id = $1::int8 AND ($2::text IS NULL OR h.chain = $2::text) ORDER BY h.chain",
-    2};
+    2);
 
-static const struct cv_sql chain_cps_sql = {
-    CV_SQL_AUDIT_ID(7), "audit_chain_checkpoints",
+CV_SQL_DEF(chain_cps_sql, AUDIT_CHAIN_CHECKPOINTS,
     "SELECT h.checkpoint_id, h.chain, coalesce(h.tenant_id, ''), h.seq, encode(h.hash, 'hex')"
     " FROM audit_checkpoint_heads h WHERE h.chain = $1::text AND h.seq > $2::int8"
     " ORDER BY h.seq LIMIT $3::int8",
-    3};
+    3);
 /* clang-format on */
 
 static const struct cv_tx platform_read = {.scope = CV_SCOPE_PLATFORM, .flags = CV_TX_READ_ONLY};

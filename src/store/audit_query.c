@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "credvault/store_audit.h"
-#include "store/audit_tx.h"
+#include "store/pq.h"
 
 /* clang-format off */
 #define EVENT_COLS                                                                                            \
@@ -15,8 +15,7 @@
     "encode(e.prev_hash, 'hex'), encode(e.hash, 'hex')"
 #define EVENT_NCOLS 14
 
-static const struct cv_sql list_sql = {
-    CV_SQL_AUDIT_ID(0), "audit_list",
+CV_SQL_DEF(list_sql, AUDIT_LIST,
     "SELECT " EVENT_COLS " FROM audit_events e"
     " WHERE ($1::text IS NULL OR e.tenant_id = $1::text) AND (NOT $2::bool OR e.tenant_id IS NULL)"
     " AND ($3::int8 IS NULL OR e.at >= " CV_SQL_TS("$3") ")"
@@ -24,26 +23,23 @@ static const struct cv_sql list_sql = {
     " AND ($5::text IS NULL OR e.action = $5::text) AND ($6::text IS NULL OR e.actor = $6::text)"
     " AND ($7::int8 IS NULL OR e.id < $7::int8)"
     " ORDER BY e.id DESC LIMIT $8::int8",
-    8};
+    8);
 
-static const struct cv_sql chain_sql = {
-    CV_SQL_AUDIT_ID(1), "audit_chain",
+CV_SQL_DEF(chain_sql, AUDIT_CHAIN,
     "SELECT " EVENT_COLS " FROM audit_events e WHERE e.chain = $1::text AND e.seq > $2::int8"
     " ORDER BY e.seq LIMIT $3::int8",
-    3};
+    3);
 
 /* $2: only the heads no checkpoint has signed yet at their current seq */
-static const struct cv_sql heads_sql = {
-    CV_SQL_AUDIT_ID(2), "audit_heads",
+CV_SQL_DEF(heads_sql, AUDIT_HEADS,
     "SELECT h.chain, coalesce(h.tenant_id, ''), h.seq, encode(h.hash, 'hex') FROM audit_heads h"
     " WHERE ($1::text IS NULL OR h.chain = $1::text) AND h.seq > 0 AND (NOT $2::bool OR NOT EXISTS"
     " (SELECT 1 FROM audit_checkpoint_heads c WHERE c.chain = h.chain AND c.seq = h.seq)) ORDER BY h.chain",
-    2};
+    2);
 
-static const struct cv_sql ready_sql = {
-    CV_SQL_AUDIT_ID(11), "audit_ready",
+CV_SQL_DEF(ready_sql, AUDIT_READY,
     "SELECT current_setting('track_counts')::bool",
-    0};
+    0);
 /* clang-format on */
 
 static int chain_ok(const char *s)

@@ -6,25 +6,23 @@
 #include <string.h>
 
 #include "credvault/store_audit.h"
-#include "store/audit_tx.h"
+#include "store/pq.h"
 
 /* clang-format off */
 #define STALE_WHERE                                                                                           \
     "tenant_id = $1::text AND (last_updated < " CV_SQL_TS("$2") " OR expires_at < " CV_SQL_TS("$3") ")"
 
 /* The total comes with the page (one row of NULLs when the page is empty). */
-static const struct cv_sql stale_sql = {
-    CV_SQL_AUDIT_ID(8), "credentials_stale",
+CV_SQL_DEF(stale_sql, CREDENTIALS_STALE,
     "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM mcp_credentials WHERE " STALE_WHERE ") n"
     " LEFT JOIN LATERAL (SELECT server_id, template_id, server_name, key_version, revision, "
     CV_SQL_MS("created_at") ", " CV_SQL_MS("last_updated") ", " CV_SQL_MS("expires_at") ", updated_by,"
     " least(last_updated, coalesce(expires_at, last_updated)) AS sort_at FROM mcp_credentials"
     " WHERE " STALE_WHERE " ORDER BY sort_at, server_id LIMIT $4::int8 OFFSET $5::int8) p ON true"
     " ORDER BY p.sort_at, p.server_id",
-    5};
+    5);
 
-static const struct cv_sql counts_sql = {
-    CV_SQL_AUDIT_ID(9), "ops_counts",
+CV_SQL_DEF(counts_sql, OPS_COUNTS,
     "SELECT (SELECT count(*) FROM mcp_credentials),"
     " (SELECT count(*) FROM mcp_credentials WHERE expires_at <= now()),"
     " (SELECT count(*) FROM mcp_credentials WHERE $1::int8 > 0"
@@ -33,14 +31,13 @@ static const struct cv_sql counts_sql = {
     " (SELECT count(*) FROM tenant_keys WHERE state = 'retired'),"
     " (SELECT count(*) FROM tenant_keys WHERE state = 'destroyed'),"
     " (SELECT count(*) FROM tenants)",
-    1};
+    1);
 
-static const struct cv_sql usage_sql = {
-    CV_SQL_AUDIT_ID(10), "key_usage_top",
+CV_SQL_DEF(usage_sql, KEY_USAGE_TOP,
     "SELECT k.tenant_id, k.version, k.state, k.encryptions + coalesce((SELECT sum(u.encryptions)"
     " FROM tenant_key_usage u WHERE u.tenant_id = k.tenant_id AND u.version = k.version), 0) AS n"
     " FROM tenant_keys k WHERE k.state <> 'destroyed' ORDER BY n DESC, k.tenant_id, k.version LIMIT $1::int8",
-    1};
+    1);
 /* clang-format on */
 
 static const struct cv_tx platform_read = {.scope = CV_SCOPE_PLATFORM, .flags = CV_TX_READ_ONLY};

@@ -2,6 +2,7 @@
  * the store, made on first use, checked before every reuse and remade after
  * it broke. Never shared between threads; the list exists only so that
  * cv_store_close can finish connections of threads that did not say goodbye. */
+#include <string.h>
 #include <poll.h>
 #include <stdlib.h>
 
@@ -23,7 +24,7 @@ void cv_conn_reset(struct cv_conn *c)
 {
     if (c->pg) PQfinish(c->pg);
     c->pg = NULL;
-    c->prepared = 0;
+    memset(c->prepared, 0, sizeof(c->prepared));
     c->fatal = 0;
 }
 
@@ -83,7 +84,7 @@ cv_result cv_conn_get(struct cv_store *st, struct cv_conn **out)
     }
     if (!c->pg) {
         CV_GUARD(cv_store_connect(&st->ci, &c->pg, &c->fatal));
-        c->prepared = 0;
+        memset(c->prepared, 0, sizeof(c->prepared));
     }
     *out = c;
     return CV_OK;

@@ -7,14 +7,8 @@
 #include "credvault/store_import.h"
 #include "store/pq.h"
 
-/* The prepared-statement mask in store/pq.h has one bit per statement id.
- * The core ids are an enum there; this file's id is taken from the top of
- * the 64-bit mask so that ids the core adds can never collide with it. */
-#define CV_SQL_SERVER_IMPORT ((enum cv_sql_id)56)
-_Static_assert(CV_SQL__COUNT < 56, "store statement ids reached the import range: move this id into the enum");
 
-static const struct cv_sql import_sql = {
-    CV_SQL_SERVER_IMPORT, "server_import",
+CV_SQL_DEF(import_sql, SERVER_IMPORT,
     "WITH ins AS ("
     " INSERT INTO mcp_credentials (tenant_id, server_id, template_id, server_name, encrypted_env,"
     "  configured_integrations, credential_names, key_version, expires_at, created_by, updated_by,"
@@ -28,7 +22,7 @@ static const struct cv_sql import_sql = {
     " ON CONFLICT (tenant_id, version, shard) DO UPDATE SET encryptions = u.encryptions + 1 RETURNING 1)"
     " SELECT ins.id, ins.revision, " CV_SQL_MS("ins.created_at") ", " CV_SQL_MS("ins.last_updated")
     ", (SELECT count(*) FROM counted) FROM ins",
-    13};
+    13);
 
 static cv_result check_row(const struct cv_server_row *row)
 {
@@ -52,7 +46,7 @@ static cv_result check_row(const struct cv_server_row *row)
     return CV_OK;
 }
 
-cv_result cv_store_server_import(struct cv_store *st, struct cv_server_row *row)
+cv_result cv_store_server_import(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(row);
     CV_GUARD(check_row(row));
@@ -74,6 +68,9 @@ cv_result cv_store_server_import(struct cv_store *st, struct cv_server_row *row)
     cv_q_ms_opt(&q, row->last_updated_ms);
     const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
                              .tenant_id = row->tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0,
                              .conflict = "server already exists",
                              .fk = "tenant key not found"};
     cv_result r;

@@ -12,20 +12,18 @@
 
 #define EVENT_COLS "id, kind, coalesce(tenant_id, ''), coalesce(version, 0)"
 
-static const struct cv_sql since_sql = {
-    CV_SQL__COUNT, "lc_events_since",
+CV_SQL_DEF(since_sql, LC_EVENTS_SINCE,
     "SELECT " EVENT_COLS " FROM key_events WHERE id > $1::int8"
     " OR at > now() - $2::int8 * interval '1 second' ORDER BY id LIMIT $3::int8",
-    3};
+    3);
 
-static const struct cv_sql head_sql = {CV_SQL__COUNT, "lc_events_head",
-                                       "SELECT coalesce(max(id), 0) FROM key_events", 0};
+CV_SQL_DEF(head_sql, LC_EVENTS_HEAD,
+                                       "SELECT coalesce(max(id), 0) FROM key_events", 0);
 
-static const struct cv_sql prune_sql = {
-    CV_SQL__COUNT, "lc_events_prune",
+CV_SQL_DEF(prune_sql, LC_EVENTS_PRUNE,
     "WITH d AS (DELETE FROM key_events WHERE at < now() - $1::int8 * interval '1 second' RETURNING 1)"
     " SELECT count(*) FROM d",
-    1};
+    1);
 
 cv_result cv_store_lc_events_since(struct cv_store *st, int64_t after, unsigned limit, cv_store_key_event_cb cb,
                                    void *arg, unsigned *count)
@@ -33,17 +31,18 @@ cv_result cv_store_lc_events_since(struct cv_store *st, int64_t after, unsigned 
     *count = 0;
     CV_ENSURE_REF(cb);
     CV_ENSURE(limit >= 1 && limit <= CV_STORE_EVENTS_PAGE_MAX, CV_ERR_INPUT, "limit out of range");
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &since_sql);
     cv_q_i64(&q, after);
     cv_q_i64(&q, CV_STORE_EVENT_WINDOW_S);
     cv_q_i64(&q, limit);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(q.res, 4));
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
     /* after the commit: callbacks never hold a transaction open */
     for (int i = 0; i < PQntuples(q.res); i++) {
         struct cv_key_event ev;
@@ -57,44 +56,46 @@ cv_result cv_store_lc_events_since(struct cv_store *st, int64_t after, unsigned 
     }
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
 cv_result cv_store_lc_events_head(struct cv_store *st, int64_t *head)
 {
     *head = 0;
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &head_sql);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec_row(&tx, &q, NULL, 1));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, 1));
     CV_GUARD_OUT(r, cv_pq_i64(q.res, 0, 0, head));
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
 cv_result cv_store_lc_events_prune(struct cv_store *st, unsigned keep_s, uint64_t *pruned)
 {
     *pruned = 0;
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &prune_sql);
     cv_q_i64(&q, keep_s);
     cv_result r;
     int64_t n;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec_row(&tx, &q, NULL, 1));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, 1));
     CV_GUARD_OUT(r, cv_pq_i64(q.res, 0, 0, &n));
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
     *pruned = (uint64_t)n;
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 

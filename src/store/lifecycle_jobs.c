@@ -47,59 +47,57 @@ static cv_result read_job_with_remaining(const PGresult *res, int row, struct cv
 
 /* ---- start ---- */
 
-static const struct cv_sql start_record_sql = {
-    CV_SQL__COUNT, "lc_job_start_record",
+CV_SQL_DEF(start_record_sql, LC_JOB_START_RECORD,
     "INSERT INTO key_jobs AS j (kind, tenant_id, target_version, total, created_by) "
     "SELECT 'record_rewrap', $1::text, v.newest, (SELECT count(*) FROM mcp_credentials c"
     "  WHERE c.tenant_id = $1::text AND c.key_version < v.newest), $2::text "
     "FROM (SELECT max(version) AS newest FROM tenant_keys WHERE tenant_id = $1::text AND state = 'active') v "
     "WHERE v.newest IS NOT NULL ON CONFLICT DO NOTHING RETURNING " CV_LC_JOB_COLS ", " REMAINING,
-    2};
+    2);
 
-static const struct cv_sql start_master_sql = {
-    CV_SQL__COUNT, "lc_job_start_master",
+CV_SQL_DEF(start_master_sql, LC_JOB_START_MASTER,
     "INSERT INTO key_jobs AS j (kind, target_version, total, created_by) "
     "SELECT 'master_rewrap', v.newest, (SELECT count(*) FROM tenant_keys k"
     "  WHERE k.master_version < v.newest AND k.state <> 'destroyed'), $1::text "
     "FROM (SELECT max(version) AS newest FROM master_keys WHERE state = 'active') v "
     "WHERE v.newest IS NOT NULL ON CONFLICT DO NOTHING RETURNING " CV_LC_JOB_COLS ", " REMAINING,
-    1};
+    1);
 
 /* Joining a running record rewrap moves its target to the newest version. */
-static const struct cv_sql join_record_sql = {
-    CV_SQL__COUNT, "lc_job_join_record",
+CV_SQL_DEF(join_record_sql, LC_JOB_JOIN_RECORD,
     "UPDATE key_jobs AS j SET target_version = greatest(j.target_version, (SELECT max(version) FROM tenant_keys"
     "  WHERE tenant_id = $1::text AND state = 'active')), updated_at = now() "
     "WHERE j.kind = 'record_rewrap' AND j.tenant_id = $1::text AND j.state = 'running' "
     "RETURNING " CV_LC_JOB_COLS ", " REMAINING,
-    1};
+    1);
 
-static const struct cv_sql join_master_sql = {
-    CV_SQL__COUNT, "lc_job_join_master",
+CV_SQL_DEF(join_master_sql, LC_JOB_JOIN_MASTER,
     "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j WHERE j.kind = 'master_rewrap' AND j.state = 'running'",
-    0};
+    0);
 
 cv_result cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, const char *tenant_id, const char *actor,
-                                struct cv_key_job_row *job, int *started)
+                                const struct cv_audit_event *ev, struct cv_key_job_row *job, int *started)
 {
     *started = 0;
     CV_GUARD(check_kind_tenant(kind, tenant_id));
     CV_GUARD(cv_store_check_len("actor", actor, 0, CV_STORE_PRINCIPAL_MAX_BYTES));
     int master = kind == CV_JOB_MASTER_REWRAP;
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, master ? &start_master_sql : &start_record_sql);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, job_scope(kind, tenant_id), &tx));
+    CV_GUARD_OUT(r, cv_lc_begin(st, job_scope(kind, tenant_id), &d, &tx));
     if (!master) cv_q_text(&q, tenant_id);
     cv_q_text(&q, actor);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
     if (PQntuples(q.res) == 1) {
         CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
         cv_q_clear(&q, 1);
-        CV_GUARD_OUT(r, cv_lc_event(&tx, "job_started", master ? NULL : tenant_id, job->target_version));
-        CV_GUARD_OUT(r, cv_lc_commit(&tx));
+        CV_GUARD_OUT(r, cv_tx_key_event(&tx, "job_started", master ? NULL : tenant_id, job->target_version));
+        CV_GUARD_OUT(r, cv_tx_audit(&tx, ev, job->target_version));
+        CV_GUARD_OUT(r, cv_tx_commit(&tx));
         *started = 1;
         goto out;
     }
@@ -107,7 +105,7 @@ cv_result cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, cons
     /* a job is running already (or there is no key to move to) */
     cv_q_init(&q, master ? &join_master_sql : &join_record_sql);
     if (!master) cv_q_text(&q, tenant_id);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
     if (PQntuples(q.res) != 1) {
         r = master ? cv_fail(CV_ERR_NOT_FOUND, "no active master key is registered")
@@ -116,37 +114,35 @@ cv_result cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, cons
     }
     CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
 /* ---- reads ---- */
 
-static const struct cv_sql latest_sql = {
-    CV_SQL__COUNT, "lc_job_latest",
+CV_SQL_DEF(latest_sql, LC_JOB_LATEST,
     "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j "
     "WHERE j.kind = $1::text AND coalesce(j.tenant_id, '') = $2::text ORDER BY j.id DESC LIMIT 1",
-    2};
+    2);
 
-static const struct cv_sql by_id_sql = {
-    CV_SQL__COUNT, "lc_job_by_id", "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j WHERE j.id = $1::int8", 1};
+CV_SQL_DEF(by_id_sql, LC_JOB_BY_ID, "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j WHERE j.id = $1::int8", 1);
 
-static const struct cv_sql running_sql = {
-    CV_SQL__COUNT, "lc_jobs_running",
+CV_SQL_DEF(running_sql, LC_JOBS_RUNNING,
     "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j WHERE j.state = 'running' ORDER BY j.id LIMIT $1::int8",
-    1};
+    1);
 
 /* One read-only statement in its own transaction; rows go to `each`. */
 static cv_result read_jobs(struct cv_store *st, const char *scope_tenant, struct cv_q *q, cv_store_job_cb cb,
                            void *arg, struct cv_key_job_row *one)
 {
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, scope_tenant, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, q, NULL));
+    CV_GUARD_OUT(r, cv_lc_begin(st, scope_tenant, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, q, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(q->res, CV_LC_JOB_NCOLS + 1));
     int n = PQntuples(q->res);
     if (one && n != 1) {
@@ -160,10 +156,10 @@ static cv_result read_jobs(struct cv_store *st, const char *scope_tenant, struct
         if (one) *one = job;
         else if (cb(arg, &job)) break;
     }
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
 out:
     cv_q_clear(q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
@@ -203,49 +199,53 @@ cv_result cv_store_lc_jobs_running(struct cv_store *st, unsigned limit, cv_store
 
 /* Destroyed tenant keys have nothing a master key opens; they follow the
  * master rewrap so that the old master no longer counts them as its keys. */
-static const struct cv_sql end_destroyed_sql = {
-    CV_SQL__COUNT, "lc_job_end_destroyed",
-    "UPDATE tenant_keys SET master_version = $1::int4 WHERE state = 'destroyed' AND master_version < $1::int4", 1};
+CV_SQL_DEF(end_destroyed_sql, LC_JOB_END_DESTROYED,
+    "UPDATE tenant_keys SET master_version = $1::int4 WHERE state = 'destroyed' AND master_version < $1::int4", 1);
 
-static const struct cv_sql end_sql = {
-    CV_SQL__COUNT, "lc_job_end",
+CV_SQL_DEF(end_sql, LC_JOB_END,
     "WITH rem AS (SELECT " REMAINING " AS n FROM key_jobs j WHERE j.id = $1::int8) "
     "UPDATE key_jobs AS j SET state = CASE WHEN rem.n = 0 THEN 'done' ELSE 'failed' END,"
     " failed = CASE WHEN rem.n = 0 THEN j.failed ELSE $2::int8 END, finished_at = now(), updated_at = now() "
     "FROM rem WHERE j.id = $1::int8 AND j.state = 'running' AND (rem.n = 0 OR rem.n <= $2::int8) "
     "RETURNING " CV_LC_JOB_COLS ", rem.n",
-    2};
+    2);
 
-cv_result cv_store_lc_job_end(struct cv_store *st, struct cv_key_job_row *job, uint64_t failed, int *ended)
+cv_result cv_store_lc_job_end(struct cv_store *st, struct cv_key_job_row *job, uint64_t failed,
+                              const struct cv_audit_event *ev, int *ended)
 {
     *ended = 0;
     CV_GUARD(check_kind_tenant(job->kind, job->kind == CV_JOB_MASTER_REWRAP ? NULL : job->tenant_id));
     CV_ENSURE(failed <= INT64_MAX, CV_ERR_INPUT, "failed count out of range");
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &end_sql);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, job_scope(job->kind, job->tenant_id), &tx));
+    CV_GUARD_OUT(r, cv_lc_begin(st, job_scope(job->kind, job->tenant_id), &d, &tx));
     if (job->kind == CV_JOB_MASTER_REWRAP) {
         cv_q_init(&q, &end_destroyed_sql);
         cv_q_i64(&q, job->target_version);
-        CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
         cv_q_clear(&q, 1);
         cv_q_init(&q, &end_sql);
     }
     cv_q_i64(&q, job->id);
     cv_q_i64(&q, (int64_t)failed);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
-    if (PQntuples(q.res) == 1) {
-        CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
-        *ended = 1;
-    }
+    int ended_here = PQntuples(q.res) == 1;
+    if (ended_here) CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    if (ended_here) {
+        struct cv_audit_event e = *ev;
+        e.outcome = strcmp(job->state, "done") == 0 ? "success" : "error";
+        CV_GUARD_OUT(r, cv_tx_audit(&tx, &e, job->target_version));
+    }
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
+    *ended = ended_here;
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
@@ -255,34 +255,30 @@ out:
  * update of one waits for the batch (a few milliseconds) and then applies.
  * No ORDER BY: any rows will do, and sorting would read every remaining row
  * per batch (quadratic in the tenant's records) instead of stopping at LIMIT. */
-static const struct cv_sql records_sql = {
-    CV_SQL__COUNT, "lc_record_rewrap_select",
+CV_SQL_DEF(records_sql, LC_RECORD_REWRAP_SELECT,
     "SELECT id, server_id, key_version, encrypted_env FROM mcp_credentials "
     "WHERE tenant_id = $1::text AND key_version < $2::int4 AND server_id <> ALL ($3::text[]) "
     "LIMIT $4::int8 FOR NO KEY UPDATE SKIP LOCKED",
-    4};
+    4);
 
 /* Not a content change: revision and last_updated stay, so a client's
  * If-Match taken before the rewrap still holds. */
-static const struct cv_sql record_update_sql = {
-    CV_SQL__COUNT, "lc_record_rewrap_update",
+CV_SQL_DEF(record_update_sql, LC_RECORD_REWRAP_UPDATE,
     "UPDATE mcp_credentials SET encrypted_env = $3::text, key_version = $4::int4 "
     "WHERE tenant_id = $1::text AND id = $2::text",
-    4};
+    4);
 
 /* The batch's encryptions, in this backend's shard (migration 0002). */
-static const struct cv_sql count_sql = {
-    CV_SQL__COUNT, "lc_record_rewrap_count",
+CV_SQL_DEF(count_sql, LC_RECORD_REWRAP_COUNT,
     "INSERT INTO tenant_key_usage AS u (tenant_id, version, shard, encryptions) "
     "VALUES ($1::text, $2::int4, pg_backend_pid() % 16, $3::int8) "
     "ON CONFLICT (tenant_id, version, shard) DO UPDATE SET encryptions = u.encryptions + EXCLUDED.encryptions",
-    3};
+    3);
 
-static const struct cv_sql record_progress_sql = {
-    CV_SQL__COUNT, "lc_record_rewrap_progress",
+CV_SQL_DEF(record_progress_sql, LC_RECORD_REWRAP_PROGRESS,
     "UPDATE key_jobs SET done = done + $2::int8, batches = batches + 1,"
     " target_version = greatest(target_version, $3::int4), updated_at = now() WHERE id = $1::int8",
-    3};
+    3);
 
 static const struct cv_tx record_msgs = {.fk = "tenant key not found"};
 
@@ -299,19 +295,20 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
     char *skipped = cv_lc_skip_literal(skip);
     CV_ENSURE(skipped != NULL, CV_ERR_MEMORY, "out of memory");
     const char *tenant = job->tenant_id;
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q sel, q;
     cv_q_init(&sel, &records_sql);
     cv_q_init(&q, &record_update_sql);
     cv_result r;
     unsigned moved = 0;
     char *sealed = NULL;
-    CV_GUARD_OUT(r, cv_lc_begin(st, tenant, &tx));
+    CV_GUARD_OUT(r, cv_lc_begin(st, tenant, &d, &tx));
     cv_q_text(&sel, tenant);
     cv_q_i64(&sel, target);
     cv_q_text(&sel, skipped);
     cv_q_i64(&sel, limit);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &sel, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &sel, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(sel.res, 4));
     for (int i = 0; i < PQntuples(sel.res); i++) {
         char server[CV_STORE_SERVER_ID_MAX_BYTES + 1];
@@ -334,7 +331,7 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
         cv_q_text(&q, PQgetvalue(sel.res, i, 0));
         cv_q_text(&q, sealed);
         cv_q_i64(&q, target);
-        CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, &record_msgs));
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, &record_msgs));
         cv_q_clear(&q, 1);
         free(sealed);
         sealed = NULL;
@@ -345,22 +342,22 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
         cv_q_text(&q, tenant);
         cv_q_i64(&q, target);
         cv_q_i64(&q, moved);
-        CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, &record_msgs));
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, &record_msgs));
         cv_q_clear(&q, 1);
     }
     cv_q_init(&q, &record_progress_sql);
     cv_q_i64(&q, job->id);
     cv_q_i64(&q, moved);
     cv_q_i64(&q, target);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
     *processed = moved;
 out:
     free(sealed);
     cv_q_clear(&sel, 1);
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     free(skipped);
     return r;
 }

@@ -12,52 +12,50 @@
 /* pg_advisory_xact_lock key of master-key changes ("cv-mstr" in ASCII) */
 #define MASTER_LOCK_KEY "7167036157924942962"
 
-static const struct cv_sql lock_sql = {CV_SQL__COUNT, "lc_master_lock",
-                                       "SELECT pg_advisory_xact_lock(" MASTER_LOCK_KEY ")", 0};
+CV_SQL_DEF(lock_sql, LC_MASTER_LOCK,
+                                       "SELECT pg_advisory_xact_lock(" MASTER_LOCK_KEY ")", 0);
 
-static const struct cv_sql newest_sql = {CV_SQL__COUNT, "lc_master_newest",
-                                         "SELECT coalesce(max(version), 0) FROM master_keys", 0};
+CV_SQL_DEF(newest_sql, LC_MASTER_NEWEST,
+                                         "SELECT coalesce(max(version), 0) FROM master_keys", 0);
 
-static const struct cv_sql insert_sql = {
-    CV_SQL__COUNT, "lc_master_insert",
+CV_SQL_DEF(insert_sql, LC_MASTER_INSERT,
     "INSERT INTO master_keys (version, state, canary_wrapped, canary_binding, canary_tenant_id, canary_version) "
     "VALUES ($1::int4, 'active', $2::bytea, $3::bytea, $4::text, $5::int4)",
-    5};
+    5);
 
-static const struct cv_sql retire_older_sql = {
-    CV_SQL__COUNT, "lc_master_retire_older",
-    "UPDATE master_keys SET state = 'retired' WHERE version < $1::int4 AND state = 'active'", 1};
+CV_SQL_DEF(retire_older_sql, LC_MASTER_RETIRE_OLDER,
+    "UPDATE master_keys SET state = 'retired' WHERE version < $1::int4 AND state = 'active'", 1);
 
-static const struct cv_sql supersede_sql = {
-    CV_SQL__COUNT, "lc_master_job_supersede",
+CV_SQL_DEF(supersede_sql, LC_MASTER_JOB_SUPERSEDE,
     "UPDATE key_jobs SET state = 'superseded', finished_at = now(), updated_at = now() "
     "WHERE kind = 'master_rewrap' AND state = 'running'",
-    0};
+    0);
 
-static const struct cv_sql job_insert_sql = {
-    CV_SQL__COUNT, "lc_master_job_insert",
+CV_SQL_DEF(job_insert_sql, LC_MASTER_JOB_INSERT,
     "INSERT INTO key_jobs AS j (kind, target_version, total, created_by) "
     "SELECT 'master_rewrap', $1::int4, count(*), $2::text FROM tenant_keys "
     " WHERE master_version < $1::int4 AND state <> 'destroyed' "
     "RETURNING " CV_LC_JOB_COLS,
-    2};
+    2);
 
 static const struct cv_tx rotate_msgs = {.conflict = "master key version exists"};
 
 cv_result cv_store_lc_master_rotate(struct cv_store *st, const char *actor, cv_store_master_make_cb make, void *arg,
-                                    uint32_t *new_version, struct cv_key_job_row *job)
+                                    const struct cv_audit_event *ev, uint32_t *new_version,
+                                    struct cv_key_job_row *job)
 {
     CV_ENSURE_REF(make);
     CV_GUARD(cv_store_check_len("actor", actor, 0, CV_STORE_PRINCIPAL_MAX_BYTES));
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &lock_sql);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &newest_sql);
-    CV_GUARD_OUT(r, cv_lc_exec_row(&tx, &q, NULL, 1));
+    CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, 1));
     uint32_t newest;
     CV_GUARD_OUT(r, cv_pq_u32(q.res, 0, 0, &newest));
     cv_q_clear(&q, 1);
@@ -82,70 +80,70 @@ cv_result cv_store_lc_master_rotate(struct cv_store *st, const char *actor, cv_s
     cv_q_bytes(&q, row.canary.binding, CV_KEY_BINDING_BYTES);
     cv_q_text(&q, row.canary.tenant_id);
     cv_q_i64(&q, row.canary.version);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, &rotate_msgs));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, &rotate_msgs));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &retire_older_sql);
     cv_q_i64(&q, v);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &supersede_sql);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &job_insert_sql);
     cv_q_i64(&q, v);
     cv_q_text(&q, actor);
-    CV_GUARD_OUT(r, cv_lc_exec_row(&tx, &q, NULL, CV_LC_JOB_NCOLS));
+    CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, CV_LC_JOB_NCOLS));
     job->remaining = 0;
     CV_GUARD_OUT(r, cv_lc_job_row(q.res, 0, 0, job));
     job->remaining = job->total;
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_event(&tx, "master_rotated", NULL, v));
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_key_event(&tx, "master_rotated", NULL, v));
+    CV_GUARD_OUT(r, cv_tx_audit(&tx, ev, v));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
     *new_version = v;
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
 /* ---- retirement ---- */
 
-static const struct cv_sql forget_read_sql = {
-    CV_SQL__COUNT, "lc_master_forget_read",
+CV_SQL_DEF(forget_read_sql, LC_MASTER_FORGET_READ,
     "SELECT (SELECT coalesce(max(version), 0) FROM master_keys WHERE state = 'active'),"
     " EXISTS (SELECT 1 FROM master_keys WHERE version = $1::int4),"
     " (SELECT count(*) FROM tenant_keys WHERE master_version = $1::int4 AND state <> 'destroyed')",
-    1};
+    1);
 
 /* A destroyed tenant key has no wrapped bytes, so no master key opens it;
  * it only keeps its row (records name it). Point it at the newest master so
  * that the foreign key does not hold the old one. */
-static const struct cv_sql forget_destroyed_sql = {
-    CV_SQL__COUNT, "lc_master_forget_destroyed",
-    "UPDATE tenant_keys SET master_version = $2::int4 WHERE master_version = $1::int4 AND state = 'destroyed'", 2};
+CV_SQL_DEF(forget_destroyed_sql, LC_MASTER_FORGET_DESTROYED,
+    "UPDATE tenant_keys SET master_version = $2::int4 WHERE master_version = $1::int4 AND state = 'destroyed'", 2);
 
-static const struct cv_sql forget_delete_sql = {CV_SQL__COUNT, "lc_master_forget_delete",
-                                                "DELETE FROM master_keys WHERE version = $1::int4", 1};
+CV_SQL_DEF(forget_delete_sql, LC_MASTER_FORGET_DELETE,
+                                                "DELETE FROM master_keys WHERE version = $1::int4", 1);
 
 static const struct cv_tx forget_msgs = {.fk = "the master key still wraps tenant keys", .fk_err = CV_ERR_CONFLICT};
 
-cv_result cv_store_lc_master_forget(struct cv_store *st, uint32_t version, int *existed, uint64_t *wrapping,
-                                    uint32_t *newest)
+cv_result cv_store_lc_master_forget(struct cv_store *st, uint32_t version, const struct cv_audit_event *ev,
+                                    int *existed, uint64_t *wrapping, uint32_t *newest)
 {
     *existed = 0;
     *wrapping = 0;
     *newest = 0;
     CV_ENSURE(version >= 1 && version <= INT32_MAX, CV_ERR_NOT_FOUND, "master key version not found");
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q q;
     cv_q_init(&q, &lock_sql);
     cv_result r;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &forget_read_sql);
     cv_q_i64(&q, version);
-    CV_GUARD_OUT(r, cv_lc_exec_row(&tx, &q, NULL, 3));
+    CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, 3));
     int64_t n;
     CV_GUARD_OUT(r, cv_pq_u32(q.res, 0, 0, newest));
     CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 1, existed));
@@ -165,17 +163,18 @@ cv_result cv_store_lc_master_forget(struct cv_store *st, uint32_t version, int *
     cv_q_init(&q, &forget_destroyed_sql);
     cv_q_i64(&q, version);
     cv_q_i64(&q, *newest);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
     cv_q_init(&q, &forget_delete_sql);
     cv_q_i64(&q, version);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, &forget_msgs));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, &forget_msgs));
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_event(&tx, "master_retired", NULL, version));
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_key_event(&tx, "master_retired", NULL, version));
+    CV_GUARD_OUT(r, cv_tx_audit(&tx, ev, 0));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
 out:
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     return r;
 }
 
@@ -184,23 +183,20 @@ out:
 /* FOR NO KEY UPDATE: a row lock that keeps other workers off (SKIP LOCKED)
  * without blocking writers, whose foreign-key checks take KEY SHARE on these
  * rows. No ORDER BY: it would sort every remaining key per batch. */
-static const struct cv_sql keys_sql = {
-    CV_SQL__COUNT, "lc_master_rewrap_select",
+CV_SQL_DEF(keys_sql, LC_MASTER_REWRAP_SELECT,
     "SELECT tenant_id, version, master_version, encode(wrapped_key, 'hex'), encode(binding, 'hex') "
     "FROM tenant_keys WHERE master_version < $1::int4 AND state <> 'destroyed' "
     " AND (tenant_id || '/' || version) <> ALL ($2::text[]) "
     "LIMIT $3::int8 FOR NO KEY UPDATE SKIP LOCKED",
-    3};
+    3);
 
-static const struct cv_sql key_update_sql = {
-    CV_SQL__COUNT, "lc_master_rewrap_update",
+CV_SQL_DEF(key_update_sql, LC_MASTER_REWRAP_UPDATE,
     "UPDATE tenant_keys SET master_version = $3::int4, wrapped_key = $4::bytea, binding = $5::bytea "
     "WHERE tenant_id = $1::text AND version = $2::int4",
-    5};
+    5);
 
-static const struct cv_sql job_progress_sql = {
-    CV_SQL__COUNT, "lc_job_progress",
-    "UPDATE key_jobs SET done = done + $2::int8, batches = batches + 1, updated_at = now() WHERE id = $1::int8", 2};
+CV_SQL_DEF(job_progress_sql, LC_JOB_PROGRESS,
+    "UPDATE key_jobs SET done = done + $2::int8, batches = batches + 1, updated_at = now() WHERE id = $1::int8", 2);
 
 static const struct cv_tx rewrap_msgs = {.fk = "master key version not found"};
 
@@ -214,17 +210,18 @@ cv_result cv_store_lc_master_rewrap_batch(struct cv_store *st, const struct cv_k
     CV_ENSURE(limit >= 1 && limit <= CV_STORE_REWRAP_BATCH_MAX, CV_ERR_INPUT, "batch size out of range");
     char *skipped = cv_lc_skip_literal(skip);
     CV_ENSURE(skipped != NULL, CV_ERR_MEMORY, "out of memory");
-    struct cv_lc_tx tx;
+    struct cv_tx_open tx;
+    struct cv_tx d;
     struct cv_q sel, q;
     cv_q_init(&sel, &keys_sql);
     cv_q_init(&q, &key_update_sql);
     cv_result r;
     unsigned moved = 0;
-    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &tx));
+    CV_GUARD_OUT(r, cv_lc_begin(st, NULL, &d, &tx));
     cv_q_i64(&sel, job->target_version);
     cv_q_text(&sel, skipped);
     cv_q_i64(&sel, limit);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &sel, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &sel, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(sel.res, 5));
     for (int i = 0; i < PQntuples(sel.res); i++) {
         struct cv_key_ref in, out;
@@ -259,21 +256,21 @@ cv_result cv_store_lc_master_rewrap_batch(struct cv_store *st, const struct cv_k
         cv_q_i64(&q, out.master_version);
         cv_q_bytes(&q, out.wrapped, out.wrapped_len);
         cv_q_bytes(&q, out.binding, CV_KEY_BINDING_BYTES);
-        CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, &rewrap_msgs));
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, &rewrap_msgs));
         cv_q_clear(&q, 1);
         moved++;
     }
     cv_q_init(&q, &job_progress_sql);
     cv_q_i64(&q, job->id);
     cv_q_i64(&q, moved);
-    CV_GUARD_OUT(r, cv_lc_exec(&tx, &q, NULL));
+    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
     cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_lc_commit(&tx));
+    CV_GUARD_OUT(r, cv_tx_commit(&tx));
     *processed = moved;
 out:
     cv_q_clear(&sel, 1);
     cv_q_clear(&q, 1);
-    cv_lc_abort(&tx);
+    cv_tx_abort(&tx);
     free(skipped);
     return r;
 }

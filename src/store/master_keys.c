@@ -11,18 +11,16 @@
     "(SELECT count(*) FROM tenant_keys k WHERE k.master_version = m.version)"
 #define MASTER_NCOLS 8
 
-static const struct cv_sql insert_sql = {
-    CV_SQL_MASTER_INSERT, "master_key_insert",
+CV_SQL_DEF(insert_sql, MASTER_KEY_INSERT,
     "INSERT INTO master_keys (version, state, canary_wrapped, canary_binding, canary_tenant_id, canary_version) "
     "VALUES ($1::int4, $2::text, $3::bytea, $4::bytea, $5::text, $6::int4)",
-    6};
+    6);
 
-static const struct cv_sql list_sql = {CV_SQL_MASTER_LIST, "master_key_list",
-                                       "SELECT " MASTER_COLS " FROM master_keys m ORDER BY m.version", 0};
+CV_SQL_DEF(list_sql, MASTER_KEY_LIST,
+                                       "SELECT " MASTER_COLS " FROM master_keys m ORDER BY m.version", 0);
 
-static const struct cv_sql current_sql = {
-    CV_SQL_MASTER_CURRENT, "master_key_current",
-    "SELECT " MASTER_COLS " FROM master_keys m WHERE m.state = 'active' ORDER BY m.version DESC LIMIT 1", 0};
+CV_SQL_DEF(current_sql, MASTER_KEY_CURRENT,
+    "SELECT " MASTER_COLS " FROM master_keys m WHERE m.state = 'active' ORDER BY m.version DESC LIMIT 1", 0);
 
 static const struct cv_tx platform_read = {.scope = CV_SCOPE_PLATFORM, .flags = CV_TX_READ_ONLY};
 

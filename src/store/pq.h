@@ -9,6 +9,16 @@
 #include <stdint.h>
 
 #include "store/internal.h"
+#include "store/statements.h"
+
+/* Every statement the store prepares comes from the registry. */
+enum cv_sql_id {
+#define CV_SQL_ENUM(id, name) CV_SQL_##id,
+    CV_STORE_STATEMENTS(CV_SQL_ENUM)
+#undef CV_SQL_ENUM
+    CV_SQL__COUNT
+};
+#define CV_SQL_PREPARED_WORDS ((CV_SQL__COUNT + 63) / 64)
 
 struct cv_conn;
 
@@ -26,46 +36,25 @@ struct cv_store {
 struct cv_conn {
     struct cv_store *st;
     PGconn *pg;
-    uint64_t prepared; /* bit per enum cv_sql_id */
+    uint64_t prepared[CV_SQL_PREPARED_WORDS]; /* bit per enum cv_sql_id */
     int fatal;         /* the server said FATAL: it is closing this connection */
     struct cv_conn *prev, *next;
 };
 
-/* Every statement the store prepares; the SQL text sits next to its use. */
-enum cv_sql_id {
-    CV_SQL_SCOPE,
-    CV_SQL_PING,
-    CV_SQL_READY_ROLE,
-    CV_SQL_READY_VERSIONS,
-    CV_SQL_MASTER_INSERT,
-    CV_SQL_MASTER_LIST,
-    CV_SQL_MASTER_CURRENT,
-    CV_SQL_TENANT_INSERT,
-    CV_SQL_TENANT_KEY_INSERT,
-    CV_SQL_TENANT_GET,
-    CV_SQL_TENANT_LIST,
-    CV_SQL_TENANT_KEY_GET,
-    CV_SQL_TENANT_KEY_CURRENT,
-    CV_SQL_TENANT_KEY_LIST,
-    CV_SQL_TOKEN_INSERT,
-    CV_SQL_TOKEN_LOOKUP,
-    CV_SQL_TOKEN_REVOKE,
-    CV_SQL_SERVER_INSERT,
-    CV_SQL_SERVER_GET,
-    CV_SQL_SERVER_LIST,
-    CV_SQL_SERVER_UPDATE,
-    CV_SQL_SERVER_DELETE,
-    CV_SQL_AUDIT_INSERT,
-    CV_SQL__COUNT
-};
-_Static_assert(CV_SQL__COUNT <= 64, "prepared-statement bitmask is 64 bits");
 
 struct cv_sql {
     enum cv_sql_id id;
-    const char *name; /* prepared statement name and log label */
     const char *text;
     int nparams;
 };
+/* Defines `var`, the one statement of registry entry ID; a second
+ * definition of the same entry anywhere in the store fails the link. */
+#define CV_SQL_DEF(var, ID, text, n)                                                                                  \
+    extern const char cv_sql_defined_##ID;                                                                         \
+    const char cv_sql_defined_##ID = 1;                                                                            \
+    static const struct cv_sql var = {CV_SQL_##ID, text, n}
+/* The prepared statement's name, also its label in logs. */
+const char *cv_sql_name(const struct cv_sql *sql);
 
 /* SQL fragments: timestamps travel as epoch milliseconds. */
 #define CV_SQL_MS(col) "floor(extract(epoch FROM " col ") * 1000)::int8"
@@ -90,9 +79,24 @@ void cv_q_ms_opt(struct cv_q *q, int64_t ms);         /* 0: SQL NULL */
 void cv_q_bytes(struct cv_q *q, const uint8_t *p, size_t n);
 void cv_q_clear(struct cv_q *qs, size_t n);
 
-/* How a transaction is scoped and what its errors mean to the caller. */
+/* ---- the transaction engine (tx.c): the only way the store runs SQL ----
+ *
+ * A transaction is described by struct cv_tx: its scope, what its errors
+ * mean to the caller, and the audit events that record it. Those events are
+ * appended inside the transaction (credvault_audit_append, migration 0010),
+ * so a change commits with its events or not at all; no event waits in
+ * thread-local state. Every statement goes through the same pipeline, is
+ * prepared once per connection from the registry, and fails through the
+ * same SQLSTATE mapping. */
 enum cv_scope { CV_SCOPE_TENANT, CV_SCOPE_PLATFORM, CV_SCOPE_NONE };
 #define CV_TX_READ_ONLY 1u /* safe to run again after the connection dropped mid-call */
+/* The events are written only if the transaction's statements changed a row
+ * (an update whose revision had moved, a delete that found nothing): no
+ * event claims a change that did not happen. One round trip only. */
+#define CV_TX_EVENTS_IF_CHANGED 2u
+/* The events need not wait for the WAL flush (reads, refusals). */
+#define CV_TX_EVENTS_ASYNC 4u
+#define CV_TX_MAX_EVENTS 4
 struct cv_tx {
     enum cv_scope scope;
     const char *tenant_id; /* CV_SCOPE_TENANT */
@@ -100,12 +104,44 @@ struct cv_tx {
     const char *conflict;  /* message for 23505; NULL: "already exists" */
     const char *fk;        /* message for 23503; NULL: "not found" */
     cv_err fk_err;         /* category for 23503; CV_ERR_NONE: not found */
+    const struct cv_audit_event *events; /* committed with the change */
+    size_t nevents;
 };
-/* Runs qs as one transaction in one round trip: a pipeline of set_config
- * (the scope), the statements (prepared on first use on this connection)
- * and a Sync, which commits; any error rolls all of it back. On success
- * every qs[i].res holds its result; the caller clears them. */
+
+/* One round trip: a pipeline of the scope (set_config, transaction-local),
+ * the statements, the events and a Sync, which commits; any error rolls all
+ * of it back. On success every qs[i].res holds its result; the caller
+ * clears them. n may be 0 when the transaction is only its events. */
 CV_RESULT cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n);
+
+/* Several round trips, for the key lifecycle: a rotation holds its lock
+ * while the token makes a key, a rewrap batch holds its row locks while the
+ * token re-encrypts. BEGIN and the scope, then statements one at a time;
+ * commit appends tx->events and COMMIT in one round trip. Nothing else may
+ * use this thread's connection until commit or abort (detected:
+ * CV_ERR_INTERNAL). A failure rolls back and closes the transaction. */
+struct cv_tx_open {
+    struct cv_store *st;
+    const struct cv_tx *tx;
+    struct cv_conn *c;
+    PGconn *pg; /* the connection the transaction began on */
+    int open;
+};
+CV_RESULT cv_tx_begin(struct cv_store *st, const struct cv_tx *tx, struct cv_tx_open *o);
+/* q->res holds the result on success (the caller clears it); `msgs`, when
+ * not NULL, gives this statement's messages for 23505 and 23503. */
+CV_RESULT cv_tx_exec(struct cv_tx_open *o, struct cv_q *q, const struct cv_tx *msgs);
+/* A statement that must return exactly one row of `ncols` columns. */
+CV_RESULT cv_tx_exec_row(struct cv_tx_open *o, struct cv_q *q, const struct cv_tx *msgs, int ncols);
+/* Appends an event now, inside the transaction; with version > 0 its target
+ * is ev->target followed by the version (chosen inside the transaction). */
+CV_RESULT cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uint32_t version);
+/* Appends a key event and its NOTIFY, delivered at commit, so a listener
+ * never hears of a change it cannot read yet. */
+CV_RESULT cv_tx_key_event(struct cv_tx_open *o, const char *kind, const char *tenant_id, uint32_t version);
+CV_RESULT cv_tx_commit(struct cv_tx_open *o);
+/* Rolls back if still open; safe to call twice. */
+void cv_tx_abort(struct cv_tx_open *o);
 
 /* conn.c */
 CV_RESULT cv_conn_get(struct cv_store *st, struct cv_conn **out);

@@ -11,11 +11,10 @@
     "'tenants', 'tenant_keys', 'tenant_key_usage', 'mcp_credentials', 'api_tokens', 'audit_events', " \
     "'audit_heads', 'audit_checkpoint_heads'"
 
-static const struct cv_sql ping_sql = {CV_SQL_PING, "ping", "SELECT 1", 0};
+CV_SQL_DEF(ping_sql, PING, "SELECT 1", 0);
 
 /* Everything about the role, and whether the ledger exists, in one row. */
-static const struct cv_sql role_sql = {
-    CV_SQL_READY_ROLE, "ready_role",
+CV_SQL_DEF(role_sql, READY_ROLE,
     "WITH ns AS (SELECT relnamespace AS oid FROM pg_class WHERE oid = to_regclass('schema_migrations'))"
     " SELECT r.rolname, r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM ns),"
     " (SELECT string_agg(c.relname, ', ' ORDER BY c.relname) FROM pg_class c, ns"
@@ -26,10 +25,10 @@ static const struct cv_sql role_sql = {
     "   AND NOT (c.relrowsecurity AND c.relforcerowsecurity)),"
     " coalesce(has_table_privilege(to_regclass('api_tokens'), 'SELECT'), false)"
     " FROM pg_roles r WHERE r.rolname = current_user",
-    0};
+    0);
 
-static const struct cv_sql versions_sql = {CV_SQL_READY_VERSIONS, "ready_versions",
-                                           "SELECT version FROM schema_migrations ORDER BY version", 0};
+CV_SQL_DEF(versions_sql, READY_VERSIONS,
+                                           "SELECT version FROM schema_migrations ORDER BY version", 0);
 
 static const struct cv_tx plain_read = {.scope = CV_SCOPE_NONE, .flags = CV_TX_READ_ONLY};
 

@@ -20,8 +20,7 @@
     " SELECT tenant_id, key_version, pg_backend_pid() % 16, 1 FROM " from                                \
     " ON CONFLICT (tenant_id, version, shard) DO UPDATE SET encryptions = u.encryptions + 1 RETURNING 1"
 
-static const struct cv_sql insert_sql = {
-    CV_SQL_SERVER_INSERT, "server_insert",
+CV_SQL_DEF(insert_sql, SERVER_INSERT,
     "WITH ins AS ("
     " INSERT INTO mcp_credentials (id, tenant_id, server_id, template_id, server_name, encrypted_env,"
     "  configured_integrations, credential_names, key_version, expires_at, created_by, updated_by)"
@@ -31,27 +30,24 @@ static const struct cv_sql insert_sql = {
     " counted AS (" COUNT_ONE("ins") ")"
     " SELECT ins.id, ins.revision, " CV_SQL_MS("ins.created_at") ", " CV_SQL_MS("ins.last_updated")
     ", (SELECT count(*) FROM counted) FROM ins",
-    12};
+    12);
 
-static const struct cv_sql get_sql = {
-    CV_SQL_SERVER_GET, "server_get",
+CV_SQL_DEF(get_sql, SERVER_GET,
     "SELECT " SERVER_COLS("CASE WHEN $3::bool THEN encrypted_env END")
     " FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text",
-    3};
+    3);
 
 /* The total comes with the page (one row of NULLs when the page is empty). */
-static const struct cv_sql list_sql = {
-    CV_SQL_SERVER_LIST, "server_list",
+CV_SQL_DEF(list_sql, SERVER_LIST,
     "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM mcp_credentials WHERE tenant_id = $1::text) n"
     " LEFT JOIN LATERAL (SELECT " SERVER_COLS("NULL::text") ", created_at AS sort_at FROM mcp_credentials"
     " WHERE tenant_id = $1::text ORDER BY created_at DESC, server_id DESC LIMIT $2::int8 OFFSET $3::int8) p"
     " ON true ORDER BY p.sort_at DESC, p.server_id DESC",
-    3};
+    3);
 
 /* One row always: the new revision when the update applied, and whether the
  * row existed (seen before the update) to tell "moved" from "absent". */
-static const struct cv_sql update_sql = {
-    CV_SQL_SERVER_UPDATE, "server_update",
+CV_SQL_DEF(update_sql, SERVER_UPDATE,
     "WITH upd AS ("
     " UPDATE mcp_credentials SET encrypted_env = $3::text, key_version = $4::int4, credential_names = $5::jsonb,"
     "  configured_integrations = $6::jsonb, expires_at = " CV_SQL_TS("$7") ", updated_by = $8::text,"
@@ -63,11 +59,10 @@ static const struct cv_sql update_sql = {
     " EXISTS (SELECT 1 FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text),"
     " (SELECT count(*) FROM counted)"
     " FROM (VALUES (1)) AS one (x) LEFT JOIN upd ON true",
-    9};
+    9);
 
-static const struct cv_sql delete_sql = {
-    CV_SQL_SERVER_DELETE, "server_delete",
-    "DELETE FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text RETURNING 1", 2};
+CV_SQL_DEF(delete_sql, SERVER_DELETE,
+    "DELETE FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text RETURNING 1", 2);
 
 void cv_server_row_free(struct cv_server_row *row)
 {
@@ -124,7 +119,7 @@ static cv_result check_sealed(const struct cv_server_row *row)
     return CV_OK;
 }
 
-cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row)
+cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(row);
     CV_GUARD(check_sealed(row));
@@ -152,6 +147,9 @@ cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row)
     cv_q_text(&q, row->updated_by);
     const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
                              .tenant_id = row->tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0,
                              .conflict = "server already exists",
                              .fk = "tenant key not found"};
     cv_result r;
@@ -230,7 +228,8 @@ out:
     return r;
 }
 
-cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision)
+cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
+                                 const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(row);
     CV_GUARD(check_sealed(row));
@@ -247,7 +246,12 @@ cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row,
     cv_q_ms_opt(&q, row->expires_at_ms);
     cv_q_text(&q, row->updated_by);
     cv_q_i64(&q, expected_revision);
-    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = row->tenant_id, .fk = "tenant key not found"};
+    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
+                             .tenant_id = row->tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0,
+                             .fk = "tenant key not found"};
     cv_result r;
     int existed = 0;
     CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
@@ -269,14 +273,19 @@ out:
     return r;
 }
 
-cv_result cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id)
+cv_result cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id,
+                                 const struct cv_audit_event *ev)
 {
     CV_GUARD(check_ids(tenant_id, server_id));
     struct cv_q q;
     cv_q_init(&q, &delete_sql);
     cv_q_text(&q, tenant_id);
     cv_q_text(&q, server_id);
-    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id};
+    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
+                             .tenant_id = tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0};
     cv_result r;
     CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
     if (PQntuples(q.res) != 1) r = cv_fail(CV_ERR_NOT_FOUND, "server not found");

@@ -12,19 +12,17 @@
     "FROM tenant_key_usage u WHERE u.tenant_id = k.tenant_id AND u.version = k.version), 0)::int8"
 #define KEY_NCOLS 8
 
-static const struct cv_sql get_sql = {
-    CV_SQL_TENANT_KEY_GET, "tenant_key_get",
-    "SELECT " KEY_COLS " FROM tenant_keys k WHERE k.tenant_id = $1::text AND k.version = $2::int4", 2};
+CV_SQL_DEF(get_sql, TENANT_KEY_GET,
+    "SELECT " KEY_COLS " FROM tenant_keys k WHERE k.tenant_id = $1::text AND k.version = $2::int4", 2);
 
-static const struct cv_sql current_sql = {
-    CV_SQL_TENANT_KEY_CURRENT, "tenant_key_current",
+CV_SQL_DEF(current_sql, TENANT_KEY_CURRENT,
     "SELECT " KEY_COLS " FROM tenant_keys k WHERE k.tenant_id = $1::text AND k.state = 'active' "
     "ORDER BY k.version DESC LIMIT 1",
-    1};
+    1);
 
-static const struct cv_sql list_sql = {CV_SQL_TENANT_KEY_LIST, "tenant_key_list",
+CV_SQL_DEF(list_sql, TENANT_KEY_LIST,
                                        "SELECT " KEY_COLS " FROM tenant_keys k WHERE k.tenant_id = $1::text ORDER BY k.version",
-                                       1};
+                                       1);
 
 static cv_result key_row(const PGresult *res, int i, struct cv_tenant_key_row *row)
 {

@@ -12,27 +12,24 @@
     "t.min_decrypt_version"
 #define TENANT_NCOLS 5
 
-static const struct cv_sql insert_sql = {
-    CV_SQL_TENANT_INSERT, "tenant_insert",
+CV_SQL_DEF(insert_sql, TENANT_INSERT,
     "INSERT INTO tenants (id, name, created_by, min_decrypt_version) VALUES ($1::text, $2::text, $3::text, $4::int4)",
-    4};
+    4);
 
-static const struct cv_sql key_insert_sql = {
-    CV_SQL_TENANT_KEY_INSERT, "tenant_key_insert",
+CV_SQL_DEF(key_insert_sql, TENANT_KEY_INSERT,
     "INSERT INTO tenant_keys (tenant_id, version, master_version, wrapped_key, binding, state) "
     "VALUES ($1::text, $2::int4, $3::int4, $4::bytea, $5::bytea, $6::text)",
-    6};
+    6);
 
-static const struct cv_sql get_sql = {CV_SQL_TENANT_GET, "tenant_get",
-                                      "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1::text", 1};
+CV_SQL_DEF(get_sql, TENANT_GET,
+                                      "SELECT " TENANT_COLS " FROM tenants t WHERE t.id = $1::text", 1);
 
 /* The total comes with the page (one row of NULLs when the page is empty). */
-static const struct cv_sql list_sql = {
-    CV_SQL_TENANT_LIST, "tenant_list",
+CV_SQL_DEF(list_sql, TENANT_LIST,
     "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM tenants) n "
     "LEFT JOIN LATERAL (SELECT " TENANT_COLS " FROM tenants t ORDER BY t.id LIMIT $1::int8 OFFSET $2::int8) p "
     "ON true ORDER BY p.id",
-    2};
+    2);
 
 static cv_result tenant_row(const PGresult *res, int i, int col, struct cv_tenant_row *row)
 {
@@ -46,7 +43,8 @@ static cv_result tenant_row(const PGresult *res, int i, int col, struct cv_tenan
 }
 
 cv_result cv_store_tenant_create(struct cv_store *st, const struct cv_tenant_row *tenant,
-                                 const struct cv_tenant_key_row *first_key, const char *created_by)
+                                 const struct cv_tenant_key_row *first_key, const char *created_by,
+                                 const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(tenant);
     CV_ENSURE_REF(first_key);
@@ -79,6 +77,9 @@ cv_result cv_store_tenant_create(struct cv_store *st, const struct cv_tenant_row
     cv_q_bytes(&q[1], k->binding, CV_KEY_BINDING_BYTES);
     cv_q_text(&q[1], state);
     const struct cv_tx tx = {.scope = CV_SCOPE_PLATFORM,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0,
                              .conflict = "tenant already exists",
                              .fk = "master key version not found"};
     cv_result r = cv_store_tx(st, &tx, q, 2);

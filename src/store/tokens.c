@@ -5,20 +5,18 @@
 
 #include "store/pq.h"
 
-static const struct cv_sql insert_sql = {
-    CV_SQL_TOKEN_INSERT, "token_insert",
+CV_SQL_DEF(insert_sql, TOKEN_INSERT,
     "SELECT id::text, " CV_SQL_MS("created_at") " FROM credvault_token_insert($1::uuid, $2::text, $3::text, "
     "$4::text, $5::text, $6::bytea, $7::text, " CV_SQL_TS("$8") ")",
-    8};
+    8);
 
-static const struct cv_sql lookup_sql = {
-    CV_SQL_TOKEN_LOOKUP, "token_lookup",
+CV_SQL_DEF(lookup_sql, TOKEN_LOOKUP,
     "SELECT id::text, coalesce(tenant_id, ''), coalesce(server_id, ''), name, role, " CV_SQL_MS("created_at") ", "
     "created_by, " CV_SQL_MS("expires_at") ", revoked_at IS NOT NULL FROM credvault_token_by_hash($1::bytea)",
-    1};
+    1);
 
-static const struct cv_sql revoke_sql = {CV_SQL_TOKEN_REVOKE, "token_revoke",
-                                         "SELECT credvault_token_revoke($1::uuid)", 1};
+CV_SQL_DEF(revoke_sql, TOKEN_REVOKE,
+                                         "SELECT credvault_token_revoke($1::uuid)", 1);
 
 static cv_result check_token(const struct cv_token_row *row)
 {
@@ -40,7 +38,8 @@ static cv_result check_token(const struct cv_token_row *row)
     return CV_OK;
 }
 
-cv_result cv_store_token_insert(struct cv_store *st, struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES])
+cv_result cv_store_token_insert(struct cv_store *st, struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES],
+                                const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(row);
     CV_ENSURE_REF(hash);
@@ -57,6 +56,9 @@ cv_result cv_store_token_insert(struct cv_store *st, struct cv_token_row *row, c
     cv_q_ms_opt(&q, row->expires_at_ms);
     const struct cv_tx tx = {.scope = row->tenant_id[0] ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM,
                              .tenant_id = row->tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0,
                              .conflict = "token already exists",
                              .fk = "tenant not found"};
     cv_result r;
@@ -105,14 +107,19 @@ out:
     return r;
 }
 
-cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id)
+cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id,
+                                const struct cv_audit_event *ev)
 {
     /* an id that cannot exist is simply not found */
     CV_ENSURE(cv_store_uuid_ok(token_id), CV_ERR_NOT_FOUND, "token not found");
     struct cv_q q;
     cv_q_init(&q, &revoke_sql);
     cv_q_text(&q, token_id);
-    const struct cv_tx tx = {.scope = tenant_id ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM, .tenant_id = tenant_id};
+    const struct cv_tx tx = {.scope = tenant_id ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM,
+                             .tenant_id = tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0};
     cv_result r;
     int found = 0;
     CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));

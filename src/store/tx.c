@@ -1,46 +1,154 @@
-/* One store call = one transaction = one round trip: in libpq pipeline mode
- * the scope (set_config, transaction-local), the statements (each prepared
- * on first use on this connection) and one Sync are sent together. The
- * server runs everything before the Sync as one implicit transaction and
- * commits at the Sync; the first error rolls it all back. Never string-builds
- * SQL and never retries a write whose outcome is unknown. */
+/* The store's one transaction engine. Every statement travels in libpq
+ * pipeline mode: prepared on first use on this connection (ids from the
+ * registry), parameters always as parameters, results read in order, one
+ * SQLSTATE mapping for every failure. A transaction's audit events ride in
+ * it, so a change commits with its events or not at all. Never retries a
+ * write whose outcome is unknown. */
+#include <stdio.h>
 #include <string.h>
 
 #include "credvault/log.h"
 #include "credvault/metrics.h"
-#include "store/audit_tx.h"
+#include "credvault/store_audit.h"
+#include "credvault/store_lifecycle.h"
 #include "store/pq.h"
 
 #define CV_TX_MAX_STATEMENTS 8
 
-static const struct cv_sql scope_sql = {
-    CV_SQL_SCOPE, "scope",
-    "SELECT set_config('credvault.tenant_id', $1::text, true), set_config('credvault.scope', $2::text, true)", 2};
+static const char *const sql_names[] = {
+#define CV_SQL_NAME(id, name) name,
+    CV_STORE_STATEMENTS(CV_SQL_NAME)
+#undef CV_SQL_NAME
+};
+_Static_assert(sizeof(sql_names) / sizeof(sql_names[0]) == CV_SQL__COUNT, "one name per statement");
+
+const char *cv_sql_name(const struct cv_sql *sql)
+{
+    return sql->id < CV_SQL__COUNT ? sql_names[sql->id] : "?";
+}
+
+CV_SQL_DEF(scope_sql, SCOPE,
+           "SELECT set_config('credvault.tenant_id', $1::text, true), set_config('credvault.scope', $2::text, true)",
+           2);
+CV_SQL_DEF(begin_sql, BEGIN, "BEGIN", 0);
+CV_SQL_DEF(commit_sql, COMMIT, "COMMIT", 0);
+
+/* credvault_audit_append() chains the event under its chain's head lock;
+ * the service role cannot insert into audit_events any other way. */
+CV_SQL_DEF(append_sql, AUDIT_APPEND,
+           "SELECT event_id, event_chain, event_seq, encode(event_hash, 'hex') FROM credvault_audit_append("
+           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bool, $10::bool)",
+           10);
+
+/* Before the statements of a CV_TX_EVENTS_IF_CHANGED transaction: how many
+ * rows this backend's transaction statistics say were changed so far. Those
+ * counts only grow inside a transaction, so the difference that
+ * credvault_audit_append() sees is exactly the statements'. */
+CV_SQL_DEF(mark_sql, AUDIT_MARK,
+           "SELECT set_config('credvault.audit_base', (SELECT coalesce(sum(t.n_tup_ins + t.n_tup_upd + t.n_tup_del), 0)"
+           " FROM pg_catalog.pg_stat_xact_user_tables t)::text, true)",
+           0);
+
+CV_SQL_DEF(key_event_sql, KEY_EVENT,
+           "WITH e AS (INSERT INTO key_events (kind, tenant_id, version) VALUES ($1::text, $2::text, $3::int4) "
+           "RETURNING id) SELECT pg_notify('" CV_STORE_KEY_EVENTS_CHANNEL "', e.id::text) FROM e",
+           3);
+
+/* ---- events ---- */
+
+static cv_result check_event(const struct cv_audit_event *ev)
+{
+    CV_ENSURE_REF(ev);
+    CV_ENSURE(ev->tenant_id == NULL || cv_store_tenant_id_ok(ev->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_GUARD(cv_store_check_len("actor", ev->actor, 0, CV_STORE_PRINCIPAL_MAX_BYTES));
+    CV_GUARD(cv_store_check_len("role", ev->role ? ev->role : "", 0, CV_STORE_ROLE_MAX_BYTES));
+    CV_GUARD(cv_store_check_len("action", ev->action, 1, CV_AUDIT_ACTION_MAX_BYTES));
+    if (ev->target) CV_GUARD(cv_store_check_len("target", ev->target, 0, CV_AUDIT_TARGET_MAX_BYTES));
+    CV_ENSURE(cv_store_outcome_ok(ev->outcome), CV_ERR_INPUT, "outcome must be success, denied or error");
+    if (ev->request_id) CV_GUARD(cv_store_check_len("request id", ev->request_id, 0, CV_AUDIT_REQUEST_ID_MAX_BYTES));
+    if (ev->detail) CV_GUARD(cv_store_check_len("detail", ev->detail, 2, CV_AUDIT_DETAIL_MAX_BYTES));
+    return CV_OK;
+}
+
+/* An event may only go where row-level security lets it: a platform event
+ * needs platform scope; a tenant's event its own tenant's scope or platform. */
+static cv_result check_event_scope(const struct cv_tx *tx, const struct cv_audit_event *ev)
+{
+    CV_ENSURE(tx->scope != CV_SCOPE_NONE, CV_ERR_INTERNAL, "an audit event needs a scoped transaction");
+    if (tx->scope == CV_SCOPE_TENANT)
+        CV_ENSURE(ev->tenant_id && tx->tenant_id && strcmp(ev->tenant_id, tx->tenant_id) == 0, CV_ERR_INTERNAL,
+                  "an audit event outside its transaction's tenant");
+    return CV_OK;
+}
+
+static void bind_event(struct cv_q *q, const struct cv_audit_event *ev, const char *target, int durable,
+                       int if_changed)
+{
+    cv_q_init(q, &append_sql);
+    cv_q_text(q, ev->tenant_id);
+    cv_q_text(q, ev->actor);
+    cv_q_text(q, ev->role ? ev->role : "");
+    cv_q_text(q, ev->action);
+    cv_q_text(q, target);
+    cv_q_text(q, ev->outcome);
+    cv_q_text_opt(q, ev->request_id);
+    cv_q_text(q, ev->detail);
+    cv_q_text(q, durable ? "t" : "f");
+    cv_q_text(q, if_changed ? "t" : "f");
+}
+
+static cv_result check_events(const struct cv_tx *tx)
+{
+    CV_ENSURE(tx->nevents <= CV_TX_MAX_EVENTS, CV_ERR_INTERNAL, "too many audit events in one transaction");
+    CV_ENSURE(tx->nevents == 0 || tx->events, CV_ERR_INTERNAL, "audit events missing");
+    for (size_t i = 0; i < tx->nevents; i++) {
+        CV_GUARD(check_event(&tx->events[i]));
+        CV_GUARD(check_event_scope(tx, &tx->events[i]));
+    }
+    return CV_OK;
+}
+
+static void bind_scope(struct cv_q *q, const struct cv_tx *tx)
+{
+    /* both, always: a session default (say, from the URL's options) must
+     * never leak into a transaction */
+    cv_q_init(q, &scope_sql);
+    cv_q_text(q, tx->scope == CV_SCOPE_TENANT ? tx->tenant_id : "");
+    cv_q_text(q, tx->scope == CV_SCOPE_TENANT ? "tenant" : "platform");
+}
+
+/* ---- the pipeline ---- */
 
 struct step {
     struct cv_q *q;
     int prepare; /* this step is the Parse of q's statement */
 };
 
+#define RUN_MAX_STEPS (2 * (CV_TX_MAX_STATEMENTS + CV_TX_MAX_EVENTS + 3))
+
 struct run {
-    struct step steps[2 * (CV_TX_MAX_STATEMENTS + 3)]; /* + scope, + an attached audit event's two */
+    struct step steps[RUN_MAX_STEPS];
     size_t nsteps;
-    int all_sent;        /* the Sync went out: the server may have committed */
-    PGresult *error;     /* first error, owned */
-    const char *failed;  /* its statement's name */
+    int all_sent;       /* the Sync went out: the server may have committed */
+    PGresult *error;    /* first error, owned */
+    const char *failed; /* its statement's name */
 };
 
 enum outcome { RUN_OK, RUN_SQL_ERROR, RUN_LOST };
 
+static int is_prepared(const struct cv_conn *c, enum cv_sql_id id)
+{
+    return (c->prepared[id / 64] >> (id % 64)) & 1;
+}
+
 static int send_step(struct cv_conn *c, struct run *run, struct cv_q *q)
 {
     const struct cv_sql *sql = q->sql;
-    uint64_t bit = UINT64_C(1) << sql->id;
-    if (!(c->prepared & bit)) {
-        if (!PQsendPrepare(c->pg, sql->name, sql->text, sql->nparams, NULL)) return 0;
+    if (!is_prepared(c, sql->id)) {
+        if (!PQsendPrepare(c->pg, cv_sql_name(sql), sql->text, sql->nparams, NULL)) return 0;
         run->steps[run->nsteps++] = (struct step){q, 1};
     }
-    if (!PQsendQueryPrepared(c->pg, sql->name, q->n, q->values, q->lengths, q->formats, 0)) return 0;
+    if (!PQsendQueryPrepared(c->pg, cv_sql_name(sql), q->n, q->values, q->lengths, q->formats, 0)) return 0;
     run->steps[run->nsteps++] = (struct step){q, 0};
     return 1;
 }
@@ -55,11 +163,11 @@ static int read_step(struct cv_conn *c, struct run *run, const struct step *s)
     if (t == PGRES_FATAL_ERROR) {
         if (!run->error) {
             run->error = res;
-            run->failed = s->q->sql->name;
+            run->failed = cv_sql_name(s->q->sql);
             res = NULL;
         }
     } else if (s->prepare) {
-        if (t == PGRES_COMMAND_OK) c->prepared |= UINT64_C(1) << s->q->sql->id;
+        if (t == PGRES_COMMAND_OK) c->prepared[s->q->sql->id / 64] |= UINT64_C(1) << (s->q->sql->id % 64);
     } else if (t == PGRES_TUPLES_OK || t == PGRES_COMMAND_OK) {
         s->q->res = res;
         res = NULL;
@@ -73,8 +181,12 @@ static int read_step(struct cv_conn *c, struct run *run, const struct step *s)
     return PQstatus(c->pg) == CONNECTION_OK;
 }
 
+/* Sends all[0..n) and a Sync, reads every result. Outside BEGIN the Sync
+ * commits (or rolls back) the implicit transaction; inside, it only ends
+ * this batch and the transaction stays open. */
 static enum outcome run_once(struct cv_conn *c, struct cv_q *all[], size_t n, struct run *run)
 {
+    memset(run, 0, sizeof(*run));
     if (!PQenterPipelineMode(c->pg)) return RUN_LOST;
     for (size_t i = 0; i < n; i++)
         if (!send_step(c, run, all[i])) return RUN_LOST;
@@ -90,26 +202,18 @@ static enum outcome run_once(struct cv_conn *c, struct cv_q *all[], size_t n, st
     return cv_store_sqlstate_drops(PQresultErrorField(run->error, PG_DIAG_SQLSTATE)) ? RUN_LOST : RUN_SQL_ERROR;
 }
 
-/* The server reported the failure against one of our statements, so the
- * implicit transaction was rolled back: running it again cannot apply it twice. */
-static int rolled_back(const struct run *run)
-{
-    const char *state = run->error ? PQresultErrorField(run->error, PG_DIAG_SQLSTATE) : NULL;
-    return state != NULL;
-}
-
-static cv_result sql_error(const struct cv_tx *tx, const struct run *run)
+static cv_result sql_error(const struct cv_tx *msgs, const struct run *run)
 {
     const char *state = PQresultErrorField(run->error, PG_DIAG_SQLSTATE);
     if (!state) state = "";
-    cv_err e = cv_store_sqlstate_err(state, tx->fk_err);
+    cv_err e = cv_store_sqlstate_err(state, msgs ? msgs->fk_err : CV_ERR_NONE);
     cv_metric_inc_l(CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
     int level = e == CV_ERR_INTERNAL ? CV_LOG_ERROR : e == CV_ERR_UNAVAILABLE ? CV_LOG_WARN : CV_LOG_DEBUG;
     cv_store_log_result_error("db_error", run->failed, run->error, level);
-    if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", tx->fk ? tx->fk : "not found");
+    if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", msgs && msgs->fk ? msgs->fk : "not found");
     switch (e) {
     case CV_ERR_CONFLICT:
-        return cv_fail(e, "%s", tx->conflict ? tx->conflict : "already exists");
+        return cv_fail(e, "%s", msgs && msgs->conflict ? msgs->conflict : "already exists");
     case CV_ERR_INPUT:
         return cv_fail(e, "the database refused a value");
     case CV_ERR_UNAVAILABLE:
@@ -119,60 +223,229 @@ static cv_result sql_error(const struct cv_tx *tx, const struct run *run)
     }
 }
 
+static void log_lost(struct cv_conn *c, const struct run *run)
+{
+    if (run->error) cv_store_log_result_error("db_connection_lost", run->failed, run->error, CV_LOG_WARN);
+    else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
+    cv_metric_inc_l(CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
+}
+
+static cv_result check_statements(struct cv_q *qs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        CV_ENSURE(qs[i].n == qs[i].sql->nparams, CV_ERR_INTERNAL, "statement %s: %d parameters, expected %d",
+                  cv_sql_name(qs[i].sql), qs[i].n, qs[i].sql->nparams);
+    return CV_OK;
+}
+
+static cv_result check_tx(const struct cv_tx *tx)
+{
+    CV_ENSURE_REF(tx);
+    if (tx->scope == CV_SCOPE_TENANT)
+        CV_ENSURE(cv_store_tenant_id_ok(tx->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    return check_events(tx);
+}
+
+/* ---- one round trip ---- */
+
 cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n)
 {
     CV_ENSURE_REF(st);
-    CV_ENSURE(n >= 1 && n <= CV_TX_MAX_STATEMENTS, CV_ERR_INTERNAL, "bad statement count");
-    for (size_t i = 0; i < n; i++)
-        CV_ENSURE(qs[i].n == qs[i].sql->nparams, CV_ERR_INTERNAL, "statement %s: %d parameters, expected %d",
-                  qs[i].sql->name, qs[i].n, qs[i].sql->nparams);
+    CV_ENSURE(n <= CV_TX_MAX_STATEMENTS && (n >= 1 || tx->nevents >= 1), CV_ERR_INTERNAL, "bad statement count");
+    CV_GUARD(check_tx(tx));
+    CV_GUARD(check_statements(qs, n));
+    int if_changed = (tx->flags & CV_TX_EVENTS_IF_CHANGED) && tx->nevents > 0;
+    int durable = !(tx->flags & CV_TX_EVENTS_ASYNC);
 
-    struct cv_q scope;
-    cv_q_init(&scope, &scope_sql);
-    struct cv_q *all[CV_TX_MAX_STATEMENTS + 3];
+    struct cv_q scope, mark, events[CV_TX_MAX_EVENTS];
+    struct cv_q *all[CV_TX_MAX_STATEMENTS + CV_TX_MAX_EVENTS + 2];
     size_t total = 0;
     if (tx->scope != CV_SCOPE_NONE) {
-        CV_ENSURE(tx->scope == CV_SCOPE_PLATFORM || cv_store_tenant_id_ok(tx->tenant_id), CV_ERR_INPUT,
-                  "invalid tenant id");
-        /* both, always: a session default (say, from the URL's options)
-         * must never leak into a transaction */
-        cv_q_text(&scope, tx->scope == CV_SCOPE_TENANT ? tx->tenant_id : "");
-        cv_q_text(&scope, tx->scope == CV_SCOPE_TENANT ? "tenant" : "platform");
+        bind_scope(&scope, tx);
         all[total++] = &scope;
     }
-    /* an audit event attached by the caller commits with this change, and
-     * only if it changed a row: a mark before it, the event after (src/store/audit.c) */
-    struct cv_q *audit_mark = NULL, *audit = cv_store_audit_staged(st, tx, &audit_mark);
-    if (audit) all[total++] = audit_mark;
+    if (if_changed) {
+        cv_q_init(&mark, &mark_sql);
+        all[total++] = &mark;
+    }
     for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
-    if (audit) all[total++] = audit;
+    for (size_t i = 0; i < tx->nevents; i++) {
+        bind_event(&events[i], &tx->events[i], tx->events[i].target, durable, if_changed);
+        all[total++] = &events[i];
+    }
 
+    cv_result r = CV_OK;
     for (int attempt = 0;; attempt++) {
         struct cv_conn *c;
-        cv_result got = cv_conn_get(st, &c);
-        if (cv_failed(got)) {
+        r = cv_conn_get(st, &c);
+        if (cv_failed(r)) {
             cv_metric_inc_l(CV_M_DB_ERRORS, "connect", NULL, NULL);
-            return got;
+            break;
         }
         struct run run;
-        memset(&run, 0, sizeof(run));
         enum outcome o = run_once(c, all, total, &run);
-        PQclear(scope.res);
-        scope.res = NULL;
-        cv_store_audit_staged_done(audit, audit_mark, o == RUN_OK);
-        if (o == RUN_OK) return CV_OK;
+        if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
+        if (if_changed) cv_q_clear(&mark, 1);
+        cv_q_clear(events, tx->nevents);
+        if (o == RUN_OK) break;
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
-            cv_result r = sql_error(tx, &run);
+            r = sql_error(tx, &run);
             PQclear(run.error);
-            return r;
+            break;
         }
-        int retry = attempt == 0 && (!run.all_sent || rolled_back(&run) || (tx->flags & CV_TX_READ_ONLY));
-        if (run.error) cv_store_log_result_error("db_connection_lost", run.failed, run.error, CV_LOG_WARN);
-        else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
+        /* the server named the failing statement: the implicit transaction
+         * was rolled back, so running it again cannot apply it twice */
+        int rolled_back = run.error && PQresultErrorField(run.error, PG_DIAG_SQLSTATE) != NULL;
+        int retry = attempt == 0 && (!run.all_sent || rolled_back || (tx->flags & CV_TX_READ_ONLY));
+        log_lost(c, &run);
         PQclear(run.error);
-        cv_metric_inc_l(CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
         cv_conn_reset(c);
-        if (!retry) return cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
+        if (!retry) {
+            r = cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
+            break;
+        }
     }
+    return r;
+}
+
+/* ---- several round trips ---- */
+
+static void tx_close(struct cv_tx_open *o, int broken)
+{
+    if (!o->open) return;
+    o->open = 0;
+    if (broken || o->c->pg != o->pg) {
+        if (o->c->pg == o->pg) cv_conn_reset(o->c);
+        return;
+    }
+    PGresult *res = PQexec(o->pg, "ROLLBACK");
+    int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok || PQtransactionStatus(o->pg) != PQTRANS_IDLE) cv_conn_reset(o->c);
+}
+
+void cv_tx_abort(struct cv_tx_open *o)
+{
+    if (o) tx_close(o, 0);
+}
+
+/* One batch of an open transaction; on failure the transaction is closed. */
+static cv_result tx_batch(struct cv_tx_open *o, struct cv_q *all[], size_t n, const struct cv_tx *msgs)
+{
+    CV_ENSURE(o->open, CV_ERR_INTERNAL, "statement %s outside a transaction", cv_sql_name(all[0]->sql));
+    if (o->c->pg != o->pg) {
+        /* another store call on this thread replaced the connection: the
+         * transaction, its locks and its writes are gone */
+        o->open = 0;
+        CV_BAIL(CV_ERR_INTERNAL, "the transaction of %s was lost", cv_sql_name(all[0]->sql));
+    }
+    struct run run;
+    enum outcome out = run_once(o->c, all, n, &run);
+    if (out == RUN_OK) return CV_OK;
+    for (size_t i = 0; i < n; i++) cv_q_clear(all[i], 1);
+    cv_result r;
+    if (out == RUN_SQL_ERROR) {
+        r = sql_error(msgs ? msgs : o->tx, &run);
+        tx_close(o, 0);
+    } else {
+        log_lost(o->c, &run);
+        tx_close(o, 1);
+        r = cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
+    }
+    PQclear(run.error);
+    return r;
+}
+
+cv_result cv_tx_begin(struct cv_store *st, const struct cv_tx *tx, struct cv_tx_open *o)
+{
+    memset(o, 0, sizeof(*o));
+    CV_ENSURE_REF(st);
+    CV_GUARD(check_tx(tx));
+    CV_ENSURE(tx->scope != CV_SCOPE_NONE, CV_ERR_INTERNAL, "a transaction needs a scope");
+    CV_ENSURE(!(tx->flags & CV_TX_EVENTS_IF_CHANGED), CV_ERR_INTERNAL, "conditional events need one round trip");
+    o->st = st;
+    o->tx = tx;
+    CV_GUARD(cv_conn_get(st, &o->c));
+    o->pg = o->c->pg;
+    o->open = 1;
+    struct cv_q begin, scope;
+    cv_q_init(&begin, &begin_sql);
+    bind_scope(&scope, tx);
+    struct cv_q *all[] = {&begin, &scope};
+    cv_result r = tx_batch(o, all, 2, NULL);
+    cv_q_clear(&begin, 1);
+    cv_q_clear(&scope, 1);
+    return r;
+}
+
+cv_result cv_tx_exec(struct cv_tx_open *o, struct cv_q *q, const struct cv_tx *msgs)
+{
+    CV_GUARD(check_statements(q, 1));
+    struct cv_q *all[] = {q};
+    return tx_batch(o, all, 1, msgs);
+}
+
+cv_result cv_tx_exec_row(struct cv_tx_open *o, struct cv_q *q, const struct cv_tx *msgs, int ncols)
+{
+    CV_GUARD(cv_tx_exec(o, q, msgs));
+    cv_result r = cv_pq_expect(q->res, ncols);
+    if (cv_ok(r) && PQntuples(q->res) != 1) r = cv_fail(CV_ERR_INTERNAL, "unexpected database result");
+    if (cv_failed(r)) {
+        cv_q_clear(q, 1);
+        tx_close(o, 0);
+    }
+    return r;
+}
+
+cv_result cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uint32_t version)
+{
+    cv_result r = check_event(ev);
+    if (cv_ok(r)) r = check_event_scope(o->tx, ev);
+    char target[CV_AUDIT_TARGET_MAX_BYTES + 1];
+    if (cv_ok(r) && version) {
+        int len = snprintf(target, sizeof(target), "%s%u", ev->target ? ev->target : "", version);
+        if (len < 0 || (size_t)len >= sizeof(target)) r = cv_fail(CV_ERR_INPUT, "audit target too long");
+    }
+    if (cv_failed(r)) {
+        tx_close(o, 0);
+        return r;
+    }
+    struct cv_q q;
+    bind_event(&q, ev, version ? target : ev->target, 1, 0);
+    r = cv_tx_exec(o, &q, NULL);
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_tx_key_event(struct cv_tx_open *o, const char *kind, const char *tenant_id, uint32_t version)
+{
+    struct cv_q q;
+    cv_q_init(&q, &key_event_sql);
+    cv_q_text(&q, kind);
+    cv_q_text_opt(&q, tenant_id);
+    if (version) cv_q_i64(&q, version);
+    else cv_q_text(&q, NULL);
+    cv_result r = cv_tx_exec(o, &q, NULL);
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_tx_commit(struct cv_tx_open *o)
+{
+    const struct cv_tx *tx = o->tx;
+    struct cv_q events[CV_TX_MAX_EVENTS], commit;
+    struct cv_q *all[CV_TX_MAX_EVENTS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < tx->nevents; i++) {
+        bind_event(&events[i], &tx->events[i], tx->events[i].target, 1, 0);
+        all[n++] = &events[i];
+    }
+    cv_q_init(&commit, &commit_sql);
+    all[n++] = &commit;
+    cv_result r = tx_batch(o, all, n, NULL);
+    cv_q_clear(events, tx->nevents);
+    cv_q_clear(&commit, 1);
+    if (cv_ok(r)) o->open = 0;
+    return r;
 }

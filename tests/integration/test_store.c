@@ -107,20 +107,20 @@ START_TEST(tenants)
     t_key_ref(&k.ref, "initech", 1, 1, 0x21);
 
     snprintf(t.id, sizeof(t.id), "Initech"); /* uppercase */
-    T_ERR(cv_store_tenant_create(st, &t, &k, "admin"), CV_ERR_INPUT);
+    T_ERR(cv_store_tenant_create(st, &t, &k, "admin", NULL), CV_ERR_INPUT);
     snprintf(t.id, sizeof(t.id), "initech");
     t_key_ref(&k.ref, "acme", 1, 1, 0x21); /* key of another tenant */
-    T_ERR(cv_store_tenant_create(st, &t, &k, "admin"), CV_ERR_INPUT);
+    T_ERR(cv_store_tenant_create(st, &t, &k, "admin", NULL), CV_ERR_INPUT);
     t_key_ref(&k.ref, "initech", 1, 99, 0x21); /* no such master: nothing is created */
-    T_ERR(cv_store_tenant_create(st, &t, &k, "admin"), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_tenant_create(st, &t, &k, "admin", NULL), CV_ERR_NOT_FOUND);
     T_ERR(cv_store_tenant_get(st, "initech", &t), CV_ERR_NOT_FOUND);
     snprintf(t.name, sizeof(t.name), "Initech");
     t.name[0] = '\0';
     t_key_ref(&k.ref, "initech", 1, 1, 0x21);
-    T_ERR(cv_store_tenant_create(st, &t, &k, "admin"), CV_ERR_INPUT); /* empty name */
+    T_ERR(cv_store_tenant_create(st, &t, &k, "admin", NULL), CV_ERR_INPUT); /* empty name */
     snprintf(t.name, sizeof(t.name), "Initech");
-    T_OK(cv_store_tenant_create(st, &t, &k, "admin"));
-    T_ERR(cv_store_tenant_create(st, &t, &k, "admin"), CV_ERR_CONFLICT);
+    T_OK(cv_store_tenant_create(st, &t, &k, "admin", NULL));
+    T_ERR(cv_store_tenant_create(st, &t, &k, "admin", NULL), CV_ERR_CONFLICT);
 
     struct cv_tenant_row got;
     T_ERR(cv_store_tenant_get(st, "nobody", &got), CV_ERR_NOT_FOUND);
@@ -242,44 +242,44 @@ START_TEST(tokens)
 
     token(&t, "admin", "acme", "");
     hash_of(h, 1);
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT); /* admins have no tenant */
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT); /* admins have no tenant */
     token(&t, "tenant-admin", "", "");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT);
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT);
     token(&t, "workload", "acme", "");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT); /* workload needs a server */
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT); /* workload needs a server */
     token(&t, "auditor", "acme", "srv-1");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT);
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT);
     token(&t, "root", "", "");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT);
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT);
     token(&t, "auditor", "nobody", "");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_NOT_FOUND);
     token(&t, "auditor", "acme", "");
     snprintf(t.id, sizeof(t.id), "not-a-uuid");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_INPUT);
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT);
 
     /* platform admin, id made by the database */
     token(&t, "admin", "", "");
-    T_OK(cv_store_token_insert(st, &t, h));
+    T_OK(cv_store_token_insert(st, &t, h, NULL));
     ck_assert_uint_eq(strlen(t.id), CV_STORE_UUID_BYTES);
     ck_assert(t.created_at_ms > 1700000000000LL);
     char admin_id[CV_STORE_UUID_BYTES + 1];
     snprintf(admin_id, sizeof(admin_id), "%s", t.id);
     token(&t, "auditor", "acme", "");
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_CONFLICT); /* same hash */
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_CONFLICT); /* same hash */
 
     /* tenant admin with a caller-chosen id and an expiry */
     token(&t, "tenant-admin", "acme", "");
     snprintf(t.id, sizeof(t.id), "6f1c2b7e-0d4a-4c8e-9b1a-2f3e4d5c6b7a");
     t.expires_at_ms = 1893456000123LL;
     hash_of(h, 2);
-    T_OK(cv_store_token_insert(st, &t, h));
+    T_OK(cv_store_token_insert(st, &t, h, NULL));
     ck_assert_str_eq(t.id, "6f1c2b7e-0d4a-4c8e-9b1a-2f3e4d5c6b7a");
     hash_of(h, 3);
-    T_ERR(cv_store_token_insert(st, &t, h), CV_ERR_CONFLICT); /* same id */
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_CONFLICT); /* same id */
 
     token(&t, "workload", "acme", "grc-evidence-1");
     hash_of(h, 4);
-    T_OK(cv_store_token_insert(st, &t, h));
+    T_OK(cv_store_token_insert(st, &t, h, NULL));
     char workload_id[CV_STORE_UUID_BYTES + 1];
     snprintf(workload_id, sizeof(workload_id), "%s", t.id);
 
@@ -305,15 +305,15 @@ START_TEST(tokens)
     ck_assert_str_eq(got.server_id, "grc-evidence-1");
 
     /* revoke: another tenant's token is not found there */
-    T_ERR(cv_store_token_revoke(st, "globex", workload_id), CV_ERR_NOT_FOUND);
-    T_ERR(cv_store_token_revoke(st, "acme", admin_id), CV_ERR_NOT_FOUND); /* platform token */
-    T_ERR(cv_store_token_revoke(st, "acme", "'; DELETE FROM api_tokens; --"), CV_ERR_NOT_FOUND);
-    T_ERR(cv_store_token_revoke(st, "acme", "00000000-0000-4000-8000-000000000000"), CV_ERR_NOT_FOUND);
-    T_OK(cv_store_token_revoke(st, "acme", workload_id));
-    T_OK(cv_store_token_revoke(st, "acme", workload_id)); /* idempotent */
+    T_ERR(cv_store_token_revoke(st, "globex", workload_id, NULL), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_token_revoke(st, "acme", admin_id, NULL), CV_ERR_NOT_FOUND); /* platform token */
+    T_ERR(cv_store_token_revoke(st, "acme", "'; DELETE FROM api_tokens; --", NULL), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_token_revoke(st, "acme", "00000000-0000-4000-8000-000000000000", NULL), CV_ERR_NOT_FOUND);
+    T_OK(cv_store_token_revoke(st, "acme", workload_id, NULL));
+    T_OK(cv_store_token_revoke(st, "acme", workload_id, NULL)); /* idempotent */
     T_OK(cv_store_token_lookup(st, h, &got));
     ck_assert_int_eq(got.revoked, 1); /* returned with the flag: the caller decides */
-    T_OK(cv_store_token_revoke(st, NULL, admin_id)); /* platform scope */
+    T_OK(cv_store_token_revoke(st, NULL, admin_id, NULL)); /* platform scope */
     hash_of(h, 1);
     T_OK(cv_store_token_lookup(st, h, &got));
     ck_assert_int_eq(got.revoked, 1);
@@ -352,39 +352,39 @@ START_TEST(servers_insert_get)
     uint64_t before = encryptions(st, "acme");
 
     t_server(&s, "acme", "");
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     char long_id[CV_STORE_SERVER_ID_MAX_BYTES + 2];
     memset(long_id, 'x', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
     T_ERR(cv_store_server_get(st, "acme", long_id, 0, &got), CV_ERR_INPUT);
     t_server(&s, "ACME", "srv-1");
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     t_server(&s, "acme", "srv-1");
     s.encrypted_env = NULL;
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     t_server(&s, "acme", "srv-1");
     s.configured_integrations = (char *)"{\"AWS\":true}"; /* not an array: refused by the database */
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     t_server(&s, "acme", "srv-1");
     s.credential_names = (char *)"[not json";
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     t_server(&s, "acme", "srv-1");
     s.key_version = 7; /* no such key version */
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_NOT_FOUND);
     t_server(&s, "nobody", "srv-1");
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_NOT_FOUND);
     t_server(&s, "acme", "srv-1");
     snprintf(s.server_name, sizeof(s.server_name), "bad \xff utf-8");
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     t_server(&s, "acme", "srv-1");
     s.expires_at_ms = -5;
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     char *huge = malloc(CV_STORE_ENV_MAX_BYTES + 2);
     memset(huge, 'a', CV_STORE_ENV_MAX_BYTES + 1);
     huge[CV_STORE_ENV_MAX_BYTES + 1] = '\0';
     t_server(&s, "acme", "srv-1");
     s.encrypted_env = huge;
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_INPUT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
     free(huge);
     ck_assert_uint_eq(encryptions(st, "acme"), before); /* nothing failed halfway */
 
@@ -392,16 +392,16 @@ START_TEST(servers_insert_get)
     /* hostile text is data, never SQL */
     snprintf(s.server_name, sizeof(s.server_name), "x'); DROP TABLE tenants; --");
     s.expires_at_ms = 1893456000999LL;
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     ck_assert_uint_eq(strlen(s.id), CV_STORE_UUID_BYTES);
     ck_assert_int_eq(s.revision, 1);
     ck_assert(s.created_at_ms > 1700000000000LL);
     ck_assert_int_eq(s.created_at_ms, s.last_updated_ms);
     ck_assert_uint_eq(encryptions(st, "acme"), before + 1);
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_CONFLICT);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_CONFLICT);
     ck_assert_uint_eq(encryptions(st, "acme"), before + 1);
     t_server(&s, "globex", "srv-1"); /* the same server id in another tenant is another server */
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
 
     T_ERR(cv_store_server_get(st, "acme", "srv-404", 1, &got), CV_ERR_NOT_FOUND);
     T_OK(cv_store_server_get(st, "acme", "srv-1", 0, &got));
@@ -431,24 +431,24 @@ START_TEST(servers_update_delete)
     struct cv_server_row s, got;
     t_server(&s, "acme", "srv-u");
     s.expires_at_ms = 1893456000000LL;
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     uint64_t before = encryptions(st, "acme");
 
     t_server(&s, "acme", "srv-u");
     s.encrypted_env = (char *)"{\"v\":2,\"changed\":true}";
     s.credential_names = (char *)"[\"GITHUB_TOKEN\"]";
     snprintf(s.updated_by, sizeof(s.updated_by), "ops@company.com");
-    T_ERR(cv_store_server_update(st, &s, 0), CV_ERR_PRECONDITION);
-    T_ERR(cv_store_server_update(st, &s, 2), CV_ERR_PRECONDITION); /* stale */
+    T_ERR(cv_store_server_update(st, &s, 0, NULL), CV_ERR_PRECONDITION);
+    T_ERR(cv_store_server_update(st, &s, 2, NULL), CV_ERR_PRECONDITION); /* stale */
     ck_assert_uint_eq(encryptions(st, "acme"), before);
     s.key_version = 5;
-    T_ERR(cv_store_server_update(st, &s, 1), CV_ERR_NOT_FOUND); /* no such key version */
+    T_ERR(cv_store_server_update(st, &s, 1, NULL), CV_ERR_NOT_FOUND); /* no such key version */
     s.key_version = 1;
-    T_OK(cv_store_server_update(st, &s, 1));
+    T_OK(cv_store_server_update(st, &s, 1, NULL));
     ck_assert_int_eq(s.revision, 2);
     ck_assert(s.last_updated_ms >= s.created_at_ms);
     ck_assert_uint_eq(encryptions(st, "acme"), before + 1);
-    T_ERR(cv_store_server_update(st, &s, 1), CV_ERR_PRECONDITION); /* the one it replaced */
+    T_ERR(cv_store_server_update(st, &s, 1, NULL), CV_ERR_PRECONDITION); /* the one it replaced */
     T_OK(cv_store_server_get(st, "acme", "srv-u", 1, &got));
     ck_assert_str_eq(got.encrypted_env, "{\"v\":2,\"changed\":true}");
     ck_assert_str_eq(got.credential_names, "[\"GITHUB_TOKEN\"]");
@@ -459,13 +459,13 @@ START_TEST(servers_update_delete)
     cv_server_row_free(&got);
 
     t_server(&s, "globex", "srv-u"); /* not in globex */
-    T_ERR(cv_store_server_update(st, &s, 1), CV_ERR_NOT_FOUND);
-    T_ERR(cv_store_server_delete(st, "globex", "srv-u"), CV_ERR_NOT_FOUND);
-    T_OK(cv_store_server_delete(st, "acme", "srv-u"));
-    T_ERR(cv_store_server_delete(st, "acme", "srv-u"), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_update(st, &s, 1, NULL), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_delete(st, "globex", "srv-u", NULL), CV_ERR_NOT_FOUND);
+    T_OK(cv_store_server_delete(st, "acme", "srv-u", NULL));
+    T_ERR(cv_store_server_delete(st, "acme", "srv-u", NULL), CV_ERR_NOT_FOUND);
     T_ERR(cv_store_server_get(st, "acme", "srv-u", 0, &got), CV_ERR_NOT_FOUND);
     t_server(&s, "acme", "srv-u");
-    T_ERR(cv_store_server_update(st, &s, 2), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_update(st, &s, 2, NULL), CV_ERR_NOT_FOUND);
     cv_store_close(st);
 }
 END_TEST
@@ -483,7 +483,7 @@ START_TEST(servers_list)
     const char *ids[] = {"s-a", "s-b", "s-c", "s-d"};
     for (int i = 0; i < 4; i++) {
         t_server(&s, "lister", ids[i]);
-        T_OK(cv_store_server_insert(st, &s));
+        T_OK(cv_store_server_insert(st, &s, NULL));
     }
     T_ERR(cv_store_server_list(st, "lister", 1001, 0, collect_server, &seen, &total), CV_ERR_INPUT);
     T_OK(cv_store_server_list(st, "lister", 10, 0, collect_server, &seen, &total));
@@ -552,12 +552,12 @@ START_TEST(tenant_delete_cascades)
     t_seed_tenant(st, "doomed");
     struct cv_server_row s;
     t_server(&s, "doomed", "srv-1");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     struct cv_token_row t;
     token(&t, "auditor", "doomed", "");
     uint8_t h[CV_TOKEN_HASH_BYTES];
     hash_of(h, 0x44);
-    T_OK(cv_store_token_insert(st, &t, h));
+    T_OK(cv_store_token_insert(st, &t, h, NULL));
     struct cv_audit_event ev = {.tenant_id = "doomed", .actor = "a", .role = "admin", .action = "tenant.create",
                                 .outcome = "success"};
     T_OK(cv_store_audit_insert(st, &ev));

@@ -143,7 +143,7 @@ static inline void t_seed_tenant(struct cv_store *st, const char *id)
     struct cv_tenant_key_row k;
     memset(&k, 0, sizeof(k));
     t_key_ref(&k.ref, id, 1, 1, 0x11);
-    T_OK(cv_store_tenant_create(st, &t, &k, "admin@test"));
+    T_OK(cv_store_tenant_create(st, &t, &k, "admin@test", NULL));
 }
 
 /* A server row ready to insert; strings point at literals (not freed). */

@@ -89,7 +89,7 @@ START_TEST(killed_backend_is_replaced_silently)
     /* a write: nothing was in flight, so it must simply succeed */
     struct cv_server_row s;
     t_server(&s, "acme", "after-kill");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     ck_assert_int_eq(kill_backends("cv-killed"), 1);
     struct cv_server_row got;
     T_OK(cv_store_server_get(st, "acme", "after-kill", 1, &got));
@@ -103,14 +103,14 @@ START_TEST(outage_fails_fast_then_recovers)
     struct cv_store *st = t_open(t_app_url());
     struct cv_server_row s, got;
     t_server(&s, "acme", "before-outage");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
 
     cluster("stop");
     double t0 = t_now();
     T_ERR(cv_store_server_get(st, "acme", "before-outage", 1, &got), CV_ERR_UNAVAILABLE);
     ck_assert_str_eq(cv_error_message(), "database unavailable");
     t_server(&s, "acme", "during-outage");
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_UNAVAILABLE);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_UNAVAILABLE);
     T_ERR(cv_store_ping(st), CV_ERR_UNAVAILABLE);
     double elapsed = t_now() - t0;
     ck_assert_msg(elapsed < 3.0, "three calls during the outage took %.2f s", elapsed);
@@ -118,7 +118,7 @@ START_TEST(outage_fails_fast_then_recovers)
     cluster("start");
     T_OK(cv_store_server_get(st, "acme", "before-outage", 1, &got)); /* the very next call */
     cv_server_row_free(&got);
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     cv_store_close(st);
 }
 END_TEST
@@ -132,7 +132,7 @@ START_TEST(restart_while_idle_is_invisible)
     /* the old connection is dead; the call notices before sending and reconnects */
     struct cv_server_row s;
     t_server(&s, "acme", "after-restart");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     T_OK(cv_store_ping(st));
     cv_store_close(st);
 }
@@ -148,7 +148,7 @@ static void *write_one(void *arg)
     struct writer *w = arg;
     struct cv_server_row s;
     t_server(&s, "acme", "mid-flight");
-    w->err = cv_store_server_insert(w->st, &s).err;
+    w->err = cv_store_server_insert(w->st, &s, NULL).err;
     cv_store_thread_done(w->st);
     return NULL;
 }
@@ -190,11 +190,11 @@ START_TEST(statement_timeout_is_unavailable_not_a_hang)
     struct cv_server_row s;
     t_server(&s, "acme", "timed-out");
     double t0 = t_now();
-    T_ERR(cv_store_server_insert(st, &s), CV_ERR_UNAVAILABLE);
+    T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_UNAVAILABLE);
     ck_assert(t_now() - t0 < 2.0);
     t_run(holder, "ROLLBACK");
     PQfinish(holder);
-    T_OK(cv_store_server_insert(st, &s)); /* same connection, still fine */
+    T_OK(cv_store_server_insert(st, &s, NULL)); /* same connection, still fine */
     cv_store_close(st);
 }
 END_TEST

@@ -12,12 +12,12 @@ static void setup(void)
     t_seed_tenant(st, "tenant-b");
     struct cv_server_row s;
     t_server(&s, "tenant-a", "shared-id");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     t_server(&s, "tenant-b", "shared-id");
     snprintf(s.server_name, sizeof(s.server_name), "B's server");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     t_server(&s, "tenant-b", "only-in-b");
-    T_OK(cv_store_server_insert(st, &s));
+    T_OK(cv_store_server_insert(st, &s, NULL));
     struct cv_token_row t;
     memset(&t, 0, sizeof(t));
     snprintf(t.name, sizeof(t.name), "b admin");
@@ -25,7 +25,7 @@ static void setup(void)
     snprintf(t.tenant_id, sizeof(t.tenant_id), "tenant-b");
     uint8_t h[CV_TOKEN_HASH_BYTES];
     memset(h, 0xbb, sizeof(h));
-    T_OK(cv_store_token_insert(st, &t, h));
+    T_OK(cv_store_token_insert(st, &t, h, NULL));
     struct cv_audit_event ev = {.tenant_id = "tenant-b", .actor = "x", .role = "admin", .action = "tenant.create",
                                 .outcome = "success"};
     T_OK(cv_store_audit_insert(st, &ev));
@@ -60,10 +60,10 @@ START_TEST(store_sees_one_tenant)
     ck_assert_uint_eq(total, 1);
     ck_assert_uint_eq(seen.n, 1);
     ck_assert_int_eq(seen.saw_b, 0);
-    T_ERR(cv_store_server_delete(st, "tenant-a", "only-in-b"), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_delete(st, "tenant-a", "only-in-b", NULL), CV_ERR_NOT_FOUND);
     struct cv_server_row s;
     t_server(&s, "tenant-a", "only-in-b");
-    T_ERR(cv_store_server_update(st, &s, 1), CV_ERR_NOT_FOUND);
+    T_ERR(cv_store_server_update(st, &s, 1, NULL), CV_ERR_NOT_FOUND);
     cv_store_close(st);
 }
 END_TEST

@@ -127,7 +127,7 @@ static void *writer(void *arg)
         char sid[64];
         snprintf(sid, sizeof(sid), "w%d-%d", w->id, i);
         t_server(&s, "acme", sid);
-        if (cv_failed(cv_store_server_insert(w->st, &s))) w->failures++;
+        if (cv_failed(cv_store_server_insert(w->st, &s, NULL))) w->failures++;
         if (cv_failed(cv_store_server_get(w->st, "acme", sid, 1, &got))) w->failures++;
         cv_server_row_free(&got);
     }
