@@ -12,6 +12,7 @@
 #include "domain/domain.h"
 #include "domain/lifecycle.h"
 #include "http/http.h"
+#include "http/ratelimit.h"
 #include "http/routes.h"
 
 #ifndef CV_MIGRATIONS_DIR
@@ -89,6 +90,10 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("audit");
         goto out;
     }
+    if (cv_failed(cv_routes_limits_open(app))) {
+        cv_cli_report("rate limits");
+        goto out;
+    }
     struct cv_http_server_options ho;
     cv_http_server_options_from_config(&cfg, &ho);
     size_t nroutes;
@@ -109,7 +114,8 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     rc = CV_EXIT_OK;
 out:
     cv_http_server_stop(srv);
-    cv_audit_sealer_stop(); /* seals the last events, then joins */
+    cv_routes_limits_close(app);
+    cv_audit_sealer_stop(app); /* seals the last events, then joins */
     cv_lifecycle_stop(lc); /* joins its threads before the store and HSM close */
     cv_app_close(app); /* destroys every unwrapped tenant key in the token */
     cv_config_free(&cfg);

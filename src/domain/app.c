@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain/audit.h"
 #include "domain/domain.h"
 
 cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out)
@@ -50,6 +51,7 @@ out:
 void cv_app_close(struct cv_app *app)
 {
     if (!app) return;
+    cv_audit_sealer_stop(app);
     if (app->catalog) cv_catalog_free(app->catalog);
     if (app->store) cv_store_close(app->store);
     if (app->hsm) cv_hsm_close(app->hsm);

@@ -52,12 +52,10 @@ void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p
     ev->detail = NULL;
 }
 
-static void counted(unsigned n, int durable)
+static void counted(struct cv_app *app, unsigned n, int durable)
 {
-    for (unsigned i = 0; i < n; i++) {
-        cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
-        cv_audit_sealer_count();
-    }
+    for (unsigned i = 0; i < n; i++) cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
+    cv_audit_sealer_count(app, n);
 }
 
 static cv_result write_event(struct cv_app *app, const struct cv_audit_event *ev, int durable)
@@ -70,7 +68,7 @@ static cv_result write_event(struct cv_app *app, const struct cv_audit_event *ev
                "request_id", ev->request_id ? ev->request_id : "", "error", cv_error_message(), NULL);
         return r;
     }
-    counted(1, durable);
+    counted(app, 1, durable);
     return CV_OK;
 }
 
@@ -90,14 +88,14 @@ cv_result cv_audit_read(struct cv_app *app, const struct cv_principal *p, const 
     return write_event(app, &ev, durable_for(app, 1));
 }
 
-void cv_audit_committed(unsigned events)
+void cv_audit_committed(struct cv_app *app, unsigned events)
 {
-    counted(events, 1);
+    counted(app, events, 1);
 }
 
-cv_result cv_audit_change(cv_result change, unsigned events)
+cv_result cv_audit_change(struct cv_app *app, cv_result change, unsigned events)
 {
-    if (cv_ok(change)) counted(events, 1);
+    if (cv_ok(change)) counted(app, events, 1);
     return change;
 }
 

@@ -42,8 +42,8 @@ CV_RESULT cv_audit_read(struct cv_app *app, const struct cv_principal *p, const 
  * cv_audit_committed counts events a successful call committed. */
 void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p, const char *tenant_id,
                          const char *action, const char *target, const char *outcome);
-CV_RESULT cv_audit_change(cv_result change, unsigned events);
-void cv_audit_committed(unsigned events);
+CV_RESULT cv_audit_change(struct cv_app *app, cv_result change, unsigned events);
+void cv_audit_committed(struct cv_app *app, unsigned events);
 
 /* Failed authentication: actor "anonymous", the client address in detail,
  * in the platform chain. Fails when the event cannot be written. */
@@ -101,9 +101,9 @@ CV_RESULT cv_audit_checkpoint(struct cv_app *app, int *made);
  * seconds, or as soon as CREDVAULT_AUDIT_CHECKPOINT_EVENTS events were
  * written by this process since the last one, and once more when stopped. */
 CV_RESULT cv_audit_sealer_start(struct cv_app *app);
-void cv_audit_sealer_stop(void);
-/* Called for every event written (wakes the sealer at the threshold). */
-void cv_audit_sealer_count(void);
+void cv_audit_sealer_stop(struct cv_app *app);
+/* Called for the events written (wakes the sealer at the threshold). */
+void cv_audit_sealer_count(struct cv_app *app, unsigned n);
 
 /* ---- verify and export ---- */
 

@@ -111,62 +111,64 @@ out:
 
 /* ---- the sealer ---- */
 
-static struct {
+/* One per service object (app->sealer), so two in one process share nothing. */
+struct cv_audit_sealer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int running, stopping;
+    int stopping;
     pthread_t thread;
     struct cv_app *app;
     unsigned threshold, interval_s;
-} sealer = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, 0, 0};
+    _Atomic uint64_t pending; /* events written by this service since the last checkpoint */
+};
 
-static _Atomic uint64_t pending; /* events written by this process since the last checkpoint */
-static _Atomic int sealer_live;
-
-void cv_audit_sealer_count(void)
+void cv_audit_sealer_count(struct cv_app *app, unsigned n)
 {
-    uint64_t n = atomic_fetch_add(&pending, 1) + 1;
-    if (atomic_load(&sealer_live) && n == sealer.threshold) {
-        pthread_mutex_lock(&sealer.mu);
-        pthread_cond_signal(&sealer.cv);
-        pthread_mutex_unlock(&sealer.mu);
+    struct cv_audit_sealer *s = app ? app->sealer : NULL;
+    if (!s || n == 0) return;
+    uint64_t before = atomic_fetch_add(&s->pending, n);
+    if (before < s->threshold && before + n >= s->threshold) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
     }
 }
 
-static void seal_once(struct cv_app *app)
+static void seal_once(struct cv_audit_sealer *s)
 {
-    atomic_store(&pending, 0);
+    atomic_store(&s->pending, 0);
     int made = 0;
-    if (cv_failed(cv_audit_checkpoint(app, &made)))
+    if (cv_failed(cv_audit_checkpoint(s->app, &made)))
         cv_log(CV_LOG_WARN, "audit_checkpoint_failed", "error", cv_error_message(), NULL);
 }
 
 static void *sealer_main(void *arg)
 {
-    struct cv_app *app = arg;
-    pthread_mutex_lock(&sealer.mu);
-    while (!sealer.stopping) {
+    struct cv_audit_sealer *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += sealer.interval_s;
-        while (!sealer.stopping && atomic_load(&pending) < sealer.threshold) {
-            if (pthread_cond_timedwait(&sealer.cv, &sealer.mu, &deadline) != 0) break; /* the interval is over */
+        deadline.tv_sec += s->interval_s;
+        while (!s->stopping && atomic_load(&s->pending) < s->threshold) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) != 0) break; /* the interval is over */
         }
-        if (sealer.stopping) break;
-        pthread_mutex_unlock(&sealer.mu);
-        seal_once(app);
-        pthread_mutex_lock(&sealer.mu);
+        if (s->stopping) break;
+        pthread_mutex_unlock(&s->mu);
+        seal_once(s);
+        pthread_mutex_lock(&s->mu);
     }
-    pthread_mutex_unlock(&sealer.mu);
+    pthread_mutex_unlock(&s->mu);
     /* the last events of this run get their signature too */
-    seal_once(app);
-    cv_store_thread_done(app->store);
+    seal_once(s);
+    cv_store_thread_done(s->app->store);
     return NULL;
 }
 
 cv_result cv_audit_sealer_start(struct cv_app *app)
 {
     CV_ENSURE(app && app->cfg && app->store && app->hsm, CV_ERR_INTERNAL, "the sealer needs the store and the HSM");
+    CV_ENSURE(!app->sealer, CV_ERR_CONFLICT, "the audit sealer runs already");
     const char *mode = app->cfg->audit_durability;
     CV_ENSURE(mode && (strcmp(mode, "changes") == 0 || strcmp(mode, "all") == 0), CV_ERR_INPUT,
               "CREDVAULT_AUDIT_DURABILITY must be changes or all");
@@ -176,47 +178,40 @@ cv_result cv_audit_sealer_start(struct cv_app *app)
     CV_ENSURE(exists, CV_ERR_CONFLICT,
               "the token has no audit signing key %s: run `credvault hsm init` (it keeps the keys it finds)",
               CV_HSM_AUDIT_KEY_LABEL);
-    pthread_mutex_lock(&sealer.mu);
-    cv_result r = CV_OK;
-    if (sealer.running) {
-        r = cv_fail(CV_ERR_CONFLICT, "the audit sealer runs already");
-        goto out;
-    }
+    struct cv_audit_sealer *s = calloc(1, sizeof(*s));
+    CV_ENSURE(s != NULL, CV_ERR_MEMORY, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_destroy(&sealer.cv);
-    pthread_cond_init(&sealer.cv, &ca);
+    pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
-    sealer.app = app;
-    sealer.threshold = app->cfg->audit_checkpoint_events ? app->cfg->audit_checkpoint_events : 1;
-    sealer.interval_s = app->cfg->audit_checkpoint_s ? app->cfg->audit_checkpoint_s : 60;
-    sealer.stopping = 0;
-    if (pthread_create(&sealer.thread, NULL, sealer_main, app) != 0) {
-        r = cv_fail(CV_ERR_MEMORY, "cannot start the audit sealer thread");
-        goto out;
+    s->app = app;
+    s->threshold = app->cfg->audit_checkpoint_events ? app->cfg->audit_checkpoint_events : 1;
+    s->interval_s = app->cfg->audit_checkpoint_s ? app->cfg->audit_checkpoint_s : 60;
+    /* published before the thread starts: request threads only count */
+    app->sealer = s;
+    if (pthread_create(&s->thread, NULL, sealer_main, s) != 0) {
+        app->sealer = NULL;
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        CV_BAIL(CV_ERR_MEMORY, "cannot start the audit sealer thread");
     }
-    sealer.running = 1;
-    atomic_store(&sealer_live, 1);
-out:
-    pthread_mutex_unlock(&sealer.mu);
-    return r;
+    return CV_OK;
 }
 
-void cv_audit_sealer_stop(void)
+void cv_audit_sealer_stop(struct cv_app *app)
 {
-    pthread_mutex_lock(&sealer.mu);
-    if (!sealer.running) {
-        pthread_mutex_unlock(&sealer.mu);
-        return;
-    }
-    sealer.stopping = 1;
-    atomic_store(&sealer_live, 0);
-    pthread_cond_signal(&sealer.cv);
-    pthread_mutex_unlock(&sealer.mu);
-    pthread_join(sealer.thread, NULL);
-    pthread_mutex_lock(&sealer.mu);
-    sealer.running = 0;
-    sealer.app = NULL;
-    pthread_mutex_unlock(&sealer.mu);
+    struct cv_audit_sealer *s = app ? app->sealer : NULL;
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    app->sealer = NULL;
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
 }

@@ -185,7 +185,7 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
         /* the event commits with the row, or neither does */
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, "credentials.deploy", row.server_id, "success");
-        r = cv_audit_change(cv_store_server_insert(app->store, &row, &ev), 1);
+        r = cv_audit_change(app, cv_store_server_insert(app->store, &row, &ev), 1);
         if (r.err != CV_ERR_CONFLICT) break;
     }
     if (cv_failed(r)) goto out;
@@ -343,7 +343,7 @@ cv_result cv_server_delete(struct cv_app *app, const struct cv_principal *p, con
     CV_GUARD(check_server_id(server_id));
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, p->tenant_id, "credentials.delete", server_id, "success");
-    cv_result r = cv_audit_change(cv_store_server_delete(app->store, p->tenant_id, server_id, &ev), 1);
+    cv_result r = cv_audit_change(app, cv_store_server_delete(app->store, p->tenant_id, server_id, &ev), 1);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
     return r;
 }
@@ -435,7 +435,7 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace", server_id,
                             "success");
-        r = cv_audit_change(cv_store_server_update(app->store, &row, row.revision, &ev), 1);
+        r = cv_audit_change(app, cv_store_server_update(app->store, &row, row.revision, &ev), 1);
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
         if (cv_ok(r)) {
             *data = server_json(&row);

@@ -39,13 +39,20 @@ struct cv_principal {
 void cv_principal_cli(struct cv_principal *p);
 
 struct cv_catalog;
+struct cv_audit_sealer;
+struct cv_ratelimit;
 
+/* The service object: everything a running service holds lives here (or in
+ * the front end's own object), never in a global, so two in one process
+ * share nothing. */
 struct cv_app {
     const struct cv_config *cfg;
     struct cv_hsm *hsm;
     struct cv_store *store;
     struct cv_catalog *catalog;
-    uint32_t master_version; /* current master key version */
+    struct cv_audit_sealer *sealer; /* while serve runs */
+    struct cv_ratelimit *limiter;   /* the HTTP front end's, opaque here */
+    uint32_t master_version;        /* current master key version */
 };
 
 enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7 };

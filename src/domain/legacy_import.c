@@ -279,7 +279,7 @@ static cv_result store_row(struct import *im, const struct cv_legacy_row *row, j
     /* fail closed: the import's event commits with the record, or neither */
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, im->p, tenant, ACTION, s.server_id, "success");
-    r = cv_audit_change(cv_store_server_import(im->app->store, &s, &ev), 1);
+    r = cv_audit_change(im->app, cv_store_server_import(im->app->store, &s, &ev), 1);
     if (r.err == CV_ERR_CONFLICT) {
         cv_error_clear();
         *outcome = CV_LEGACY_PRESENT;

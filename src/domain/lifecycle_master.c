@@ -120,7 +120,7 @@ cv_result cv_master_key_rotate(struct cv_app *app, const struct cv_principal *p,
     struct cv_key_job_row job;
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, NULL, "master_key.rotate", CV_HSM_MASTER_LABEL_PREFIX, "success");
-    CV_GUARD(cv_audit_change(cv_store_lc_master_rotate(app->store, p->name, make_master, app, &ev, &v, &job), 1));
+    CV_GUARD(cv_audit_change(app, cv_store_lc_master_rotate(app->store, p->name, make_master, app, &ev, &v, &job), 1));
     cv_lifecycle_set_master_version(app, v);
     char label[48], mv[16];
     label_of(v, label);
@@ -148,7 +148,7 @@ cv_result cv_master_key_retire(struct cv_app *app, const struct cv_principal *p,
     label_of(v, label);
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, NULL, "master_key.retire", label, "success");
-    cv_result r = cv_audit_change(cv_store_lc_master_forget(app->store, v, &ev, &existed, &wrapping, &newest), 1);
+    cv_result r = cv_audit_change(app, cv_store_lc_master_forget(app->store, v, &ev, &existed, &wrapping, &newest), 1);
     if (r.err == CV_ERR_CONFLICT) {
         cv_result a = cv_audit(app, p, NULL, "master_key.retire", label, "denied");
         if (cv_failed(a)) return a;
@@ -185,7 +185,7 @@ cv_result cv_master_rewrap_start(struct cv_app *app, const struct cv_principal *
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, NULL, "master_key.rewrap_start", CV_HSM_MASTER_LABEL_PREFIX, "success");
     CV_GUARD(cv_store_lc_job_start(app->store, CV_JOB_MASTER_REWRAP, NULL, p->name, &ev, &job, &started));
-    cv_audit_committed(started ? 1 : 0);
+    cv_audit_committed(app, started ? 1 : 0);
     if (job_out) *job_out = job;
     if (!data) return CV_OK;
     json_t *doc = cv_lifecycle_job_json(&job);

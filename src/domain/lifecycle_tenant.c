@@ -90,7 +90,7 @@ static cv_result rotate(struct cv_app *app, const struct cv_principal *p, const 
         snprintf(mv, sizeof(mv), "%u", next.ref.master_version);
         cv_log(CV_LOG_INFO, "tenant_key_rotated", "tenant", tenant_id, "version", v, "master_version", mv, "reason",
                why, NULL);
-        cv_audit_committed(1);
+        cv_audit_committed(app, 1);
         return CV_OK;
     }
     CV_BAIL(CV_ERR_UNAVAILABLE, "rotations of %s kept racing each other; try again", tenant_id);
@@ -154,7 +154,7 @@ cv_result cv_tenant_rewrap_start(struct cv_app *app, const struct cv_principal *
     version_event(&ev, prefix, p, tenant_id, "tenant_key.rewrap_start");
     CV_GUARD(tenant_not_found(
         cv_store_lc_job_start(app->store, CV_JOB_RECORD_REWRAP, tenant_id, p->name, &ev, &job, &started)));
-    cv_audit_committed(started ? 1 : 0);
+    cv_audit_committed(app, started ? 1 : 0);
     if (job_out) *job_out = job;
     if (!data) return CV_OK;
     json_t *doc = cv_lifecycle_job_json(&job);
@@ -199,7 +199,7 @@ cv_result cv_tenant_min_decrypt_set(struct cv_app *app, const struct cv_principa
     char prefix[CV_TENANT_ID_MAX_BYTES + 2];
     version_event(&ev, prefix, p, tenant_id, "tenant_key.min_decrypt_version");
     CV_GUARD(tenant_not_found(
-        cv_audit_change(cv_store_lc_min_decrypt_raise(app->store, tenant_id, min, &ev, &blocking), 1)));
+        cv_audit_change(app, cv_store_lc_min_decrypt_raise(app->store, tenant_id, min, &ev, &blocking), 1)));
     /* the retired versions' unwrapped copies leave the token now */
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
     return cv_tenant_get(app, p, tenant_id, data);
@@ -218,7 +218,7 @@ cv_result cv_tenant_keys_destroy_retired(struct cv_app *app, const struct cv_pri
     version_event(&ev, prefix, p, tenant_id, "tenant_key.destroy");
     CV_GUARD(tenant_not_found(cv_store_lc_keys_destroy_retired(app->store, tenant_id, &ev, versions,
                                                                CV_LC_DESTROYED_LISTED, &n, &blocking)));
-    cv_audit_committed((unsigned)n);
+    cv_audit_committed(app, (unsigned)n);
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
     json_t *list = json_array();
     CV_ENSURE(list != NULL, CV_ERR_MEMORY, "out of memory");
@@ -246,7 +246,7 @@ cv_result cv_tenant_shred(struct cv_app *app, const struct cv_principal *p, cons
     struct cv_store_shred_counts counts;
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, tenant_id, "tenant.shred", tenant_id, "success");
-    CV_GUARD(tenant_not_found(cv_audit_change(cv_store_lc_tenant_shred(app->store, tenant_id, &ev, &counts), 1)));
+    CV_GUARD(tenant_not_found(cv_audit_change(app, cv_store_lc_tenant_shred(app->store, tenant_id, &ev, &counts), 1)));
     /* here at once; other instances when they hear the key event */
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
     char rec[24], keys[24];

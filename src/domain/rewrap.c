@@ -212,7 +212,7 @@ static cv_result end_job(struct cv_rewrap_run *run, int *ended)
     cv_audit_event_init(&ev, &sys, master ? NULL : job->tenant_id,
                         master ? "master_key.rewrap_complete" : "tenant_key.rewrap_complete", prefix, "success");
     CV_GUARD(cv_store_lc_job_end(run->app->store, job, run->skip->n, &ev, ended));
-    cv_audit_committed(*ended ? 1 : 0);
+    cv_audit_committed(run->app, *ended ? 1 : 0);
     return CV_OK;
 }
 

@@ -53,7 +53,7 @@ cv_result cv_tenant_create(struct cv_app *app, const struct cv_principal *p, jso
     CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &key.ref));
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, id, "tenant.create", id, "success");
-    cv_result r = cv_audit_change(cv_store_tenant_create(app->store, &t, &key, p->name, &ev), 1);
+    cv_result r = cv_audit_change(app, cv_store_tenant_create(app->store, &t, &key, p->name, &ev), 1);
     if (r.err == CV_ERR_CONFLICT) return cv_fail_code(CV_ERR_CONFLICT, "tenant_exists", "tenant '%s' exists", id);
     CV_GUARD(r);
     CV_GUARD(cv_store_tenant_get(app->store, id, &t));

@@ -101,7 +101,7 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     cv_result r = cv_audit_uuid(row.id);
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, tenant, "token.create", row.id, "success");
-    if (cv_ok(r)) r = cv_audit_change(cv_store_token_insert(app->store, &row, hash, &ev), 1);
+    if (cv_ok(r)) r = cv_audit_change(app, cv_store_token_insert(app->store, &row, hash, &ev), 1);
     if (cv_failed(r)) {
         cv_wipe(token, sizeof(token));
         return r;
@@ -124,7 +124,7 @@ cv_result cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
     const char *scope = p->role == CV_ROLE_ADMIN ? NULL : p->tenant_id;
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, scope, "token.revoke", token_id, "success");
-    cv_result r = cv_audit_change(cv_store_token_revoke(app->store, scope, token_id, &ev), 1);
+    cv_result r = cv_audit_change(app, cv_store_token_revoke(app->store, scope, token_id, &ev), 1);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "token not found");
     return r;
 }

@@ -215,27 +215,26 @@ enum cv_rate_class cv_rate_class_of(const char *method, const char *route_patter
 
 /* ---- the glue for cv_routes_authenticate ---- */
 
-static _Atomic(struct cv_ratelimit *) limiter_ptr;
-static pthread_mutex_t limiter_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* One limiter per process, made from the configuration on first use; it
- * lives as long as the process. NULL (no limits) if it cannot be made. */
+/* The service's limiter (app->limiter), made before the server starts; NULL
+ * means no limits (a command-line front end, or limits all off). */
 static struct cv_ratelimit *limiter(const struct cv_app *app)
 {
-    struct cv_ratelimit *rl = atomic_load_explicit(&limiter_ptr, memory_order_acquire);
-    if (rl || !app || !app->cfg) return rl;
-    pthread_mutex_lock(&limiter_mu);
-    rl = atomic_load_explicit(&limiter_ptr, memory_order_acquire);
-    if (!rl) {
-        struct cv_rate_limits l;
-        cv_rate_limits_from_config(app->cfg, &l);
-        if (cv_ok(cv_ratelimit_new(&l, &rl)))
-            atomic_store_explicit(&limiter_ptr, rl, memory_order_release);
-        else
-            cv_log(CV_LOG_ERROR, "rate_limits_off", "error", cv_error_message(), NULL);
-    }
-    pthread_mutex_unlock(&limiter_mu);
-    return rl;
+    return app ? app->limiter : NULL;
+}
+
+cv_result cv_routes_limits_open(struct cv_app *app)
+{
+    CV_ENSURE(app && app->cfg && !app->limiter, CV_ERR_INTERNAL, "rate limits need a service without limits yet");
+    struct cv_rate_limits l;
+    cv_rate_limits_from_config(app->cfg, &l);
+    return cv_ratelimit_new(&l, &app->limiter);
+}
+
+void cv_routes_limits_close(struct cv_app *app)
+{
+    if (!app || !app->limiter) return;
+    cv_ratelimit_free(app->limiter);
+    app->limiter = NULL;
 }
 
 static int64_t now_ms(void)
