@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "credvault/metrics.h"
 #include "credvault/result.h"
 
 #define CV_HSM_MASTER_LABEL_PREFIX "credvault-master-"
@@ -30,6 +31,7 @@ struct cv_hsm_options {
     unsigned retries;        /* attempts after a session/device error */
     unsigned backoff_ms;     /* first backoff, doubled per attempt */
     unsigned key_cache_size; /* unwrapped tenant keys kept (LRU) */
+    struct cv_metrics *metrics; /* the service's registry, or NULL */
 };
 
 /* A tenant key as stored in the database: wrapped by master `master_version`

@@ -1,4 +1,4 @@
-/* Process-wide metrics that every layer updates (counters, gauges and
+/* Metrics that every layer updates (counters, gauges and
  * histograms), rendered in the Prometheus text format 0.0.4 for GET /metrics.
  * Label values are methods, route patterns, status codes, CK_RV names and
  * categories: never a secret, a token, a request body or a raw path. Updates
@@ -46,21 +46,28 @@ enum cv_metric {
     CV_M__COUNT
 };
 
+/* A registry: one per service object, so that two services in one process
+ * share nothing. Every update below is a no-op on a NULL registry (a
+ * command-line run, or a test that does not count). */
+struct cv_metrics;
+CV_RESULT cv_metrics_new(struct cv_metrics **out);
+void cv_metrics_free(struct cv_metrics *reg);
+
 /* Unlabelled counters and gauges. */
-void cv_metric_inc(enum cv_metric m);
-void cv_metric_add(enum cv_metric m, uint64_t n);
-void cv_metric_set(enum cv_metric m, int64_t v);
+void cv_metric_inc(struct cv_metrics *reg, enum cv_metric m);
+void cv_metric_add(struct cv_metrics *reg, enum cv_metric m, uint64_t n);
+void cv_metric_set(struct cv_metrics *reg, enum cv_metric m, int64_t v);
 /* Labelled counter: one value per label the family declares (NULL is ""). */
-void cv_metric_inc_l(enum cv_metric m, const char *l1, const char *l2, const char *l3);
+void cv_metric_inc_l(struct cv_metrics *reg, enum cv_metric m, const char *l1, const char *l2, const char *l3);
 /* Histogram observation (l1: the family's label, or NULL when it has none). */
-void cv_metric_observe(enum cv_metric m, const char *l1, double value);
+void cv_metric_observe(struct cv_metrics *reg, enum cv_metric m, const char *l1, double value);
 
 /* The current value of a series, for tests and the checkpoint logic
  * (histograms: the observation count). 0 when the series does not exist. */
-uint64_t cv_metric_value(enum cv_metric m, const char *l1, const char *l2, const char *l3);
+uint64_t cv_metric_value(struct cv_metrics *reg, enum cv_metric m, const char *l1, const char *l2, const char *l3);
 
 /* Appends every family to `out` (a buffer made with cv_buf_init). */
-CV_RESULT cv_metrics_render(struct cv_buf *out);
+CV_RESULT cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out);
 
 /* For families computed elsewhere at scrape time (gauges read from the
  * database): the HELP/TYPE lines, then samples. Names must be
@@ -69,7 +76,5 @@ CV_RESULT cv_metrics_write_family(struct cv_buf *out, const char *name, const ch
 CV_RESULT cv_metrics_write_sample(struct cv_buf *out, const char *name, const char *const *label_names,
                                   const char *const *label_values, size_t nlabels, double value);
 
-/* Forgets every series (unit tests only). */
-void cv_metrics_reset(void);
 
 #endif

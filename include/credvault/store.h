@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "credvault/hsm.h"
+#include "credvault/metrics.h"
 #include "credvault/result.h"
 
 #define CV_STORE_NAME_MAX_BYTES 256     /* tenant and server display names */
@@ -28,6 +29,7 @@ struct cv_store_options {
     const char *password; /* optional; overrides the URL's */
     unsigned connect_timeout_s;   /* default 3 */
     unsigned statement_timeout_ms; /* default 5000 */
+    struct cv_metrics *metrics;    /* the service's registry, or NULL */
 };
 
 /* Checks the options; connections are made lazily, one per calling thread,

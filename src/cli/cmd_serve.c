@@ -96,6 +96,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     struct cv_http_server_options ho;
     cv_http_server_options_from_config(&cfg, &ho);
+    ho.metrics = app->metrics;
     size_t nroutes;
     const struct cv_http_route *routes = cv_api_routes(&nroutes);
     if (cv_failed(cv_http_server_start(&ho, routes, nroutes, app, &srv))) {

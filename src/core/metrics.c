@@ -93,16 +93,34 @@ struct series {
     _Atomic uint64_t bucket[NBUCKETS]; /* histogram: observations per bucket, not cumulative */
 };
 
-static struct series *tables[CV_M__COUNT];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t grow = PTHREAD_MUTEX_INITIALIZER;
+/* One per service object: two services in one process share no series. */
+struct cv_metrics {
+    struct series *tables[CV_M__COUNT];
+    pthread_mutex_t grow;
+};
 
-static void alloc_tables(void)
+cv_result cv_metrics_new(struct cv_metrics **out)
 {
+    struct cv_metrics *reg = calloc(1, sizeof(*reg));
+    CV_ENSURE(reg != NULL, CV_ERR_MEMORY, "out of memory");
+    pthread_mutex_init(&reg->grow, NULL);
     for (unsigned m = 0; m < CV_M__COUNT; m++) {
-        tables[m] = calloc(families[m].capacity, sizeof(struct series));
-        if (!tables[m]) abort(); /* at start, tiny: nothing sensible to do without it */
+        reg->tables[m] = calloc(families[m].capacity, sizeof(struct series));
+        if (!reg->tables[m]) {
+            cv_metrics_free(reg);
+            CV_BAIL(CV_ERR_MEMORY, "out of memory");
+        }
     }
+    *out = reg;
+    return CV_OK;
+}
+
+void cv_metrics_free(struct cv_metrics *reg)
+{
+    if (!reg) return;
+    for (unsigned m = 0; m < CV_M__COUNT; m++) free(reg->tables[m]);
+    pthread_mutex_destroy(&reg->grow);
+    free(reg);
 }
 
 static uint64_t fnv(const char *s)
@@ -148,56 +166,56 @@ static struct series *probe(struct series *t, unsigned cap, uint64_t h, const ch
     return NULL;
 }
 
-static struct series *series_of(enum cv_metric m, const char *const l[CV_METRICS_LABELS_MAX], int create)
+static struct series *series_of(struct cv_metrics *reg, enum cv_metric m, const char *const l[CV_METRICS_LABELS_MAX],
+                                int create)
 {
-    if ((unsigned)m >= CV_M__COUNT) return NULL;
-    pthread_once(&once, alloc_tables);
+    if (!reg || (unsigned)m >= CV_M__COUNT) return NULL;
     const struct family *f = &families[m];
     char key[KEY_MAX_BYTES];
     make_key(f, l, key);
     uint64_t h = fnv(key);
-    struct series *s = probe(tables[m], f->capacity, h, key, 0);
+    struct series *s = probe(reg->tables[m], f->capacity, h, key, 0);
     if (s || !create) return s;
     /* Rare: a new series. Probe again under the lock, so two threads adding
      * the same labels end in the same slot. */
-    pthread_mutex_lock(&grow);
-    s = probe(tables[m], f->capacity, h, key, 1);
-    pthread_mutex_unlock(&grow);
-    if (!s && m != CV_M_METRICS_DROPPED) cv_metric_inc(CV_M_METRICS_DROPPED);
+    pthread_mutex_lock(&reg->grow);
+    s = probe(reg->tables[m], f->capacity, h, key, 1);
+    pthread_mutex_unlock(&reg->grow);
+    if (!s && m != CV_M_METRICS_DROPPED) cv_metric_inc(reg, CV_M_METRICS_DROPPED);
     return s;
 }
 
-void cv_metric_add(enum cv_metric m, uint64_t n)
+void cv_metric_add(struct cv_metrics *reg, enum cv_metric m, uint64_t n)
 {
     const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
-    struct series *s = series_of(m, none, 1);
+    struct series *s = series_of(reg, m, none, 1);
     if (s) atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
 }
 
-void cv_metric_inc(enum cv_metric m)
+void cv_metric_inc(struct cv_metrics *reg, enum cv_metric m)
 {
-    cv_metric_add(m, 1);
+    cv_metric_add(reg, m, 1);
 }
 
-void cv_metric_set(enum cv_metric m, int64_t v)
+void cv_metric_set(struct cv_metrics *reg, enum cv_metric m, int64_t v)
 {
     const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
-    struct series *s = series_of(m, none, 1);
+    struct series *s = series_of(reg, m, none, 1);
     if (s) atomic_store_explicit(&s->value, (uint64_t)v, memory_order_relaxed);
 }
 
-void cv_metric_inc_l(enum cv_metric m, const char *l1, const char *l2, const char *l3)
+void cv_metric_inc_l(struct cv_metrics *reg, enum cv_metric m, const char *l1, const char *l2, const char *l3)
 {
     const char *l[CV_METRICS_LABELS_MAX] = {l1, l2, l3};
-    struct series *s = series_of(m, l, 1);
+    struct series *s = series_of(reg, m, l, 1);
     if (s) atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 
-void cv_metric_observe(enum cv_metric m, const char *l1, double value)
+void cv_metric_observe(struct cv_metrics *reg, enum cv_metric m, const char *l1, double value)
 {
     if ((unsigned)m >= CV_M__COUNT || families[m].kind != HISTOGRAM) return;
     const char *l[CV_METRICS_LABELS_MAX] = {l1, NULL, NULL};
-    struct series *s = series_of(m, l, 1);
+    struct series *s = series_of(reg, m, l, 1);
     if (!s) return;
     if (!(value >= 0)) value = 0; /* NaN and negatives (a clock step) count as zero */
     size_t b = 0;
@@ -210,20 +228,11 @@ void cv_metric_observe(enum cv_metric m, const char *l1, double value)
     atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 
-uint64_t cv_metric_value(enum cv_metric m, const char *l1, const char *l2, const char *l3)
+uint64_t cv_metric_value(struct cv_metrics *reg, enum cv_metric m, const char *l1, const char *l2, const char *l3)
 {
     const char *l[CV_METRICS_LABELS_MAX] = {l1, l2, l3};
-    struct series *s = series_of(m, l, 0);
+    struct series *s = series_of(reg, m, l, 0);
     return s ? atomic_load_explicit(&s->value, memory_order_relaxed) : 0;
-}
-
-void cv_metrics_reset(void)
-{
-    pthread_once(&once, alloc_tables);
-    pthread_mutex_lock(&grow);
-    for (unsigned m = 0; m < CV_M__COUNT; m++)
-        memset(tables[m], 0, families[m].capacity * sizeof(struct series));
-    pthread_mutex_unlock(&grow);
 }
 
 /* ---- rendering ---- */
@@ -345,9 +354,9 @@ static cv_result render_histogram(struct cv_buf *out, const struct family *f, st
     return put_u64(out, count);
 }
 
-cv_result cv_metrics_render(struct cv_buf *out)
+cv_result cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out)
 {
-    pthread_once(&once, alloc_tables);
+    CV_ENSURE_REF(reg);
     static const char *const kind_names[] = {"counter", "gauge", "histogram"};
     for (unsigned m = 0; m < CV_M__COUNT; m++) {
         const struct family *f = &families[m];
@@ -355,11 +364,11 @@ cv_result cv_metrics_render(struct cv_buf *out)
          * see the series before the first event */
         if (f->nlabels == 0) {
             const char *none[CV_METRICS_LABELS_MAX] = {NULL, NULL, NULL};
-            (void)series_of((enum cv_metric)m, none, 1);
+            (void)series_of(reg, (enum cv_metric)m, none, 1);
         }
         CV_GUARD(cv_metrics_write_family(out, f->name, kind_names[f->kind], f->help));
         for (unsigned i = 0; i < f->capacity; i++) {
-            struct series *s = &tables[m][i];
+            struct series *s = &reg->tables[m][i];
             if (!atomic_load_explicit(&s->ready, memory_order_acquire)) continue;
             if (f->kind == HISTOGRAM) {
                 CV_GUARD(render_histogram(out, f, s));

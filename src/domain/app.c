@@ -14,6 +14,7 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
     CV_ENSURE(app != NULL, CV_ERR_MEMORY, "out of memory");
     app->cfg = cfg;
     app->master_version = 1;
+    CV_GUARD_OUT(r, cv_metrics_new(&app->metrics));
     if (parts & CV_APP_HSM) {
         if (!cfg->pkcs11_token || !cfg->hsm_pin) {
             r = cv_fail(CV_ERR_INPUT, "the HSM needs CREDVAULT_PKCS11_TOKEN and CREDVAULT_HSM_PIN_FILE (or CREDVAULT_HSM_PIN)");
@@ -27,6 +28,7 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
             .retries = cfg->hsm_retries,
             .backoff_ms = cfg->hsm_backoff_ms,
             .key_cache_size = cfg->key_cache_size,
+            .metrics = app->metrics,
         };
         CV_GUARD_OUT(r, cv_hsm_open(&ho, &app->hsm));
     }
@@ -35,7 +37,8 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
             r = cv_fail(CV_ERR_INPUT, "CREDVAULT_DATABASE_URL is not set");
             goto out;
         }
-        struct cv_store_options so = {.url = cfg->database_url, .password = cfg->database_password};
+        struct cv_store_options so = {
+            .url = cfg->database_url, .password = cfg->database_password, .metrics = app->metrics};
         CV_GUARD_OUT(r, cv_store_open(&so, &app->store));
     }
     if (parts & CV_APP_CATALOG) CV_GUARD_OUT(r, cv_catalog_load(cfg->templates_file, &app->catalog));
@@ -55,5 +58,6 @@ void cv_app_close(struct cv_app *app)
     if (app->catalog) cv_catalog_free(app->catalog);
     if (app->store) cv_store_close(app->store);
     if (app->hsm) cv_hsm_close(app->hsm);
+    cv_metrics_free(app->metrics);
     free(app);
 }

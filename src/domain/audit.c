@@ -54,7 +54,7 @@ void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p
 
 static void counted(struct cv_app *app, unsigned n, int durable)
 {
-    for (unsigned i = 0; i < n; i++) cv_metric_inc_l(CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
+    for (unsigned i = 0; i < n; i++) cv_metric_inc_l(app ? app->metrics : NULL, CV_M_AUDIT_EVENTS, durable ? "sync" : "async", NULL, NULL);
     cv_audit_sealer_count(app, n);
 }
 
@@ -63,7 +63,7 @@ static cv_result write_event(struct cv_app *app, const struct cv_audit_event *ev
     CV_ENSURE(app && app->store, CV_ERR_INTERNAL, "no store to audit to");
     cv_result r = cv_store_audit_append(app->store, ev, durable);
     if (cv_failed(r)) {
-        cv_metric_inc(CV_M_AUDIT_FAILURES);
+        cv_metric_inc(app->metrics, CV_M_AUDIT_FAILURES);
         cv_log(CV_LOG_ERROR, "audit_write_failed", "action", ev->action, "tenant", ev->tenant_id ? ev->tenant_id : "",
                "request_id", ev->request_id ? ev->request_id : "", "error", cv_error_message(), NULL);
         return r;
@@ -117,7 +117,7 @@ cv_result cv_audit_auth_failed(struct cv_app *app, const char *client, const cha
 void cv_audit_decrypt_failure(struct cv_app *app, const struct cv_principal *p, const char *tenant_id,
                               const char *server_id, uint32_t key_version)
 {
-    cv_metric_inc(CV_M_DECRYPT_FAILURES);
+    cv_metric_inc(app ? app->metrics : NULL, CV_M_DECRYPT_FAILURES);
     if (!app || !p) return; /* not on a request (the command line): the log line is the record */
     char detail[64];
     snprintf(detail, sizeof(detail), "{\"keyVersion\":%u}", key_version);

@@ -98,9 +98,9 @@ cv_result cv_audit_checkpoint(struct cv_app *app, int *made)
     snprintf(id, sizeof(id), "%lld", (long long)cp.id);
     snprintf(n, sizeof(n), "%zu", hs.n);
     cv_log(CV_LOG_INFO, "audit_checkpoint", "id", id, "heads", n, "key", cp.key_label, NULL);
-    cv_metric_set(CV_M_AUDIT_CHECKPOINT_TIME, cp.at_ms / 1000);
+    cv_metric_set(app->metrics, CV_M_AUDIT_CHECKPOINT_TIME, cp.at_ms / 1000);
 out:
-    cv_metric_inc_l(CV_M_AUDIT_CHECKPOINTS, cv_failed(r) ? "error" : *made ? "ok" : "unchanged", NULL, NULL);
+    cv_metric_inc_l(app->metrics, CV_M_AUDIT_CHECKPOINTS, cv_failed(r) ? "error" : *made ? "ok" : "unchanged", NULL, NULL);
     cv_audit_checkpoint_free(&last);
     free(digests);
     free(hs.items);

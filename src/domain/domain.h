@@ -52,6 +52,7 @@ struct cv_app {
     struct cv_catalog *catalog;
     struct cv_audit_sealer *sealer; /* while serve runs */
     struct cv_ratelimit *limiter;   /* the HTTP front end's, opaque here */
+    struct cv_metrics *metrics;     /* this service's registry */
     uint32_t master_version;        /* current master key version */
 };
 

@@ -147,6 +147,6 @@ static cv_result database_gauges(struct cv_app *app, struct cv_buf *out)
 
 cv_result cv_metrics_collect(struct cv_app *app, struct cv_buf *out)
 {
-    CV_GUARD(cv_metrics_render(out));
+    CV_GUARD(cv_metrics_render(app->metrics, out));
     return database_gauges(app, out);
 }

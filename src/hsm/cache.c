@@ -24,6 +24,7 @@ struct cv_hsm_cache_entry {
 };
 
 struct cv_hsm_cache {
+    struct cv_metrics *metrics; /* the service's, or NULL */
     pthread_mutex_t mu;
     unsigned capacity, count;
     size_t nbuckets; /* power of two */
@@ -59,6 +60,11 @@ static int ref_equal(const struct cv_key_ref *a, const struct cv_key_ref *b)
            a->master_version == b->master_version && a->wrapped_len == b->wrapped_len &&
            cv_memeq(a->wrapped, b->wrapped, a->wrapped_len) &&
            cv_memeq(a->binding, b->binding, sizeof(a->binding));
+}
+
+void cv_hsm_cache_count_into(struct cv_hsm_cache *c, struct cv_metrics *reg)
+{
+    if (c) c->metrics = reg;
 }
 
 cv_result cv_hsm_cache_new(unsigned capacity, struct cv_hsm_cache **out)
@@ -141,7 +147,7 @@ struct cv_hsm_cache_entry *cv_hsm_cache_get(struct cv_hsm_cache *c, const struct
         list_push_front(c, e);
     }
     pthread_mutex_unlock(&c->mu);
-    cv_metric_inc(e ? CV_M_KEY_CACHE_HITS : CV_M_KEY_CACHE_MISSES);
+    cv_metric_inc(c->metrics, e ? CV_M_KEY_CACHE_HITS : CV_M_KEY_CACHE_MISSES);
     return e;
 }
 
@@ -179,7 +185,7 @@ cv_result cv_hsm_cache_put(struct cv_hsm_cache *c, const struct cv_key_ref *ref,
         *pinned = fresh;
         if (c->count > c->capacity) {
             doomed->handle[0] = detach(c, c->tail);
-            cv_metric_inc(CV_M_KEY_CACHE_EVICTIONS);
+            cv_metric_inc(c->metrics, CV_M_KEY_CACHE_EVICTIONS);
         }
     }
     pthread_mutex_unlock(&c->mu);

@@ -17,6 +17,8 @@ struct cv_hsm_cache_doomed {
     unsigned long handle[2];
 };
 
+/* Where hits, misses and evictions are counted (NULL: nowhere). */
+void cv_hsm_cache_count_into(struct cv_hsm_cache *c, struct cv_metrics *reg);
 CV_RESULT cv_hsm_cache_new(unsigned capacity, struct cv_hsm_cache **out);
 /* Entries still present are forgotten, not returned: call after
  * cv_hsm_cache_forget or after detaching everything. */

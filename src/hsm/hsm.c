@@ -89,7 +89,9 @@ static cv_result alloc(const struct cv_hsm_options *opt, struct cv_hsm **out)
     hsm->pin_len = strlen(hsm->pin);
     cv_hsm_sessions_forget(hsm);
     CV_GUARD_OUT(res, cv_hsm_selector_parse(opt->token, &hsm->selector));
+    hsm->metrics = opt->metrics;
     CV_GUARD_OUT(res, cv_hsm_cache_new(opt->key_cache_size, &hsm->cache));
+    cv_hsm_cache_count_into(hsm->cache, opt->metrics);
     *out = hsm;
     hsm = NULL;
 out:
@@ -111,7 +113,7 @@ cv_result cv_hsm_open(const struct cv_hsm_options *opt, struct cv_hsm **out)
     CV_GUARD_OUT(res, cv_hsm_module_load(hsm));
     CV_GUARD_OUT(res, cv_hsm_connect_retrying(hsm, &rv));
     hsm->healthy = 1;
-    cv_metric_set(CV_M_HSM_UP, 1);
+    cv_metric_set(hsm->metrics, CV_M_HSM_UP, 1);
     cv_log(CV_LOG_INFO, "hsm_open", "profile", hsm->profile.name, "wrap",
            cv_hsm_mechanism_name(hsm->profile.wrap_mechanism), "gcm_iv",
            cv_hsm_iv_source_name(hsm->profile.iv_source), (char *)NULL);

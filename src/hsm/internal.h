@@ -51,6 +51,7 @@ struct cv_hsm {
     size_t pin_len;
     struct cv_hsm_selector *selector;
     unsigned session_count, retries, backoff_ms, key_cache_size;
+    struct cv_metrics *metrics; /* the service's, or NULL */
 
     void *dl;
     CK_FUNCTION_LIST_PTR f;

@@ -89,8 +89,8 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
     CK_RV rv = CKR_OK;
     cv_result r = cv_hsm_connect(hsm, &rv);
     hsm->generation++;
-    cv_metric_inc_l(CV_M_HSM_RECOVERIES, cv_ok(r) ? "ok" : "failed", NULL, NULL);
-    cv_metric_set(CV_M_HSM_UP, cv_ok(r));
+    cv_metric_inc_l(hsm->metrics, CV_M_HSM_RECOVERIES, cv_ok(r) ? "ok" : "failed", NULL, NULL);
+    cv_metric_set(hsm->metrics, CV_M_HSM_UP, cv_ok(r));
     if (cv_ok(r)) {
         hsm->healthy = 1;
         hsm->broken_rv = CKR_OK;
@@ -107,13 +107,13 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
 }
 
 /* Counts the operation and its time, retries included (metrics only). */
-static cv_result observed(const struct timespec *start, cv_result r)
+static cv_result observed(struct cv_hsm *hsm, const struct timespec *start, cv_result r)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    cv_metric_observe(CV_M_HSM_DURATION, NULL,
+    cv_metric_observe(hsm->metrics, CV_M_HSM_DURATION, NULL,
                       (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9);
-    cv_metric_inc_l(CV_M_HSM_OPERATIONS, cv_ok(r) ? "ok" : "error", NULL, NULL);
+    cv_metric_inc_l(hsm->metrics, CV_M_HSM_OPERATIONS, cv_ok(r) ? "ok" : "error", NULL, NULL);
     return r;
 }
 
@@ -124,7 +124,7 @@ cv_result cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
     CV_ENSURE_REF(hsm);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    return observed(&start, run(hsm, op, arg));
+    return observed(hsm, &start, run(hsm, op, arg));
 }
 
 static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
@@ -137,7 +137,7 @@ static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
             cv_hsm_lease_release(hsm, &lease);
         }
         if (cv_failed(r) && lease.rv != CKR_OK)
-            cv_metric_inc_l(CV_M_HSM_ERRORS, cv_hsm_rv_text(lease.rv).s, NULL, NULL);
+            cv_metric_inc_l(hsm->metrics, CV_M_HSM_ERRORS, cv_hsm_rv_text(lease.rv).s, NULL, NULL);
         if (cv_ok(r) || !lease.retry) return r;
         if (attempt >= hsm->retries) {
             char tries[16];

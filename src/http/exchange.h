@@ -15,6 +15,7 @@ struct cv_http_server {
     size_t nroutes;
     void *app;
     size_t max_body_bytes;
+    struct cv_metrics *metrics;
     unsigned port;
     atomic_size_t in_flight; /* requests between first callback and completion */
     atomic_bool stopping;    /* answer with Connection: close while draining */

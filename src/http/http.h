@@ -102,6 +102,7 @@ struct cv_http_server_options {
     unsigned max_connections;
     unsigned max_connections_per_ip;
     unsigned connection_timeout_s;   /* idle keep-alive and slow clients */
+    struct cv_metrics *metrics;      /* where requests are counted, or NULL */
 };
 
 /* Copies the CREDVAULT_LISTEN, _TLS*, _THREADS, _MAX_* and _CONNECTION_TIMEOUT_S

@@ -244,9 +244,9 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void reply_limited(struct cv_http_response *res, enum cv_rate_class c, const char *scope, unsigned wait)
+static void reply_limited(const struct cv_app *app, struct cv_http_response *res, enum cv_rate_class c, const char *scope, unsigned wait)
 {
-    cv_metric_inc_l(CV_M_RATE_LIMITED, cv_rate_class_name(c), scope, NULL);
+    cv_metric_inc_l(app->metrics, CV_M_RATE_LIMITED, cv_rate_class_name(c), scope, NULL);
     char v[16];
     snprintf(v, sizeof(v), "%u", wait);
     cv_http_reply_error(res, cv_fail_code(CV_ERR_RATE_LIMITED, "rate_limited",
@@ -262,12 +262,12 @@ int cv_routes_admit_address(struct cv_app *app, struct cv_http_request *req, str
     int64_t now = now_ms();
     unsigned wait = cv_ratelimit_penalty(rl, addr, now);
     if (wait) {
-        reply_limited(res, c, "auth_failures", wait);
+        reply_limited(app, res, c, "auth_failures", wait);
         return 0;
     }
     wait = cv_ratelimit_take(rl, c, CV_RATE_ADDRESS, addr, now);
     if (wait) {
-        reply_limited(res, c, "address", wait);
+        reply_limited(app, res, c, "address", wait);
         return 0;
     }
     return 1;
@@ -278,7 +278,7 @@ cv_result cv_routes_auth_failed(struct cv_app *app, struct cv_http_request *req,
     /* an outage is not a failed authentication */
     if (failure.err != CV_ERR_AUTH) return failure;
     const char *addr = cv_http_client_addr(req);
-    cv_metric_inc(CV_M_AUTH_FAILURES);
+    cv_metric_inc(app->metrics, CV_M_AUTH_FAILURES);
     cv_ratelimit_auth_failed(limiter(app), addr, now_ms());
     CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
     return cv_fail(CV_ERR_AUTH, "missing or invalid bearer token");
@@ -291,6 +291,6 @@ int cv_routes_admit_token(struct cv_app *app, struct cv_http_request *req, struc
     enum cv_rate_class c = cv_rate_class_of(cv_http_method(req), cv_http_route_pattern(req));
     unsigned wait = cv_ratelimit_take(limiter(app), c, CV_RATE_TOKEN, p->token_id, now_ms());
     if (!wait) return 1;
-    reply_limited(res, c, "token", wait);
+    reply_limited(app, res, c, "token", wait);
     return 0;
 }

@@ -94,6 +94,7 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     srv->nroutes = nroutes;
     srv->app = app;
     srv->max_body_bytes = opts->max_body_bytes;
+    srv->metrics = opts->metrics;
     atomic_init(&srv->in_flight, 0);
     atomic_init(&srv->stopping, false);
 

@@ -30,6 +30,7 @@ struct cv_store {
     pthread_key_t key; /* this thread's struct cv_conn */
     pthread_mutex_t lock;
     struct cv_conn *conns; /* every live one, so close can finish them */
+    struct cv_metrics *metrics; /* the service's, or NULL */
 };
 
 /* One thread's connection. `pg` NULL means "connect on next use". */

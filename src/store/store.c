@@ -35,6 +35,7 @@ cv_result cv_store_open(const struct cv_store_options *opt, struct cv_store **ou
     CV_ENSURE(st != NULL, CV_ERR_MEMORY, "out of memory");
     cv_result r;
     st->url = strdup(opt->url);
+    st->metrics = opt->metrics;
     if (opt->password) st->password = cv_secret_strdup(opt->password);
     if (!st->url || (opt->password && !st->password)) {
         r = cv_fail(CV_ERR_MEMORY, "out of memory");

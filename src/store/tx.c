@@ -202,12 +202,12 @@ static enum outcome run_once(struct cv_conn *c, struct cv_q *all[], size_t n, st
     return cv_store_sqlstate_drops(PQresultErrorField(run->error, PG_DIAG_SQLSTATE)) ? RUN_LOST : RUN_SQL_ERROR;
 }
 
-static cv_result sql_error(const struct cv_tx *msgs, const struct run *run)
+static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const struct run *run)
 {
     const char *state = PQresultErrorField(run->error, PG_DIAG_SQLSTATE);
     if (!state) state = "";
     cv_err e = cv_store_sqlstate_err(state, msgs ? msgs->fk_err : CV_ERR_NONE);
-    cv_metric_inc_l(CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
+    cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
     int level = e == CV_ERR_INTERNAL ? CV_LOG_ERROR : e == CV_ERR_UNAVAILABLE ? CV_LOG_WARN : CV_LOG_DEBUG;
     cv_store_log_result_error("db_error", run->failed, run->error, level);
     if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", msgs && msgs->fk ? msgs->fk : "not found");
@@ -227,7 +227,7 @@ static void log_lost(struct cv_conn *c, const struct run *run)
 {
     if (run->error) cv_store_log_result_error("db_connection_lost", run->failed, run->error, CV_LOG_WARN);
     else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
-    cv_metric_inc_l(CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
+    cv_metric_inc_l(c->st->metrics, CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
 }
 
 static cv_result check_statements(struct cv_q *qs, size_t n)
@@ -279,7 +279,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         struct cv_conn *c;
         r = cv_conn_get(st, &c);
         if (cv_failed(r)) {
-            cv_metric_inc_l(CV_M_DB_ERRORS, "connect", NULL, NULL);
+            cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, "connect", NULL, NULL);
             break;
         }
         struct run run;
@@ -290,7 +290,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         if (o == RUN_OK) break;
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
-            r = sql_error(tx, &run);
+            r = sql_error(st, tx, &run);
             PQclear(run.error);
             break;
         }
@@ -346,7 +346,7 @@ static cv_result tx_batch(struct cv_tx_open *o, struct cv_q *all[], size_t n, co
     for (size_t i = 0; i < n; i++) cv_q_clear(all[i], 1);
     cv_result r;
     if (out == RUN_SQL_ERROR) {
-        r = sql_error(msgs ? msgs : o->tx, &run);
+        r = sql_error(o->st, msgs ? msgs : o->tx, &run);
         tx_close(o, 0);
     } else {
         log_lost(o->c, &run);

@@ -8,11 +8,20 @@
 
 #include "credvault/metrics.h"
 
+static struct cv_metrics *reg;
+
+static void fresh_registry(void)
+{
+    cv_metrics_free(reg);
+    reg = NULL;
+    ck_assert(cv_ok(cv_metrics_new(&reg)));
+}
+
 static char *render(void)
 {
     struct cv_buf b;
     cv_buf_init(&b, CV_METRICS_RENDER_MAX_BYTES);
-    ck_assert(cv_ok(cv_metrics_render(&b)));
+    ck_assert(cv_ok(cv_metrics_render(reg, &b)));
     ck_assert(cv_ok(cv_buf_terminate(&b)));
     char *s = strdup((const char *)b.data);
     cv_buf_free(&b);
@@ -51,9 +60,9 @@ static void assert_wellformed(const char *text)
 
 START_TEST(hostile_label_values_are_escaped)
 {
-    cv_metrics_reset();
-    cv_metric_inc_l(CV_M_HTTP_REQUESTS, "GET", "/a\"b\\c\nd}{x=\"1\"", "200");
-    cv_metric_inc_l(CV_M_HTTP_REQUESTS, "GET", "/with\x1fseparator", "200");
+    fresh_registry();
+    cv_metric_inc_l(reg, CV_M_HTTP_REQUESTS, "GET", "/a\"b\\c\nd}{x=\"1\"", "200");
+    cv_metric_inc_l(reg, CV_M_HTTP_REQUESTS, "GET", "/with\x1fseparator", "200");
     char *t = render();
     assert_wellformed(t);
     ck_assert_ptr_nonnull(strstr(t, "route=\"/a\\\"b\\\\c?d}{x=\\\"1\\\"\""));
@@ -65,11 +74,11 @@ END_TEST
 
 START_TEST(long_values_are_cut)
 {
-    cv_metrics_reset();
+    fresh_registry();
     char big[500];
     memset(big, 'r', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    cv_metric_inc_l(CV_M_HSM_ERRORS, big, NULL, NULL);
+    cv_metric_inc_l(reg, CV_M_HSM_ERRORS, big, NULL, NULL);
     char *t = render();
     ck_assert_ptr_null(strstr(t, big));
     char cut[CV_METRICS_LABEL_VALUE_MAX_BYTES + 8];
@@ -81,37 +90,37 @@ END_TEST
 
 START_TEST(family_is_bounded)
 {
-    cv_metrics_reset();
+    fresh_registry();
     /* credvault_hsm_errors_total holds 64 series; the rest are dropped and counted */
     for (int i = 0; i < 100; i++) {
         char rv[32];
         snprintf(rv, sizeof(rv), "CKR_%d", i);
-        cv_metric_inc_l(CV_M_HSM_ERRORS, rv, NULL, NULL);
+        cv_metric_inc_l(reg, CV_M_HSM_ERRORS, rv, NULL, NULL);
     }
-    ck_assert_uint_eq(cv_metric_value(CV_M_METRICS_DROPPED, NULL, NULL, NULL), 36);
-    ck_assert_uint_eq(cv_metric_value(CV_M_HSM_ERRORS, "CKR_0", NULL, NULL), 1);
-    ck_assert_uint_eq(cv_metric_value(CV_M_HSM_ERRORS, "CKR_99", NULL, NULL), 0);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_METRICS_DROPPED, NULL, NULL, NULL), 36);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_HSM_ERRORS, "CKR_0", NULL, NULL), 1);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_HSM_ERRORS, "CKR_99", NULL, NULL), 0);
 }
 END_TEST
 
 START_TEST(counters_count_and_render)
 {
-    cv_metrics_reset();
+    fresh_registry();
     char *t = render();
     /* unlabelled families are present at zero before the first event */
     ck_assert_ptr_nonnull(strstr(t, "\ncredvault_decrypt_failures_total 0\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE credvault_decrypt_failures_total counter\n"));
     free(t);
-    cv_metric_inc(CV_M_DECRYPT_FAILURES);
-    cv_metric_add(CV_M_DECRYPT_FAILURES, 4);
-    cv_metric_inc_l(CV_M_RATE_LIMITED, "read", "token", NULL);
-    cv_metric_inc_l(CV_M_RATE_LIMITED, "read", "token", NULL);
-    cv_metric_inc_l(CV_M_RATE_LIMITED, "write", "address", NULL);
-    cv_metric_set(CV_M_HSM_UP, 1);
-    cv_metric_set(CV_M_AUDIT_CHECKPOINT_TIME, -5);
-    ck_assert_uint_eq(cv_metric_value(CV_M_DECRYPT_FAILURES, NULL, NULL, NULL), 5);
-    ck_assert_uint_eq(cv_metric_value(CV_M_RATE_LIMITED, "read", "token", NULL), 2);
-    ck_assert_uint_eq(cv_metric_value(CV_M_RATE_LIMITED, "read", "address", NULL), 0);
+    cv_metric_inc(reg, CV_M_DECRYPT_FAILURES);
+    cv_metric_add(reg, CV_M_DECRYPT_FAILURES, 4);
+    cv_metric_inc_l(reg, CV_M_RATE_LIMITED, "read", "token", NULL);
+    cv_metric_inc_l(reg, CV_M_RATE_LIMITED, "read", "token", NULL);
+    cv_metric_inc_l(reg, CV_M_RATE_LIMITED, "write", "address", NULL);
+    cv_metric_set(reg, CV_M_HSM_UP, 1);
+    cv_metric_set(reg, CV_M_AUDIT_CHECKPOINT_TIME, -5);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_DECRYPT_FAILURES, NULL, NULL, NULL), 5);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_RATE_LIMITED, "read", "token", NULL), 2);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_RATE_LIMITED, "read", "address", NULL), 0);
     t = render();
     assert_wellformed(t);
     ck_assert_ptr_nonnull(strstr(t, "\ncredvault_decrypt_failures_total 5\n"));
@@ -125,11 +134,11 @@ END_TEST
 
 START_TEST(histogram_buckets_are_cumulative)
 {
-    cv_metrics_reset();
-    cv_metric_observe(CV_M_HTTP_DURATION, "/r", 0.0001); /* first bucket */
-    cv_metric_observe(CV_M_HTTP_DURATION, "/r", 0.003);  /* le=0.005 */
-    cv_metric_observe(CV_M_HTTP_DURATION, "/r", 42.0);   /* beyond the last: +Inf only */
-    cv_metric_observe(CV_M_HTTP_DURATION, "/r", -1.0);   /* a clock step counts as zero */
+    fresh_registry();
+    cv_metric_observe(reg, CV_M_HTTP_DURATION, "/r", 0.0001); /* first bucket */
+    cv_metric_observe(reg, CV_M_HTTP_DURATION, "/r", 0.003);  /* le=0.005 */
+    cv_metric_observe(reg, CV_M_HTTP_DURATION, "/r", 42.0);   /* beyond the last: +Inf only */
+    cv_metric_observe(reg, CV_M_HTTP_DURATION, "/r", -1.0);   /* a clock step counts as zero */
     char *t = render();
     assert_wellformed(t);
     ck_assert_ptr_nonnull(strstr(t, "credvault_http_request_duration_seconds_bucket{route=\"/r\",le=\"0.0005\"} 2\n"));
@@ -140,7 +149,7 @@ START_TEST(histogram_buckets_are_cumulative)
     ck_assert_ptr_nonnull(strstr(t, "credvault_http_request_duration_seconds_count{route=\"/r\"} 4\n"));
     ck_assert_ptr_nonnull(strstr(t, "credvault_http_request_duration_seconds_sum{route=\"/r\"} 42.0031"));
     /* an unlabelled histogram */
-    cv_metric_observe(CV_M_HSM_DURATION, NULL, 0.00001);
+    cv_metric_observe(reg, CV_M_HSM_DURATION, NULL, 0.00001);
     free(t);
     t = render();
     ck_assert_ptr_nonnull(strstr(t, "credvault_hsm_operation_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
@@ -151,11 +160,11 @@ END_TEST
 
 START_TEST(render_respects_the_buffer_limit)
 {
-    cv_metrics_reset();
-    cv_metric_inc_l(CV_M_HTTP_REQUESTS, "GET", "/x", "200");
+    fresh_registry();
+    cv_metric_inc_l(reg, CV_M_HTTP_REQUESTS, "GET", "/x", "200");
     struct cv_buf b;
     cv_buf_init(&b, 64);
-    ck_assert_int_eq(cv_metrics_render(&b).err, CV_ERR_TOO_LARGE);
+    ck_assert_int_eq(cv_metrics_render(reg, &b).err, CV_ERR_TOO_LARGE);
     cv_buf_free(&b);
 }
 END_TEST
@@ -186,15 +195,15 @@ static void *hammer(void *arg)
     for (int i = 0; i < 20000; i++) {
         char st[8];
         snprintf(st, sizeof(st), "%d", 200 + i % 5);
-        cv_metric_inc_l(CV_M_HTTP_REQUESTS, "GET", "/t", st);
-        cv_metric_observe(CV_M_HTTP_DURATION, "/t", 0.001);
+        cv_metric_inc_l(reg, CV_M_HTTP_REQUESTS, "GET", "/t", st);
+        cv_metric_observe(reg, CV_M_HTTP_DURATION, "/t", 0.001);
     }
     return NULL;
 }
 
 START_TEST(concurrent_updates_are_not_lost)
 {
-    cv_metrics_reset();
+    fresh_registry();
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         pthread_create(&th[i], NULL, hammer, NULL);
@@ -204,11 +213,30 @@ START_TEST(concurrent_updates_are_not_lost)
     for (int s = 200; s < 205; s++) {
         char st[8];
         snprintf(st, sizeof(st), "%d", s);
-        total += cv_metric_value(CV_M_HTTP_REQUESTS, "GET", "/t", st);
+        total += cv_metric_value(reg, CV_M_HTTP_REQUESTS, "GET", "/t", st);
     }
     ck_assert_uint_eq(total, 80000);
-    ck_assert_uint_eq(cv_metric_value(CV_M_HTTP_DURATION, "/t", NULL, NULL), 80000);
-    ck_assert_uint_eq(cv_metric_value(CV_M_METRICS_DROPPED, NULL, NULL, NULL), 0);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_HTTP_DURATION, "/t", NULL, NULL), 80000);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_METRICS_DROPPED, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* Two services in one process: what one counts, the other never sees. */
+START_TEST(registries_share_nothing)
+{
+    fresh_registry();
+    struct cv_metrics *other = NULL;
+    ck_assert(cv_ok(cv_metrics_new(&other)));
+    cv_metric_inc(reg, CV_M_DECRYPT_FAILURES);
+    cv_metric_inc_l(other, CV_M_DB_ERRORS, "connect", NULL, NULL);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_DECRYPT_FAILURES, NULL, NULL, NULL), 1);
+    ck_assert_uint_eq(cv_metric_value(other, CV_M_DECRYPT_FAILURES, NULL, NULL, NULL), 0);
+    ck_assert_uint_eq(cv_metric_value(reg, CV_M_DB_ERRORS, "connect", NULL, NULL), 0);
+    ck_assert_uint_eq(cv_metric_value(other, CV_M_DB_ERRORS, "connect", NULL, NULL), 1);
+    /* no registry: updates are dropped, reads are zero, nothing crashes */
+    cv_metric_inc(NULL, CV_M_DECRYPT_FAILURES);
+    ck_assert_uint_eq(cv_metric_value(NULL, CV_M_DECRYPT_FAILURES, NULL, NULL, NULL), 0);
+    cv_metrics_free(other);
 }
 END_TEST
 
@@ -224,10 +252,12 @@ int main(void)
     tcase_add_test(tc, render_respects_the_buffer_limit);
     tcase_add_test(tc, derived_samples);
     tcase_add_test(tc, concurrent_updates_are_not_lost);
+    tcase_add_test(tc, registries_share_nothing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    cv_metrics_free(reg);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
