@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
+#include "credvault/ids.h"
 
 extern char **environ;
 
@@ -32,7 +33,6 @@ extern char **environ;
 
 #define RUN_DEFAULT_ADDR "https://127.0.0.1:8443"
 #define RUN_ADDR_MAX_BYTES 1024
-#define RUN_SERVER_ID_MAX_BYTES 128
 #define RUN_TOKEN_MAX_BYTES 128
 #define RUN_TOKEN_FILE_MAX_BYTES 4096
 #define RUN_RESPONSE_MAX_BYTES ((size_t)4 * 1024 * 1024)
@@ -452,8 +452,8 @@ int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv)
     int cmd = k < argc && strcmp(argv[k], "--") == 0 ? k + 1 : k;
     if (!server || !*server) return fail(RUN_EXIT_USAGE, "--server is required\nusage: %s", usage);
     if (cmd >= argc) return fail(RUN_EXIT_USAGE, "no command given\nusage: %s", usage);
-    if (strlen(server) > RUN_SERVER_ID_MAX_BYTES)
-        return fail(RUN_EXIT_USAGE, "--server must be at most %d bytes", RUN_SERVER_ID_MAX_BYTES);
+    if (!cv_server_id_valid(server))
+        return fail(RUN_EXIT_USAGE, "--server must be a server id (1 to %d of A-Z a-z 0-9 . _ -)", CV_SERVER_ID_MAX_BYTES);
 
     char addr[RUN_ADDR_MAX_BYTES + 1];
     const char *a = addr_opt ? addr_opt : getenv("CREDVAULT_ADDR");

@@ -30,10 +30,10 @@ static cv_result require_tenant_role(const struct cv_principal *p, int write)
     return CV_OK;
 }
 
+/* An id that cannot exist is simply not found, like another tenant's. */
 static cv_result check_server_id(const char *server_id)
 {
-    size_t n = strlen(server_id);
-    CV_ENSURE(n > 0 && n <= CV_STORE_SERVER_ID_MAX_BYTES, CV_ERR_NOT_FOUND, "server not found");
+    CV_ENSURE(cv_server_id_valid(server_id), CV_ERR_NOT_FOUND, "server not found");
     return CV_OK;
 }
 
@@ -117,16 +117,18 @@ static json_t *names_of(json_t *env)
 }
 
 
+_Static_assert(CV_SERVER_ID_MAX_BYTES >= CV_TEMPLATE_ID_MAX_BYTES + 1 + 13, "a server id is <template id>-<13 digits>");
+
 /* Unique within this process even when two deploys land in one millisecond;
  * across instances the (tenant, server_id) key catches a clash and we retry. */
-static void next_server_id(const char *template_id, char out[CV_STORE_SERVER_ID_MAX_BYTES + 1])
+static void next_server_id(const char *template_id, char out[CV_SERVER_ID_MAX_BYTES + 1])
 {
     static _Atomic int64_t last;
     int64_t now = cv_time_now_ms(), prev = atomic_load(&last), next;
     do {
         next = now > prev ? now : prev + 1;
     } while (!atomic_compare_exchange_weak(&last, &prev, next));
-    snprintf(out, CV_STORE_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
+    snprintf(out, CV_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
 }
 
 cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,

@@ -10,6 +10,7 @@
 
 #include "credvault/config.h"
 #include "credvault/hsm.h"
+#include "credvault/ids.h"
 #include "credvault/result.h"
 #include "credvault/store.h"
 
@@ -30,7 +31,7 @@ struct cv_principal {
     char name[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     enum cv_role role;
     char tenant_id[CV_TENANT_ID_MAX_BYTES + 1]; /* "" for admin */
-    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1];
+    char server_id[CV_SERVER_ID_MAX_BYTES + 1];
     const char *request_id;
 };
 

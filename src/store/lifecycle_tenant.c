@@ -121,7 +121,7 @@ cv_result cv_store_lc_min_decrypt_raise(struct cv_store *st, const char *tenant_
                                         uint64_t *blocking)
 {
     *blocking = 0;
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(min_version >= 1 && min_version <= INT32_MAX, CV_ERR_INPUT, "the version must be at least 1");
     struct cv_lc_tx tx;
     cv_result r;
@@ -180,7 +180,7 @@ cv_result cv_store_lc_keys_destroy_retired(struct cv_store *st, const char *tena
 {
     *n = 0;
     *blocking = 0;
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     struct cv_lc_tx tx;
     struct cv_q q;
     cv_q_init(&q, &lock_retired_sql);
@@ -240,7 +240,7 @@ static const struct cv_sql shred_delete_sql = {CV_SQL__COUNT, "lc_shred_delete",
 cv_result cv_store_lc_tenant_shred(struct cv_store *st, const char *tenant_id, struct cv_store_shred_counts *counts)
 {
     memset(counts, 0, sizeof(*counts));
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     struct cv_lc_tx tx;
     struct cv_q q;
     cv_q_init(&q, &shred_lock_sql);

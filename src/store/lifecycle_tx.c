@@ -107,7 +107,7 @@ cv_result cv_lc_exec_row(struct cv_lc_tx *tx, struct cv_q *q, const struct cv_tx
 cv_result cv_lc_begin(struct cv_store *st, const char *tenant_id, struct cv_lc_tx *tx)
 {
     memset(tx, 0, sizeof(*tx));
-    CV_ENSURE(tenant_id == NULL || cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(tenant_id == NULL || cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     tx->st = st;
     CV_GUARD(cv_conn_get(st, &tx->c));
     tx->pg = tx->c->pg;

@@ -132,7 +132,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
     struct cv_q *all[CV_TX_MAX_STATEMENTS + 3];
     size_t total = 0;
     if (tx->scope != CV_SCOPE_NONE) {
-        CV_ENSURE(tx->scope == CV_SCOPE_PLATFORM || cv_store_tenant_id_ok(tx->tenant_id), CV_ERR_INPUT,
+        CV_ENSURE(tx->scope == CV_SCOPE_PLATFORM || cv_tenant_id_valid(tx->tenant_id), CV_ERR_INPUT,
                   "invalid tenant id");
         /* both, always: a session default (say, from the URL's options)
          * must never leak into a transaction */
