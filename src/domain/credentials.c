@@ -80,31 +80,7 @@ static cv_result parse_expires(json_t *body, int64_t *out, int *present)
     *out = 0;
     if (!v || json_is_null(v)) return CV_OK;
     CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
-    const char *s = json_string_value(v);
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    int ms = 0;
-    char z = 0;
-    int n = 0;
-    int got = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec, &n);
-    CV_ENSURE(got == 6 && n == 19, CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
-    const char *rest = s + n;
-    if (*rest == '.') {
-        int m = 0;
-        CV_ENSURE(sscanf(rest, ".%3d%n", &ms, &m) == 1 && m == 4, CV_ERR_INPUT, "expiresAt has a bad fraction");
-        rest += m;
-    }
-    z = *rest;
-    CV_ENSURE(z == 'Z' && rest[1] == '\0', CV_ERR_INPUT, "expiresAt must end in Z (UTC)");
-    CV_ENSURE(tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 && tm.tm_hour < 24 &&
-                  tm.tm_min < 60 && tm.tm_sec < 61 && tm.tm_year >= 1970 && tm.tm_year < 10000,
-              CV_ERR_INPUT, "expiresAt is not a valid time");
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *out = (int64_t)t * 1000 + ms;
-    return CV_OK;
+    return cv_time_parse("expiresAt", json_string_value(v), CV_TIME_STRICT, out);
 }
 
 static json_t *names_of(json_t *env)
