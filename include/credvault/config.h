@@ -8,10 +8,10 @@
 #include <stdint.h>
 
 #include "credvault/result.h"
+#include "credvault/secret_file.h"
 
 #define CV_CONFIG_LINE_MAX_BYTES 4096
 #define CV_CONFIG_FILE_MAX_BYTES (256 * 1024)
-#define CV_SECRET_FILE_MAX_BYTES 4096
 
 struct cv_config {
     /* HSM */

@@ -8,13 +8,13 @@
 
 #include "credvault/buf.h"
 #include "credvault/hsm.h"
+#include "credvault/ids.h"
 #include "credvault/result.h"
 
 #define CV_SHA256_BYTES 32
 #define CV_RECORD_VERSION 2
 #define CV_RECORD_ALG "A256GCM"
 #define CV_RECORD_MAX_PLAINTEXT_BYTES (1024 * 1024)
-#define CV_SERVER_ID_MAX_BYTES 128
 
 CV_RESULT cv_crypto_random(uint8_t *out, size_t n);
 void cv_crypto_sha256(const void *data, size_t n, uint8_t out[CV_SHA256_BYTES]);
@@ -46,9 +46,6 @@ CV_RESULT cv_record_decode(const char *text, size_t len, struct cv_record *rec);
  * big-endian lengths, so distinct tuples never give the same bytes. */
 CV_RESULT cv_record_aad(const char *tenant_id, const char *server_id, uint32_t key_version,
                         uint32_t format_version, struct cv_buf *out);
-
-/* Identifiers: tenant ids are 1..64 of [a-z0-9-], starting alphanumeric. */
-int cv_tenant_id_valid(const char *s);
 
 /* Masking for display: a value of at least 16 characters (code points) shows
  * its first 4 and last 4 around "••••"; a shorter one shows "••••••••". Never

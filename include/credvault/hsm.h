@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "credvault/ids.h"
 #include "credvault/metrics.h"
 #include "credvault/result.h"
 
@@ -17,7 +18,6 @@
 #define CV_GCM_TAG_BYTES 16
 #define CV_WRAPPED_KEY_MAX_BYTES 64 /* RFC 5649 of a 32-byte key is 40 bytes */
 #define CV_KEY_BINDING_BYTES 32     /* HMAC-SHA256 */
-#define CV_TENANT_ID_MAX_BYTES 64
 #define CV_HSM_GCM_MAX_BYTES (15 * 1024) /* CloudHSM single-part GCM limit is ~16 KB */
 #define CV_HSM_MASTER_VERSIONS_MAX 64
 

@@ -10,13 +10,12 @@
 #include <stdint.h>
 
 #include "credvault/hsm.h"
+#include "credvault/ids.h"
 #include "credvault/metrics.h"
 #include "credvault/result.h"
 
 #define CV_STORE_NAME_MAX_BYTES 256     /* tenant and server display names */
 #define CV_STORE_PRINCIPAL_MAX_BYTES 128 /* token names: created_by / updated_by */
-#define CV_STORE_TEMPLATE_ID_MAX_BYTES 64
-#define CV_STORE_SERVER_ID_MAX_BYTES 128
 #define CV_STORE_UUID_BYTES 36
 #define CV_STORE_STATE_MAX_BYTES 16
 #define CV_STORE_ROLE_MAX_BYTES 16
@@ -79,7 +78,7 @@ struct cv_token_row {
     char name[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     char role[CV_STORE_ROLE_MAX_BYTES + 1];      /* admin, tenant-admin, auditor, workload */
     char tenant_id[CV_TENANT_ID_MAX_BYTES + 1];  /* "" for admin */
-    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1]; /* workload only, else "" */
+    char server_id[CV_SERVER_ID_MAX_BYTES + 1]; /* workload only, else "" */
     int64_t created_at_ms;
     int64_t expires_at_ms;  /* 0 = never */
     int revoked;
@@ -90,8 +89,8 @@ struct cv_token_row {
 struct cv_server_row {
     char id[CV_STORE_UUID_BYTES + 1];
     char tenant_id[CV_TENANT_ID_MAX_BYTES + 1];
-    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1];
-    char template_id[CV_STORE_TEMPLATE_ID_MAX_BYTES + 1];
+    char server_id[CV_SERVER_ID_MAX_BYTES + 1];
+    char template_id[CV_TEMPLATE_ID_MAX_BYTES + 1];
     char server_name[CV_STORE_NAME_MAX_BYTES + 1];
     char *encrypted_env;           /* record JSON; NULL when not asked for */
     char *configured_integrations; /* JSON array text */

@@ -23,8 +23,8 @@
 struct cv_legacy_row {
     uint64_t ordinal;                                    /* 1-based position (the line, for a file) */
     char id[CV_LEGACY_ID_MAX_BYTES + 1];                 /* "" when NULL */
-    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1];
-    char template_id[CV_STORE_TEMPLATE_ID_MAX_BYTES + 1];
+    char server_id[CV_SERVER_ID_MAX_BYTES + 1];
+    char template_id[CV_TEMPLATE_ID_MAX_BYTES + 1];
     char server_name[CV_STORE_NAME_MAX_BYTES + 1];
     char created_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     int has_server_name, has_created_by;                 /* 0 when NULL */

@@ -3,17 +3,15 @@
  * ENCRYPTION_KEY), which it moves into secret memory and scrubs from its own
  * environment at once. Prints one line per row (never a value), a progress
  * bar when stderr is a terminal, and a summary. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
 #include "credvault/crypto_legacy.h"
+#include "credvault/secret_file.h"
 #include "domain/domain.h"
 #include "domain/legacy.h"
 
@@ -42,31 +40,16 @@ static int read_key(const char *file, struct key *k)
     int rc = 0;
     if (file) {
         k->from = "--key-file";
-        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        struct stat sb;
-        if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            fprintf(stderr, "credvault: import-legacy: cannot read the key file %s: %s\n", file,
-                    fd < 0 ? strerror(errno) : "not a regular file");
+        char *text = NULL;
+        size_t n = 0;
+        if (cv_failed(cv_secret_file_read("--key-file", file, CV_LEGACY_PASSPHRASE_MAX_BYTES, &text, &n))) {
+            fprintf(stderr, "credvault: import-legacy: %s\n", cv_error_message());
             rc = CV_EXIT_USAGE;
+        } else {
+            memcpy(k->bytes, text, n);
+            k->len = n;
+            cv_secret_free(text);
         }
-        for (size_t n = 0; fd >= 0 && rc == 0;) {
-            ssize_t r = read(fd, k->bytes + n, CV_LEGACY_PASSPHRASE_MAX_BYTES + 1 - n);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                k->len = n;
-                break;
-            }
-            n += (size_t)r;
-            if (n > CV_LEGACY_PASSPHRASE_MAX_BYTES) {
-                fprintf(stderr, "credvault: import-legacy: the key file is larger than %d bytes\n",
-                        CV_LEGACY_PASSPHRASE_MAX_BYTES);
-                rc = CV_EXIT_USAGE;
-            }
-        }
-        if (fd >= 0) close(fd);
-        /* one trailing newline (LF or CRLF) is how editors and echo end a file */
-        if (k->len > 0 && k->bytes[k->len - 1] == '\n') k->len--;
-        if (k->len > 0 && k->bytes[k->len - 1] == '\r') k->len--;
     } else {
         for (size_t i = 0; i < sizeof(key_vars) / sizeof(key_vars[0]) && !k->from; i++) {
             const char *v = getenv(key_vars[i]);

@@ -17,6 +17,8 @@
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
+#include "credvault/ids.h"
+#include "credvault/secret_file.h"
 
 extern char **environ;
 
@@ -32,7 +34,6 @@ extern char **environ;
 
 #define RUN_DEFAULT_ADDR "https://127.0.0.1:8443"
 #define RUN_ADDR_MAX_BYTES 1024
-#define RUN_SERVER_ID_MAX_BYTES 128
 #define RUN_TOKEN_MAX_BYTES 128
 #define RUN_TOKEN_FILE_MAX_BYTES 4096
 #define RUN_RESPONSE_MAX_BYTES ((size_t)4 * 1024 * 1024)
@@ -86,48 +87,25 @@ static int read_token(char **out)
 {
     *out = NULL;
     const char *file = getenv("CREDVAULT_TOKEN_FILE");
-    char *tok = cv_secret_alloc(RUN_TOKEN_FILE_MAX_BYTES + 1);
-    if (!tok) return fail(CV_EXIT_FAIL, "out of memory");
+    char *tok = NULL;
     size_t n = 0;
     const char *from;
     if (file && *file) {
         from = "CREDVAULT_TOKEN_FILE";
-        /* O_NONBLOCK: a FIFO named by mistake must not hang the launcher */
-        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        struct stat sb;
-        if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            int e = errno;
-            if (fd >= 0) close(fd);
-            cv_secret_free(tok);
-            return fail(RUN_EXIT_USAGE, "cannot read the token file named by CREDVAULT_TOKEN_FILE: %s",
-                        fd < 0 ? strerror(e) : "not a regular file");
-        }
-        for (;;) {
-            ssize_t r = read(fd, tok + n, RUN_TOKEN_FILE_MAX_BYTES + 1 - n);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break;
-            n += (size_t)r;
-            if (n > RUN_TOKEN_FILE_MAX_BYTES) break;
-        }
-        close(fd);
-        if (n > RUN_TOKEN_FILE_MAX_BYTES) {
-            cv_secret_free(tok);
-            return fail(RUN_EXIT_USAGE, "the token file is larger than %d bytes", RUN_TOKEN_FILE_MAX_BYTES);
-        }
+        if (cv_failed(cv_secret_file_read(from, file, RUN_TOKEN_FILE_MAX_BYTES, &tok, &n)))
+            return fail(RUN_EXIT_USAGE, "%s", cv_error_message());
     } else {
         const char *v = getenv("CREDVAULT_TOKEN");
-        if (!v || !*v) {
-            cv_secret_free(tok);
-            return fail(RUN_EXIT_USAGE, "no workload token: set CREDVAULT_TOKEN_FILE (preferred) or CREDVAULT_TOKEN");
-        }
+        if (!v || !*v) return fail(RUN_EXIT_USAGE, "no workload token: set CREDVAULT_TOKEN_FILE (preferred) or CREDVAULT_TOKEN");
         from = "CREDVAULT_TOKEN";
-        n = strlen(v);
-        if (n > RUN_TOKEN_FILE_MAX_BYTES) n = RUN_TOKEN_FILE_MAX_BYTES + 1;
-        else memcpy(tok, v, n);
+        n = strnlen(v, RUN_TOKEN_FILE_MAX_BYTES + 1);
+        if (n > RUN_TOKEN_FILE_MAX_BYTES) return fail(RUN_EXIT_TOKEN_REFUSED, "the token in %s is not a credvault token", from);
+        if (!(tok = cv_secret_alloc(n + 1))) return fail(CV_EXIT_FAIL, "out of memory");
+        memcpy(tok, v, n);
+        /* a value captured with its newline, e.g. $(cat file) in some shells */
+        while (n > 0 && isspace((unsigned char)tok[n - 1])) n--;
+        tok[n] = '\0';
     }
-    /* trailing newlines and spaces are how files and `echo` end */
-    while (n > 0 && n <= RUN_TOKEN_FILE_MAX_BYTES && isspace((unsigned char)tok[n - 1])) n--;
-    if (n <= RUN_TOKEN_FILE_MAX_BYTES) tok[n] = '\0';
     if (!token_shape_ok(tok, n)) {
         cv_secret_free(tok);
         return fail(RUN_EXIT_TOKEN_REFUSED, "the token in %s is not a credvault token", from);
@@ -452,8 +430,8 @@ int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv)
     int cmd = k < argc && strcmp(argv[k], "--") == 0 ? k + 1 : k;
     if (!server || !*server) return fail(RUN_EXIT_USAGE, "--server is required\nusage: %s", usage);
     if (cmd >= argc) return fail(RUN_EXIT_USAGE, "no command given\nusage: %s", usage);
-    if (strlen(server) > RUN_SERVER_ID_MAX_BYTES)
-        return fail(RUN_EXIT_USAGE, "--server must be at most %d bytes", RUN_SERVER_ID_MAX_BYTES);
+    if (strlen(server) > CV_SERVER_ID_MAX_BYTES)
+        return fail(RUN_EXIT_USAGE, "--server must be at most %d bytes", CV_SERVER_ID_MAX_BYTES);
 
     char addr[RUN_ADDR_MAX_BYTES + 1];
     const char *a = addr_opt ? addr_opt : getenv("CREDVAULT_ADDR");

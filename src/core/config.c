@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "credvault/buf.h"
 #include "credvault/config.h"
+#include "credvault/secret_file.h"
 
 enum kind { K_STR, K_SECRET, K_SECRET_FILE, K_UINT, K_SIZE, K_U64, K_BOOL };
 
@@ -92,46 +92,6 @@ static unsigned secret_bit(const struct setting *st)
     return st->off == F(hsm_pin) ? 1u : st->off == F(metrics_token) ? 4u : 2u;
 }
 
-static cv_result read_secret_file(const char *path, char **out)
-{
-    /* O_NONBLOCK: a FIFO or device named by mistake must not hang start-up */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    CV_ENSURE(fd >= 0, CV_ERR_INPUT, "cannot open secret file %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        CV_BAIL(CV_ERR_INPUT, "secret file %s is not a regular file", path);
-    }
-    char *s = cv_secret_alloc(CV_SECRET_FILE_MAX_BYTES + 1);
-    if (!s) {
-        close(fd);
-        CV_BAIL(CV_ERR_MEMORY, "out of memory");
-    }
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, s + n, CV_SECRET_FILE_MAX_BYTES + 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n > CV_SECRET_FILE_MAX_BYTES) break;
-    }
-    close(fd);
-    if (n > CV_SECRET_FILE_MAX_BYTES) {
-        cv_secret_free(s);
-        CV_BAIL(CV_ERR_INPUT, "secret file %s is larger than %d bytes", path, CV_SECRET_FILE_MAX_BYTES);
-    }
-    /* one trailing newline (LF or CRLF) is how editors and echo write files */
-    if (n > 0 && s[n - 1] == '\n') n--;
-    if (n > 0 && s[n - 1] == '\r') n--;
-    s[n] = '\0';
-    if (n == 0 || memchr(s, '\0', n)) {
-        cv_secret_free(s);
-        CV_BAIL(CV_ERR_INPUT, "secret file %s is empty or holds a NUL byte", path);
-    }
-    *out = s;
-    return CV_OK;
-}
-
 static cv_result parse_number(const struct setting *st, const char *v, uint64_t *out)
 {
     CV_ENSURE(*v && isdigit((unsigned char)*v), CV_ERR_INPUT, "%s must be a whole number", st->doc.name);
@@ -176,7 +136,7 @@ static cv_result set_setting(struct cv_config *cfg, const struct setting *st, co
     }
     case K_SECRET_FILE: {
         char *d = NULL;
-        CV_GUARD(read_secret_file(value, &d));
+        CV_GUARD(cv_secret_file_read(st->doc.name, value, CV_SECRET_FILE_MAX_BYTES, &d, NULL));
         free_field(st, cfg);
         *(char **)base = d;
         cfg->secret_from_file |= secret_bit(st);

@@ -18,9 +18,8 @@ cv_result cv_record_aad(const char *tenant_id, const char *server_id, uint32_t k
     CV_ENSURE_REF(out);
     CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "record AAD: invalid tenant id");
     size_t tenant_len = strlen(tenant_id);
-    size_t server_len = strnlen(server_id, CV_SERVER_ID_MAX_BYTES + 1);
-    CV_ENSURE(server_len >= 1 && server_len <= CV_SERVER_ID_MAX_BYTES, CV_ERR_INPUT,
-              "record AAD: server id must be 1 to %d bytes", CV_SERVER_ID_MAX_BYTES);
+    CV_ENSURE(cv_server_id_valid(server_id), CV_ERR_INPUT, "record AAD: invalid server id");
+    size_t server_len = strlen(server_id);
     CV_ENSURE(key_version != 0, CV_ERR_INPUT, "record AAD: key version 0 does not exist");
     CV_ENSURE(format_version != 0, CV_ERR_INPUT, "record AAD: format version 0 does not exist");
 

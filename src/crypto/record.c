@@ -3,8 +3,6 @@
  * design, lowercase hex); decoding is syntax only and strict: exactly six
  * members, each once, with exact types and lengths. It never decrypts and must
  * never accept a record whose fields it would have to guess at. */
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -14,7 +12,6 @@
 #define RECORD_MEMBERS 6
 #define RECORD_IV_HEX_BYTES (2 * CV_GCM_IV_BYTES)
 #define RECORD_TAG_HEX_BYTES (2 * CV_GCM_TAG_BYTES)
-#define RECORD_KID_VERSION_MAX_DIGITS 10 /* 4294967295 */
 /* The canonical text is 2 * ciphertext + at most ~200 bytes. Decoding accepts
  * any JSON spacing and member order, because a JSON column type (PostgreSQL
  * jsonb) re-serialises with its own; the slack bounds that whitespace. */
@@ -61,21 +58,18 @@ static cv_result append_hex(struct cv_buf *dst, const uint8_t *p, size_t n)
 
 static cv_result append_record(const struct cv_record *rec, struct cv_buf *dst)
 {
-    char version[RECORD_KID_VERSION_MAX_DIGITS + 1];
-    int version_len = snprintf(version, sizeof(version), "%" PRIu32, rec->key_version);
-    CV_ENSURE(version_len > 0 && (size_t)version_len < sizeof(version), CV_ERR_INTERNAL, "record: kid version");
+    char kid[CV_KEY_ID_MAX_BYTES + 1];
+    size_t kid_len;
+    CV_GUARD(cv_key_id_format(rec->tenant_id, rec->key_version, kid, &kid_len));
 
     /* reserve the whole text first, so the appends below cannot half-succeed */
-    size_t total = sizeof("{\"v\":2,\"alg\":\"A256GCM\",\"kid\":\"/\",\"iv\":\"\",\"encrypted\":\"\",\"authTag\":\"\"}") - 1 +
-                   strlen(rec->tenant_id) + (size_t)version_len + RECORD_IV_HEX_BYTES + 2 * rec->ct.len +
-                   RECORD_TAG_HEX_BYTES;
+    size_t total = sizeof("{\"v\":2,\"alg\":\"A256GCM\",\"kid\":\"\",\"iv\":\"\",\"encrypted\":\"\",\"authTag\":\"\"}") - 1 +
+                   kid_len + RECORD_IV_HEX_BYTES + 2 * rec->ct.len + RECORD_TAG_HEX_BYTES;
     CV_GUARD(cv_buf_reserve(dst, total));
     size_t start = dst->len;
 
     CV_GUARD(cv_buf_append_str(dst, "{\"v\":2,\"alg\":\"" CV_RECORD_ALG "\",\"kid\":\""));
-    CV_GUARD(cv_buf_append_str(dst, rec->tenant_id));
-    CV_GUARD(cv_buf_append_u8(dst, '/'));
-    CV_GUARD(cv_buf_append(dst, version, (size_t)version_len));
+    CV_GUARD(cv_buf_append(dst, kid, kid_len));
     CV_GUARD(cv_buf_append_str(dst, "\",\"iv\":\""));
     CV_GUARD(append_hex(dst, rec->iv, sizeof(rec->iv)));
     CV_GUARD(cv_buf_append_str(dst, "\",\"encrypted\":\""));
@@ -97,32 +91,6 @@ cv_result cv_record_encode(const struct cv_record *rec, struct cv_buf *dst)
     cv_result res = append_record(rec, dst);
     if (cv_failed(res)) dst->len = start; /* nothing of a failed encoding stays */
     return res;
-}
-
-/* "<tenant_id>/<key_version>", the version decimal 1..4294967295 with no sign
- * and no leading zero, so that one kid has one spelling. */
-static cv_result parse_kid(const char *s, size_t n, struct cv_record *rec)
-{
-    const char *slash = memchr(s, '/', n);
-    CV_ENSURE(slash != NULL, CV_ERR_INPUT, "record: kid has no version");
-    size_t tenant_len = (size_t)(slash - s);
-    CV_ENSURE(tenant_len >= 1 && tenant_len <= CV_TENANT_ID_MAX_BYTES, CV_ERR_INPUT, "record: kid has an invalid tenant id");
-    memcpy(rec->tenant_id, s, tenant_len);
-    rec->tenant_id[tenant_len] = '\0';
-    CV_ENSURE(cv_tenant_id_valid(rec->tenant_id), CV_ERR_INPUT, "record: kid has an invalid tenant id");
-
-    const char *d = slash + 1;
-    size_t digits = n - tenant_len - 1;
-    CV_ENSURE(digits >= 1 && digits <= RECORD_KID_VERSION_MAX_DIGITS && d[0] >= '1' && d[0] <= '9',
-              CV_ERR_INPUT, "record: kid has an invalid key version");
-    uint64_t version = 0;
-    for (size_t i = 0; i < digits; i++) {
-        CV_ENSURE(d[i] >= '0' && d[i] <= '9', CV_ERR_INPUT, "record: kid has an invalid key version");
-        version = version * 10 + (uint64_t)(d[i] - '0');
-    }
-    CV_ENSURE(version <= UINT32_MAX, CV_ERR_INPUT, "record: kid has an invalid key version");
-    rec->key_version = (uint32_t)version;
-    return CV_OK;
 }
 
 static cv_result member_string(json_t *root, const char *name, const char **s, size_t *n)
@@ -156,7 +124,7 @@ static cv_result parse_members(json_t *root, struct cv_record *rec)
               "record: unsupported algorithm");
 
     CV_GUARD(member_string(root, "kid", &s, &n));
-    CV_GUARD(parse_kid(s, n, rec));
+    CV_GUARD(cv_key_id_parse(s, n, rec->tenant_id, &rec->key_version));
 
     CV_GUARD(member_string(root, "iv", &s, &n));
     CV_ENSURE(n == RECORD_IV_HEX_BYTES, CV_ERR_INPUT, "record: iv must be %d hex digits", RECORD_IV_HEX_BYTES);

@@ -15,33 +15,8 @@ static cv_result parse_time(const char *name, const char *s, int64_t *ms)
 {
     *ms = 0;
     if (!s) return CV_OK;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    int n = 0, frac = 0, fn = 0;
-    size_t len = strlen(s);
-    CV_ENSURE(len <= 32, CV_ERR_INPUT, "%s must be an ISO 8601 UTC time such as 2026-01-31T12:00:00Z", name);
-    int got = sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n);
-    CV_ENSURE(got == 3 && n == 10, CV_ERR_INPUT, "%s must be an ISO 8601 UTC time such as 2026-01-31T12:00:00Z", name);
-    const char *rest = s + n;
-    if (*rest) {
-        int m = 0;
-        got = sscanf(rest, "T%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &m);
-        CV_ENSURE(got == 3 && m == 9, CV_ERR_INPUT, "%s must be an ISO 8601 UTC time such as 2026-01-31T12:00:00Z",
-                  name);
-        rest += m;
-        if (*rest == '.') {
-            CV_ENSURE(sscanf(rest, ".%3d%n", &frac, &fn) == 1 && fn == 4, CV_ERR_INPUT, "%s has a bad fraction", name);
-            rest += fn;
-        }
-        CV_ENSURE(rest[0] == 'Z' && rest[1] == '\0', CV_ERR_INPUT, "%s must end in Z (UTC)", name);
-    }
-    CV_ENSURE(tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 && tm.tm_hour < 24 &&
-                  tm.tm_min < 60 && tm.tm_sec < 61 && tm.tm_year >= 1970 && tm.tm_year < 10000,
-              CV_ERR_INPUT, "%s is not a valid time", name);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *ms = (int64_t)timegm(&tm) * 1000 + frac;
-    CV_ENSURE(*ms > 0, CV_ERR_INPUT, "%s is not a valid time", name);
+    CV_GUARD(cv_time_parse(name, s, CV_TIME_DATE, ms));
+    CV_ENSURE(*ms > 0, CV_ERR_INPUT, "%s is not a valid time", name); /* 0 means no bound */
     return CV_OK;
 }
 

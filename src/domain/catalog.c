@@ -39,14 +39,14 @@ static cv_result check(struct cv_catalog *c)
     }
     json_array_foreach(c->templates, i, v) {
         const char *id = json_string_value(json_object_get(v, "id"));
-        CV_ENSURE(id && *id && strlen(id) <= CV_STORE_TEMPLATE_ID_MAX_BYTES && json_is_string(json_object_get(v, "name")) &&
+        CV_ENSURE(cv_template_id_valid(id) && json_is_string(json_object_get(v, "name")) &&
                       json_is_string(json_object_get(v, "description")) &&
                       string_array(json_object_get(v, "integrations")) &&
                       string_array(json_object_get(v, "requiredEnv")) &&
                       string_array(json_object_get(v, "optionalEnv")) &&
                       string_array(json_object_get(v, "evidenceTypes")),
                   CV_ERR_INPUT,
-                  "template catalog: template %zu needs id, name, description, integrations, requiredEnv, "
+                  "template catalog: template %zu needs id (a template id: letters, digits, '.', '_', '-'), name, description, integrations, requiredEnv, "
                   "optionalEnv and evidenceTypes",
                   i);
         for (size_t j = 0; j < i; j++) {

@@ -30,10 +30,10 @@ static cv_result require_tenant_role(const struct cv_principal *p, int write)
     return CV_OK;
 }
 
+/* An id that cannot exist is simply not found, like another tenant's. */
 static cv_result check_server_id(const char *server_id)
 {
-    size_t n = strlen(server_id);
-    CV_ENSURE(n > 0 && n <= CV_STORE_SERVER_ID_MAX_BYTES, CV_ERR_NOT_FOUND, "server not found");
+    CV_ENSURE(cv_server_id_valid(server_id), CV_ERR_NOT_FOUND, "server not found");
     return CV_OK;
 }
 
@@ -80,31 +80,7 @@ static cv_result parse_expires(json_t *body, int64_t *out, int *present)
     *out = 0;
     if (!v || json_is_null(v)) return CV_OK;
     CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
-    const char *s = json_string_value(v);
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    int ms = 0;
-    char z = 0;
-    int n = 0;
-    int got = sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                     &tm.tm_min, &tm.tm_sec, &n);
-    CV_ENSURE(got == 6 && n == 19, CV_ERR_INPUT, "expiresAt must be an ISO 8601 UTC time such as 2026-12-31T00:00:00Z");
-    const char *rest = s + n;
-    if (*rest == '.') {
-        int m = 0;
-        CV_ENSURE(sscanf(rest, ".%3d%n", &ms, &m) == 1 && m == 4, CV_ERR_INPUT, "expiresAt has a bad fraction");
-        rest += m;
-    }
-    z = *rest;
-    CV_ENSURE(z == 'Z' && rest[1] == '\0', CV_ERR_INPUT, "expiresAt must end in Z (UTC)");
-    CV_ENSURE(tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 && tm.tm_hour < 24 &&
-                  tm.tm_min < 60 && tm.tm_sec < 61 && tm.tm_year >= 1970 && tm.tm_year < 10000,
-              CV_ERR_INPUT, "expiresAt is not a valid time");
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    time_t t = timegm(&tm);
-    *out = (int64_t)t * 1000 + ms;
-    return CV_OK;
+    return cv_time_parse("expiresAt", json_string_value(v), CV_TIME_STRICT, out);
 }
 
 static json_t *names_of(json_t *env)
@@ -117,16 +93,18 @@ static json_t *names_of(json_t *env)
 }
 
 
+_Static_assert(CV_SERVER_ID_MAX_BYTES >= CV_TEMPLATE_ID_MAX_BYTES + 1 + 13, "a server id is <template id>-<13 digits>");
+
 /* Unique within this process even when two deploys land in one millisecond;
  * across instances the (tenant, server_id) key catches a clash and we retry. */
-static void next_server_id(const char *template_id, char out[CV_STORE_SERVER_ID_MAX_BYTES + 1])
+static void next_server_id(const char *template_id, char out[CV_SERVER_ID_MAX_BYTES + 1])
 {
     static _Atomic int64_t last;
     int64_t now = cv_time_now_ms(), prev = atomic_load(&last), next;
     do {
         next = now > prev ? now : prev + 1;
     } while (!atomic_compare_exchange_weak(&last, &prev, next));
-    snprintf(out, CV_STORE_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
+    snprintf(out, CV_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
 }
 
 cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,

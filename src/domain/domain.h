@@ -10,6 +10,8 @@
 
 #include "credvault/config.h"
 #include "credvault/hsm.h"
+#include "credvault/ids.h"
+#include "credvault/isotime.h"
 #include "credvault/result.h"
 #include "credvault/store.h"
 
@@ -30,7 +32,7 @@ struct cv_principal {
     char name[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     enum cv_role role;
     char tenant_id[CV_TENANT_ID_MAX_BYTES + 1]; /* "" for admin */
-    char server_id[CV_STORE_SERVER_ID_MAX_BYTES + 1];
+    char server_id[CV_SERVER_ID_MAX_BYTES + 1];
     const char *request_id;
 };
 
@@ -116,8 +118,7 @@ CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, con
 void cv_json_free(void *p);
 /* json_dumps(j, JSON_COMPACT) copied into malloc memory; consumes j. */
 char *cv_json_dump_malloc(json_t *j);
-/* "2025-12-08T19:40:22.162Z" */
-void cv_time_iso8601(int64_t ms, char out[32]);
+/* Now, in epoch milliseconds (cv_time_iso8601 of credvault/isotime.h writes it). */
 int64_t cv_time_now_ms(void);
 /* Parses a list paging parameter; NULL gives the default. */
 CV_RESULT cv_parse_uint_param(const char *s, unsigned def, unsigned max, const char *name, unsigned *out);

@@ -80,53 +80,6 @@ static cv_result file_rewind(void *impl)
     return CV_OK;
 }
 
-/* "2025-12-08T19:40:22.162", "2025-12-08 19:40:22.162+00:00", "…Z": epoch
- * milliseconds. No zone means UTC. Fractions past milliseconds are dropped. */
-static int parse_time(const char *s, int64_t *ms)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (strlen(s) < 19 || sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return -1;
-    if (s[10] != 'T' && s[10] != ' ') return -1;
-    if (sscanf(s + 11, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8) return -1;
-    for (int i = 0; i < 19; i++)
-        if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && (s[i] < '0' || s[i] > '9')) return -1;
-    const char *p = s + 19;
-    int frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3) frac = frac * 10 + (*p - '0');
-        if (digits == 0 || digits > 9) return -1;
-        for (; digits < 3; digits++) frac *= 10;
-    }
-    int offset_min = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om = 0;
-        p++;
-        if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9')) return -1;
-        oh = (p[0] - '0') * 10 + (p[1] - '0');
-        p += 2;
-        if (*p == ':') p++;
-        if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') {
-            om = (p[0] - '0') * 10 + (p[1] - '0');
-            p += 2;
-        }
-        if (oh > 15 || om > 59) return -1;
-        offset_min = sign * (oh * 60 + om);
-    }
-    if (*p != '\0') return -1;
-    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1) return -1; /* 2025-02-30 */
-    int64_t v = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + frac;
-    if (v < 0) return -1;
-    *ms = v;
-    return 0;
-}
-
 static void copy_string(json_t *v, const char *name, char *dst, size_t cap, int *present, int required,
                         struct cv_legacy_row *row)
 {
@@ -154,7 +107,9 @@ static void copy_time(json_t *v, const char *name, int64_t *ms, int *present, st
     *ms = 0;
     *present = 0;
     if (!v || json_is_null(v)) return;
-    if (!json_is_string(v) || parse_time(json_string_value(v), ms) != 0) {
+    /* "2025-12-08T19:40:22.162", "2025-12-08 19:40:22.162+00:00", "…Z": a
+     * database export; no zone means UTC */
+    if (!json_is_string(v) || cv_failed(cv_time_parse(name, json_string_value(v), CV_TIME_OFFSET, ms))) {
         cv_legacy_row_defect(row, "%s is not a time such as 2025-12-08T19:40:22.162+00:00", name);
         return;
     }

@@ -59,18 +59,6 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
-/* Server and template ids become URL path segments and log fields: letters,
- * digits, '.', '_', '-', starting with a letter or digit. */
-static int id_valid(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))) return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
-              *s == '_' || *s == '-'))
-            return 0;
-    return 1;
-}
-
 static int env_name_valid(const char *s)
 {
     if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
@@ -84,12 +72,12 @@ static int env_name_valid(const char *s)
 static enum step check_columns(struct import *im, const struct cv_legacy_row *row, json_t **tmpl)
 {
     if (row->defect[0]) return failed(im, "%s", row->defect);
-    if (!row->server_id[0] || !id_valid(row->server_id))
+    if (!cv_server_id_valid(row->server_id))
         return failed(im, "server_id must be 1 to %d of A-Z a-z 0-9 . _ - (starting with a letter or digit)",
-                      CV_STORE_SERVER_ID_MAX_BYTES);
-    if (!row->template_id[0] || !id_valid(row->template_id))
+                      CV_SERVER_ID_MAX_BYTES);
+    if (!cv_template_id_valid(row->template_id))
         return failed(im, "template_id must be 1 to %d of A-Z a-z 0-9 . _ - (starting with a letter or digit)",
-                      CV_STORE_TEMPLATE_ID_MAX_BYTES);
+                      CV_TEMPLATE_ID_MAX_BYTES);
     *tmpl = cv_catalog_template(im->app->catalog, row->template_id);
     if (!*tmpl)
         return failed(im, "template '%s' is not in the catalog (CREDVAULT_TEMPLATES_FILE can add it)",
@@ -219,7 +207,7 @@ static enum step integrations_of(struct import *im, const struct cv_legacy_row *
         size_t i;
         json_t *v;
         json_array_foreach(a, i, v) ok &= json_is_string(v) && json_string_length(v) >= 1 &&
-                                          json_string_length(v) <= CV_STORE_TEMPLATE_ID_MAX_BYTES;
+                                          json_string_length(v) <= CV_TEMPLATE_ID_MAX_BYTES;
         if (!ok) {
             json_decref(a);
             return failed(im, "configured_integrations must be a JSON array of at most %d names",

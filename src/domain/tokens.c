@@ -32,7 +32,7 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     CV_GUARD(opt_string(body, "name", CV_STORE_PRINCIPAL_MAX_BYTES, &name));
     CV_GUARD(opt_string(body, "role", CV_STORE_ROLE_MAX_BYTES, &role_s));
     CV_GUARD(opt_string(body, "tenantId", CV_TENANT_ID_MAX_BYTES, &tenant));
-    CV_GUARD(opt_string(body, "serverId", CV_STORE_SERVER_ID_MAX_BYTES, &server));
+    CV_GUARD(opt_string(body, "serverId", CV_SERVER_ID_MAX_BYTES, &server));
     CV_ENSURE(name != NULL, CV_ERR_INPUT, "name is required");
     CV_ENSURE(role_s != NULL, CV_ERR_INPUT, "role is required");
     enum cv_role role;
@@ -62,6 +62,7 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     }
     if (role == CV_ROLE_WORKLOAD) {
         CV_ENSURE(server != NULL, CV_ERR_INPUT, "serverId is required for a workload token");
+        CV_ENSURE(cv_server_id_valid(server), CV_ERR_INPUT, "serverId is not a valid server id");
     } else {
         CV_ENSURE(server == NULL, CV_ERR_INPUT, "serverId is only for workload tokens");
     }

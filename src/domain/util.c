@@ -38,18 +38,6 @@ int64_t cv_time_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void cv_time_iso8601(int64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    int n = (int)(ms % 1000);
-    char buf[96]; /* the format gives 24 characters; the compiler cannot prove it */
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, n < 0 ? 0 : n);
-    snprintf(out, 32, "%.31s", buf);
-}
-
 cv_result cv_parse_uint_param(const char *s, unsigned def, unsigned max, const char *name, unsigned *out)
 {
     if (!s) {

@@ -60,7 +60,7 @@ void cv_audit_checkpoint_free(struct cv_audit_checkpoint *cp)
 
 static int chain_ok(const char *s)
 {
-    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_store_tenant_id_ok(s));
+    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_tenant_id_valid(s));
 }
 
 /* A text[] literal of quoted elements; the values were checked to hold no

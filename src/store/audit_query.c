@@ -44,7 +44,7 @@ CV_SQL_DEF(ready_sql, AUDIT_READY,
 
 static int chain_ok(const char *s)
 {
-    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_store_tenant_id_ok(s));
+    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_tenant_id_valid(s));
 }
 
 static cv_result event_row(const PGresult *res, int i, struct cv_audit_row *row)
@@ -94,14 +94,14 @@ cv_result cv_store_audit_list(struct cv_store *st, const char *tenant_id, const 
 {
     CV_ENSURE_REF(f);
     CV_ENSURE_REF(cb);
-    CV_ENSURE(tenant_id == NULL || cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(tenant_id == NULL || cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(f->limit >= 1 && f->limit <= CV_AUDIT_PAGE_MAX, CV_ERR_INPUT, "limit must be 1 to %d", CV_AUDIT_PAGE_MAX);
     CV_ENSURE(f->from_ms >= 0 && f->to_ms >= 0 && f->before_id >= 0, CV_ERR_INPUT, "negative filter");
     if (f->action) CV_GUARD(cv_store_check_len("action", f->action, 1, CV_AUDIT_ACTION_MAX_BYTES));
     if (f->actor) CV_GUARD(cv_store_check_len("actor", f->actor, 1, CV_STORE_PRINCIPAL_MAX_BYTES));
     /* a tenant's caller sees only its tenant, whatever the filter says */
     const char *only = tenant_id ? tenant_id : f->tenant_id;
-    CV_ENSURE(only == NULL || cv_store_tenant_id_ok(only), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(only == NULL || cv_tenant_id_valid(only), CV_ERR_INPUT, "invalid tenant id");
     struct cv_q q;
     cv_q_init(&q, &list_sql);
     cv_q_text(&q, only);

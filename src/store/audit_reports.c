@@ -47,7 +47,7 @@ cv_result cv_store_credentials_stale(struct cv_store *st, const char *tenant_id,
                                      void *arg, uint64_t *total)
 {
     CV_ENSURE_REF(cb);
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(limit <= CV_STORE_LIST_MAX && offset <= CV_STORE_OFFSET_MAX, CV_ERR_INPUT, "limit must be at most %d",
               CV_STORE_LIST_MAX);
     CV_GUARD(cv_store_check_ms("set before", set_before_ms));

@@ -33,9 +33,9 @@ static cv_result check_row(const struct cv_server_row *row)
                   cv_store_fixed_ok(row->created_by, sizeof(row->created_by)) &&
                   cv_store_fixed_ok(row->updated_by, sizeof(row->updated_by)),
               CV_ERR_INPUT, "server field is not terminated");
-    CV_ENSURE(cv_store_tenant_id_ok(row->tenant_id), CV_ERR_INPUT, "invalid tenant id");
-    CV_GUARD(cv_store_check_len("server id", row->server_id, 1, CV_STORE_SERVER_ID_MAX_BYTES));
-    CV_GUARD(cv_store_check_len("template id", row->template_id, 1, CV_STORE_TEMPLATE_ID_MAX_BYTES));
+    CV_ENSURE(cv_tenant_id_valid(row->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_server_id_valid(row->server_id), CV_ERR_INPUT, "invalid server id");
+    CV_ENSURE(cv_template_id_valid(row->template_id), CV_ERR_INPUT, "invalid template id");
     CV_GUARD(cv_store_check_len("encrypted_env", row->encrypted_env, 1, CV_STORE_ENV_MAX_BYTES));
     CV_GUARD(cv_store_check_len("configured_integrations", row->configured_integrations, 2, CV_STORE_JSON_MAX_BYTES));
     CV_GUARD(cv_store_check_len("credential_names", row->credential_names, 2, CV_STORE_JSON_MAX_BYTES));

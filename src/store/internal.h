@@ -28,7 +28,6 @@
 #define CV_MIGRATION_NAME_MAX_BYTES 128
 
 /* ---- validate.c: inputs are checked before anything is sent ---- */
-int cv_store_tenant_id_ok(const char *s);
 int cv_store_uuid_ok(const char *s);
 int cv_store_token_role_ok(const char *s);
 int cv_store_key_state_ok(const char *s);    /* active, retired, destroyed */

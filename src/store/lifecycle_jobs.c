@@ -26,7 +26,7 @@ static cv_result check_kind_tenant(enum cv_job_kind kind, const char *tenant_id)
     if (kind == CV_JOB_MASTER_REWRAP)
         CV_ENSURE(tenant_id == NULL || *tenant_id == '\0', CV_ERR_INTERNAL, "a master rewrap has no tenant");
     else
-        CV_ENSURE(tenant_id && cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+        CV_ENSURE(tenant_id && cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     return CV_OK;
 }
 
@@ -289,7 +289,7 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
     *processed = 0;
     CV_ENSURE_REF(cb);
     CV_ENSURE(job->kind == CV_JOB_RECORD_REWRAP, CV_ERR_INTERNAL, "not a record rewrap");
-    CV_ENSURE(cv_store_tenant_id_ok(job->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(job->tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(limit >= 1 && limit <= CV_STORE_REWRAP_BATCH_MAX, CV_ERR_INPUT, "batch size out of range");
     CV_ENSURE(target >= 1 && target <= INT32_MAX, CV_ERR_INPUT, "key version out of range");
     char *skipped = cv_lc_skip_literal(skip);
@@ -311,7 +311,7 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
     CV_GUARD_OUT(r, cv_tx_exec(&tx, &sel, NULL));
     CV_GUARD_OUT(r, cv_pq_expect(sel.res, 4));
     for (int i = 0; i < PQntuples(sel.res); i++) {
-        char server[CV_STORE_SERVER_ID_MAX_BYTES + 1];
+        char server[CV_SERVER_ID_MAX_BYTES + 1];
         uint32_t version;
         CV_GUARD_OUT(r, cv_pq_text(sel.res, i, 1, server, sizeof(server)));
         CV_GUARD_OUT(r, cv_pq_u32(sel.res, i, 2, &version));

@@ -9,7 +9,7 @@ cv_result cv_lc_begin(struct cv_store *st, const char *tenant_id, struct cv_tx *
 {
     memset(d, 0, sizeof(*d));
     memset(o, 0, sizeof(*o));
-    CV_ENSURE(tenant_id == NULL || cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(tenant_id == NULL || cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     d->scope = tenant_id ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM;
     d->tenant_id = tenant_id;
     return cv_tx_begin(st, d, o);

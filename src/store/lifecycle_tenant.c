@@ -118,7 +118,7 @@ cv_result cv_store_lc_min_decrypt_raise(struct cv_store *st, const char *tenant_
                                         const struct cv_audit_event *ev, uint64_t *blocking)
 {
     *blocking = 0;
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(min_version >= 1 && min_version <= INT32_MAX, CV_ERR_INPUT, "the version must be at least 1");
     struct cv_tx_open tx;
     struct cv_tx d;
@@ -181,7 +181,7 @@ cv_result cv_store_lc_keys_destroy_retired(struct cv_store *st, const char *tena
 {
     *n = 0;
     *blocking = 0;
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     struct cv_tx_open tx;
     struct cv_tx d;
     struct cv_q q;
@@ -252,7 +252,7 @@ cv_result cv_store_lc_tenant_shred(struct cv_store *st, const char *tenant_id, c
                                    struct cv_store_shred_counts *counts)
 {
     memset(counts, 0, sizeof(*counts));
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     struct cv_tx_open tx;
     struct cv_tx d;
     struct cv_q q;

@@ -99,8 +99,9 @@ out:
 
 static cv_result check_ids(const char *tenant_id, const char *server_id)
 {
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
-    return cv_store_check_len("server id", server_id, 1, CV_STORE_SERVER_ID_MAX_BYTES);
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_server_id_valid(server_id), CV_ERR_INPUT, "invalid server id");
+    return CV_OK;
 }
 
 /* What insert and update both write. */
@@ -129,7 +130,7 @@ cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row,
                   cv_store_fixed_ok(row->server_name, sizeof(row->server_name)) &&
                   cv_store_fixed_ok(row->created_by, sizeof(row->created_by)),
               CV_ERR_INPUT, "server field is not terminated");
-    CV_GUARD(cv_store_check_len("template id", row->template_id, 1, CV_STORE_TEMPLATE_ID_MAX_BYTES));
+    CV_ENSURE(cv_template_id_valid(row->template_id), CV_ERR_INPUT, "invalid template id");
 
     struct cv_q q;
     cv_q_init(&q, &insert_sql);
@@ -197,7 +198,7 @@ cv_result cv_store_server_list(struct cv_store *st, const char *tenant_id, unsig
                                cv_store_server_cb cb, void *arg, uint64_t *total)
 {
     CV_ENSURE_REF(cb);
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_ENSURE(limit <= CV_STORE_LIST_MAX && offset <= CV_STORE_OFFSET_MAX, CV_ERR_INPUT,
               "limit must be at most %d", CV_STORE_LIST_MAX);
     struct cv_q q;

@@ -46,7 +46,7 @@ static cv_result key_row(const PGresult *res, int i, struct cv_tenant_key_row *r
 static cv_result fetch(struct cv_store *st, const struct cv_sql *sql, const char *tenant_id, int64_t version,
                        struct cv_q *q)
 {
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     cv_q_init(q, sql);
     cv_q_text(q, tenant_id);
     if (version >= 0) cv_q_i64(q, version);

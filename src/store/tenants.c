@@ -48,7 +48,7 @@ cv_result cv_store_tenant_create(struct cv_store *st, const struct cv_tenant_row
 {
     CV_ENSURE_REF(tenant);
     CV_ENSURE_REF(first_key);
-    CV_ENSURE(cv_store_fixed_ok(tenant->id, sizeof(tenant->id)) && cv_store_tenant_id_ok(tenant->id), CV_ERR_INPUT,
+    CV_ENSURE(cv_store_fixed_ok(tenant->id, sizeof(tenant->id)) && cv_tenant_id_valid(tenant->id), CV_ERR_INPUT,
               "invalid tenant id");
     CV_ENSURE(cv_store_fixed_ok(tenant->name, sizeof(tenant->name)), CV_ERR_INPUT, "tenant name is not terminated");
     CV_GUARD(cv_store_check_len("tenant name", tenant->name, 1, CV_STORE_NAME_MAX_BYTES));
@@ -90,7 +90,7 @@ cv_result cv_store_tenant_create(struct cv_store *st, const struct cv_tenant_row
 cv_result cv_store_tenant_get(struct cv_store *st, const char *tenant_id, struct cv_tenant_row *row)
 {
     CV_ENSURE_REF(row);
-    CV_ENSURE(cv_store_tenant_id_ok(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
     struct cv_q q;
     cv_q_init(&q, &get_sql);
     cv_q_text(&q, tenant_id);

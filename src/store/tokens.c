@@ -31,8 +31,8 @@ static cv_result check_token(const struct cv_token_row *row)
     CV_ENSURE(cv_store_token_role_ok(row->role), CV_ERR_INPUT, "unknown token role");
     int admin = strcmp(row->role, "admin") == 0, workload = strcmp(row->role, "workload") == 0;
     if (admin) CV_ENSURE(row->tenant_id[0] == '\0', CV_ERR_INPUT, "admin tokens belong to no tenant");
-    else CV_ENSURE(cv_store_tenant_id_ok(row->tenant_id), CV_ERR_INPUT, "invalid tenant id");
-    if (workload) CV_ENSURE(row->server_id[0] != '\0', CV_ERR_INPUT, "a workload token needs a server id");
+    else CV_ENSURE(cv_tenant_id_valid(row->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    if (workload) CV_ENSURE(cv_server_id_valid(row->server_id), CV_ERR_INPUT, "a workload token needs a valid server id");
     else CV_ENSURE(row->server_id[0] == '\0', CV_ERR_INPUT, "only workload tokens have a server id");
     CV_GUARD(cv_store_check_ms("token expiry", row->expires_at_ms));
     return CV_OK;

@@ -59,7 +59,7 @@ CV_SQL_DEF(key_event_sql, KEY_EVENT,
 static cv_result check_event(const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(ev);
-    CV_ENSURE(ev->tenant_id == NULL || cv_store_tenant_id_ok(ev->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_ENSURE(ev->tenant_id == NULL || cv_tenant_id_valid(ev->tenant_id), CV_ERR_INPUT, "invalid tenant id");
     CV_GUARD(cv_store_check_len("actor", ev->actor, 0, CV_STORE_PRINCIPAL_MAX_BYTES));
     CV_GUARD(cv_store_check_len("role", ev->role ? ev->role : "", 0, CV_STORE_ROLE_MAX_BYTES));
     CV_GUARD(cv_store_check_len("action", ev->action, 1, CV_AUDIT_ACTION_MAX_BYTES));
@@ -242,7 +242,7 @@ static cv_result check_tx(const struct cv_tx *tx)
 {
     CV_ENSURE_REF(tx);
     if (tx->scope == CV_SCOPE_TENANT)
-        CV_ENSURE(cv_store_tenant_id_ok(tx->tenant_id), CV_ERR_INPUT, "invalid tenant id");
+        CV_ENSURE(cv_tenant_id_valid(tx->tenant_id), CV_ERR_INPUT, "invalid tenant id");
     return check_events(tx);
 }
 

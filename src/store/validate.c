@@ -5,19 +5,6 @@
 
 #include "store/internal.h"
 
-static int lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-int cv_store_tenant_id_ok(const char *s)
-{
-    if (!s || !lower_alnum(s[0])) return 0;
-    size_t n = 1;
-    for (; s[n]; n++) {
-        if (n >= CV_TENANT_ID_MAX_BYTES) return 0;
-        if (!lower_alnum(s[n]) && s[n] != '-') return 0;
-    }
-    return 1;
-}
-
 int cv_store_uuid_ok(const char *s)
 {
     if (!s) return 0;

@@ -349,6 +349,14 @@ START_TEST(deploy_refusals)
     expect_free("POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
+    /* a date that does not exist, or a field that is not all digits, is refused, never normalised
+     * (2026-02-31 once became 2026-03-03) */
+    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+                "invalid_request");
+    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+                "invalid_request");
+    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-12-31T00:00:00+01:00\"}", 400,
+                "invalid_request");
     expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"unknown\":1}", 400, NULL);
     expect_free("POST", "/api/mcp/templates/github/deploy", tok_a, "{\"env\":{\"GITHUB_ORG\":\"acme\"}}", 400, NULL);
     /* malformed JSON, duplicate keys, wrong media type */
@@ -464,6 +472,11 @@ START_TEST(list_get_update_delete)
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(data_of(&r), "configuredIntegrations"), 0)),
                      "Anthropic");
     cv_test_response_free(&r);
+    /* an expiry on a date that does not exist is refused and changes nothing (the If-Match "2" below holds) */
+    expect_free("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+                "invalid_request");
+    expect_free("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+                "invalid_request");
     /* a stale If-Match is refused and changes nothing */
     const char *stale[] = {"If-Match: \"1\"", NULL};
     r = call_h("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", stale);

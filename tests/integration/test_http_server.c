@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cv_test_http.h"
+#include "cv_test_service.h"
 #include "http/http.h"
 
 #define BODY_LIMIT 1024
@@ -235,6 +236,19 @@ START_TEST(bad_start_refused)
     options(&o, "127.0.0.1:0", 1);
     o.tls_cert_file = o.tls_key_file;
     ck_assert(cv_failed(cv_http_server_start(&o, routes, NROUTES, NULL, &srv)));
+    /* the key is a secret file: one that group or others may read is refused */
+    char loose[700], cmd[2200];
+    snprintf(loose, sizeof(loose), "%s/loose.key", cert_dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s/server.key' '%s' && chmod 0640 '%s'", cert_dir, loose, loose);
+    ck_assert_int_eq(cv_test_sh(cmd), 0);
+    options(&o, "127.0.0.1:0", 1);
+    o.tls_key_file = loose;
+    ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(cv_error_message(), "0600"));
+    ck_assert_int_eq(chmod(loose, 0600), 0); /* the same file, closed to others, is accepted */
+    ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_NONE);
+    cv_http_server_stop(srv);
+    srv = NULL;
     static const struct cv_http_route bad[] = {{"GET", "api/no-slash", h_ping}};
     options(&o, "127.0.0.1:0", 0);
     ck_assert_int_eq(cv_http_server_start(&o, bad, 1, NULL, &srv).err, CV_ERR_INTERNAL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_ops_fixture.h"
@@ -213,6 +214,7 @@ int main(void)
     if (!f) return 1;
     fprintf(f, "%s\n", metrics_token);
     fclose(f);
+    if (chmod(file, 0600) != 0) return 1; /* a secret file others may read is refused */
     snprintf(setting, sizeof(setting), "CREDVAULT_METRICS_TOKEN_FILE=%s", file);
     /* the failed authentications of these tests must not hold the address back */
     const char *env[] = {setting, "CREDVAULT_RATE_AUTH_FAILURES=1000", NULL};

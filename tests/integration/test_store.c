@@ -325,7 +325,7 @@ END_TEST
 
 struct server_seen {
     unsigned n;
-    char ids[8][CV_STORE_SERVER_ID_MAX_BYTES + 1];
+    char ids[8][CV_SERVER_ID_MAX_BYTES + 1];
     int env_seen;
 };
 
@@ -353,7 +353,7 @@ START_TEST(servers_insert_get)
 
     t_server(&s, "acme", "");
     T_ERR(cv_store_server_insert(st, &s, NULL), CV_ERR_INPUT);
-    char long_id[CV_STORE_SERVER_ID_MAX_BYTES + 2];
+    char long_id[CV_SERVER_ID_MAX_BYTES + 2];
     memset(long_id, 'x', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
     T_ERR(cv_store_server_get(st, "acme", long_id, 0, &got), CV_ERR_INPUT);

@@ -67,6 +67,10 @@ START_TEST(invalid_tenant_and_versions_refused)
     ck_assert_int_eq(aad_err("ac/me", "srv", 1, 2), CV_ERR_INPUT);
     ck_assert_int_eq(aad_err("acme", "srv", 0, 2), CV_ERR_INPUT);
     ck_assert_int_eq(aad_err("acme", "srv", 1, 0), CV_ERR_INPUT);
+    /* server ids follow the one syntax of credvault/ids.h */
+    ck_assert_int_eq(aad_err("acme", "srv/1", 1, 2), CV_ERR_INPUT);
+    ck_assert_int_eq(aad_err("acme", "-srv", 1, 2), CV_ERR_INPUT);
+    ck_assert_int_eq(aad_err("acme", "s rv", 1, 2), CV_ERR_INPUT);
 }
 END_TEST
 
