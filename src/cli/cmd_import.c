@@ -13,7 +13,6 @@
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
-#include "credvault/crypto_legacy.h"
 #include "domain/domain.h"
 #include "domain/legacy.h"
 
