@@ -13,6 +13,7 @@
 
 #define CV_HSM_MASTER_LABEL_PREFIX "credvault-master-"
 #define CV_HSM_BINDING_LABEL "credvault-binding-1"
+#define CV_HSM_AUDIT_KEY_LABEL "credvault-audit-1" /* hsm_signing.h */
 #define CV_AES256_KEY_BYTES 32
 #define CV_GCM_IV_BYTES 12
 #define CV_GCM_TAG_BYTES 16

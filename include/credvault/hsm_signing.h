@@ -12,7 +12,6 @@
 #include "credvault/hsm.h"
 #include "credvault/result.h"
 
-#define CV_HSM_AUDIT_KEY_LABEL "credvault-audit-1"
 #define CV_HSM_SIGNATURE_MAX_BYTES 80       /* DER ECDSA P-256 is at most 72 */
 #define CV_HSM_PUBLIC_KEY_PEM_MAX_BYTES 512 /* SubjectPublicKeyInfo, P-256: about 180 */
 #define CV_HSM_SIGN_INPUT_MAX_BYTES (16 * 1024 * 1024)

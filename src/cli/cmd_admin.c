@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "domain/domain.h"
+#include "domain/ops.h"
 
 #ifndef CV_MIGRATIONS_DIR
 #define CV_MIGRATIONS_DIR "migrations"
@@ -29,15 +30,8 @@ int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
-    const char *url = cfg.database_owner_url ? cfg.database_owner_url : cfg.database_url;
-    if (!url) {
-        fprintf(stderr, "credvault: migrate: set CREDVAULT_DATABASE_OWNER_URL or CREDVAULT_DATABASE_URL\n");
-        cv_config_free(&cfg);
-        return CV_EXIT_FAIL;
-    }
-    struct cv_store_options so = {.url = url, .password = cfg.database_password};
     unsigned applied = 0;
-    if (cv_failed(cv_store_migrate(&so, dir ? dir : CV_MIGRATIONS_DIR, &applied))) {
+    if (cv_failed(cv_app_migrate(&cfg, dir ? dir : CV_MIGRATIONS_DIR, &applied))) {
         cv_cli_report("migrate");
         rc = CV_EXIT_FAIL;
     } else {

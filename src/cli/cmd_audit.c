@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "credvault/store_audit.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
 

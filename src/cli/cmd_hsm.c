@@ -7,9 +7,8 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "credvault/hsm.h"
-#include "credvault/hsm_signing.h"
 #include "domain/domain.h"
+#include "domain/ops.h"
 
 static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
 {
@@ -85,15 +84,14 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
     struct cv_config cfg;
     struct cv_app *app;
     if ((rc = open_hsm(ctx, &cfg, &app)) != 0) return rc;
-    struct cv_hsm_status st;
-    memset(&st, 0, sizeof(st));
-    if (cv_failed(cv_hsm_status_get(app->hsm, &st))) {
+    struct cv_token_report report;
+    if (cv_failed(cv_app_token_report(app, &report))) {
         cv_cli_report("hsm status");
         rc = CV_EXIT_FAIL;
         goto out;
     }
-    int audit_key = 0;
-    if (cv_failed(cv_hsm_audit_key_exists(app->hsm, &audit_key))) audit_key = 0;
+    const struct cv_hsm_status st = report.hsm;
+    int audit_key = report.audit_key_present;
     if (json_flag) {
         json_t *j = status_json(&st);
         json_object_set_new(j, "auditKeyPresent", json_boolean(audit_key));

@@ -10,7 +10,6 @@
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
-#include "credvault/crypto_legacy.h"
 #include "credvault/secret_file.h"
 #include "domain/domain.h"
 #include "domain/legacy.h"

@@ -11,8 +11,8 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/lifecycle.h"
+#include "domain/ops.h"
 #include "http/http.h"
-#include "http/ratelimit.h"
 #include "http/routes.h"
 
 #ifndef CV_MIGRATIONS_DIR
@@ -73,7 +73,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("start");
         goto out;
     }
-    if (cv_failed(cv_store_check_ready(app->store, dir ? dir : CV_MIGRATIONS_DIR))) {
+    if (cv_failed(cv_app_check_schema(app, dir ? dir : CV_MIGRATIONS_DIR))) {
         cv_cli_report("database");
         goto out;
     }

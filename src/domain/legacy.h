@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "credvault/crypto_legacy.h" /* CV_LEGACY_PASSPHRASE_MAX_BYTES bounds key_len */
 #include "credvault/store_import.h"
 #include "domain/domain.h"
 

@@ -59,11 +59,6 @@ const char *cv_rate_class_name(enum cv_rate_class c);
 
 /* ---- used by cv_routes_authenticate (src/http/routes.c) ---- */
 
-/* The service's limiter, from its configuration: made before the server
- * starts, freed after it stopped. */
-CV_RESULT cv_routes_limits_open(struct cv_app *app);
-void cv_routes_limits_close(struct cv_app *app);
-
 /* Before the token is looked up: the address's bucket and its penalty.
  * Replies 429 (Retry-After) and returns 0 when over. */
 int cv_routes_admit_address(struct cv_app *app, struct cv_http_request *req, struct cv_http_response *res);

@@ -6,6 +6,7 @@
 
 #include "domain/domain.h"
 #include "domain/audit.h"
+#include "domain/ops.h"
 #include "http/http.h"
 #include "http/ratelimit.h"
 #include "http/routes.h"
@@ -69,17 +70,12 @@ static void health(void *a, struct cv_http_request *req, struct cv_http_response
 
 static void ready(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
-    struct cv_app *app = a;
     (void)req;
-    cv_result hsm = cv_hsm_ping(app->hsm);
-    cv_result db = cv_store_ping(app->store);
-    if (cv_ok(hsm) && cv_ok(db)) {
+    cv_result r = cv_app_ready(a);
+    if (cv_ok(r)) {
         cv_http_reply(res, 200, json_pack("{s:s, s:s, s:s}", "status", "ready", "hsm", "ok", "database", "ok"));
         return;
     }
-    cv_error_clear();
-    cv_result r = cv_fail_code(CV_ERR_UNAVAILABLE, "not_ready", "not ready: HSM %s, database %s",
-                               cv_ok(hsm) ? "ok" : "unavailable", cv_ok(db) ? "ok" : "unavailable");
     cv_http_reply_error(res, r);
 }
 

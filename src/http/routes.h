@@ -8,6 +8,10 @@
 #include "http/http.h"
 
 const struct cv_http_route *cv_api_routes(size_t *n);
+/* The service's rate limiter (app->limiter), from its configuration: made
+ * before the server starts, freed after it stopped (src/http/ratelimit.c). */
+CV_RESULT cv_routes_limits_open(struct cv_app *app);
+void cv_routes_limits_close(struct cv_app *app);
 
 /* Each area keeps its routes in its own file (routes_<area>.c). */
 size_t cv_routes_keys(const struct cv_http_route **out);     /* key lifecycle */

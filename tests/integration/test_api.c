@@ -668,7 +668,9 @@ START_TEST(database_outage_is_503_then_recovers)
     expect(&r, 503, NULL);
     cv_test_response_free(&r);
     r = call("GET", "/readyz", NULL, NULL);
-    expect(&r, 503, NULL);
+    expect(&r, 503, "not_ready");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
+                     "not ready: HSM ok, database unavailable");
     cv_test_response_free(&r);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" start \"$CV_PG_DIR\" >/dev/null"), 0);
     expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
