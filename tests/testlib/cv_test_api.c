@@ -36,8 +36,7 @@ json_t *cv_t_data(const struct cv_test_response *r)
     return json_object_get(r->json, "data");
 }
 
-void cv_t_expect_status_at(const char *file, int line, const struct cv_test_response *r, long status,
-                           const char *code)
+void cv_t_expect_status_at(const char *file, int line, const struct cv_test_response *r, long status, const char *code)
 {
     const char *body = r->body ? r->body : "";
     ck_assert_msg(r->status == status, "%s:%d: expected status %ld, got %ld: %.2000s", file, line, status, r->status,
@@ -58,8 +57,7 @@ void cv_t_expect_status_at(const char *file, int line, const struct cv_test_resp
 }
 
 void cv_t_expect_call_at(const char *file, int line, struct cv_test_client *c, const char *method, const char *path,
-                         const char *token, const char *body, const char *const *headers, long status,
-                         const char *code)
+                         const char *token, const char *body, const char *const *headers, long status, const char *code)
 {
     struct cv_test_response r = cv_t_request_at(file, line, c, method, path, token, body, headers);
     cv_t_expect_status_at(file, line, &r, status, code);
@@ -112,8 +110,7 @@ void cv_t_expect_json_str_at(const char *file, int line, const struct cv_test_re
 json_int_t cv_t_json_int_at(const char *file, int line, const struct cv_test_response *r, const char *path)
 {
     json_t *v = cv_t_json(r, path);
-    ck_assert_msg(json_is_integer(v), "%s:%d: %s is not an integer: %.2000s", file, line, path,
-                  r->body ? r->body : "");
+    ck_assert_msg(json_is_integer(v), "%s:%d: %s is not an integer: %.2000s", file, line, path, r->body ? r->body : "");
     return json_integer_value(v);
 }
 
@@ -125,8 +122,7 @@ void cv_t_expect_json_int_at(const char *file, int line, const struct cv_test_re
                   path, got, want);
 }
 
-void cv_t_expect_json_bool_at(const char *file, int line, const struct cv_test_response *r, const char *path,
-                              int want)
+void cv_t_expect_json_bool_at(const char *file, int line, const struct cv_test_response *r, const char *path, int want)
 {
     json_t *v = cv_t_json(r, path);
     ck_assert_msg(json_is_boolean(v) && json_is_true(v) == !!want, "%s:%d: %s is not %s: %.2000s", file, line, path,
@@ -196,8 +192,7 @@ char *cv_t_psql_run(const char *url_var, const char *sql, int *status)
     close(fd);
     ck_assert_msg(w == (ssize_t)n, "cannot write %s", path);
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd),
-             "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$%s\" -f '%s' 2>&1; echo \"[psql-status=$?]\"",
+    snprintf(cmd, sizeof(cmd), "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$%s\" -f '%s' 2>&1; echo \"[psql-status=$?]\"",
              url_var ? url_var : "CV_PG_SUPERUSER_URL", path);
     char *out = cv_test_sh_output(cmd);
     unlink(path);

@@ -16,7 +16,7 @@
 
 /* METHOD path with an optional bearer token, JSON body and extra headers
  * (NULL-terminated "Name: value"). Always cv_test_response_free the result. */
-#define cv_t_request(c, method, path, token, body)                                                                    \
+#define cv_t_request(c, method, path, token, body)                                                                     \
     cv_t_request_at(__FILE__, __LINE__, (c), (method), (path), (token), (body), NULL)
 #define cv_t_request_h(c, method, path, token, body, headers)                                                          \
     cv_t_request_at(__FILE__, __LINE__, (c), (method), (path), (token), (body), (headers))
@@ -57,7 +57,7 @@ const char *cv_t_error_code(const struct cv_test_response *r);
 #define cv_t_tenant_create(c, admin, id) cv_t_tenant_create_at(__FILE__, __LINE__, (c), (admin), (id))
 /* POST /api/tokens as `by`; tenant and server may be NULL. The new token
  * goes into out. */
-#define cv_t_token_mint(c, by, name, role, tenant, server, out, out_len)                                              \
+#define cv_t_token_mint(c, by, name, role, tenant, server, out, out_len)                                               \
     cv_t_token_mint_at(__FILE__, __LINE__, (c), (by), (name), (role), (tenant), (server), (out), (out_len))
 /* POST /api/mcp/templates/<tmpl>/deploy; expects 201; the server id into id. */
 #define cv_t_deploy(c, token, tmpl, body, id, id_len)                                                                  \
@@ -88,8 +88,7 @@ char *cv_t_psql_run(const char *url_var, const char *sql, int *status);
 struct cv_test_response cv_t_request_at(const char *file, int line, struct cv_test_client *c, const char *method,
                                         const char *path, const char *token, const char *body,
                                         const char *const *headers);
-void cv_t_expect_status_at(const char *file, int line, const struct cv_test_response *r, long status,
-                           const char *code);
+void cv_t_expect_status_at(const char *file, int line, const struct cv_test_response *r, long status, const char *code);
 void cv_t_expect_call_at(const char *file, int line, struct cv_test_client *c, const char *method, const char *path,
                          const char *token, const char *body, const char *const *headers, long status,
                          const char *code);
@@ -97,8 +96,7 @@ void cv_t_expect_json_str_at(const char *file, int line, const struct cv_test_re
                              const char *want);
 void cv_t_expect_json_int_at(const char *file, int line, const struct cv_test_response *r, const char *path,
                              json_int_t want);
-void cv_t_expect_json_bool_at(const char *file, int line, const struct cv_test_response *r, const char *path,
-                              int want);
+void cv_t_expect_json_bool_at(const char *file, int line, const struct cv_test_response *r, const char *path, int want);
 json_int_t cv_t_json_int_at(const char *file, int line, const struct cv_test_response *r, const char *path);
 void cv_t_tenant_create_at(const char *file, int line, struct cv_test_client *c, const char *admin, const char *id);
 void cv_t_token_mint_at(const char *file, int line, struct cv_test_client *c, const char *by, const char *name,

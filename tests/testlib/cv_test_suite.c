@@ -22,7 +22,8 @@ Suite *cv_t_suite_new(const struct cv_t_suite_spec *spec, const TTest *const *te
 {
     const char *list = getenv("CV_TEST_LIST");
     if (list && strcmp(list, "1") == 0) {
-        for (size_t i = 0; i < n; i++) printf("%s\n", tests[i]->name);
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", tests[i]->name);
         fflush(stdout);
         exit(0);
     }

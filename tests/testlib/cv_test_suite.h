@@ -23,7 +23,7 @@ struct cv_t_suite_spec {
 Suite *cv_t_suite_new(const struct cv_t_suite_spec *spec, const TTest *const *tests, size_t n);
 
 /* The arguments `tests, n` for cv_t_suite_new from a list of test names. */
-#define CV_T_TESTS(...)                                                                                              \
+#define CV_T_TESTS(...)                                                                                                \
     (const TTest *const[]){__VA_ARGS__}, sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *)
 
 /* Runs the suite (CK_RUN_CASE and CK_FORK are honoured) and frees it;
