@@ -10,8 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cv_test_http.h"
+#include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "cv_test_suite.h"
 
 static struct cv_test_service svc;
 static struct cv_test_client *cl;
@@ -24,82 +25,6 @@ static char tok_a[160], tok_a_auditor[160], tok_b[160]; /* tenant-admin A, audit
 
 /* ---- helpers ---- */
 
-static struct cv_test_response call(const char *method, const char *path, const char *token, const char *body)
-{
-    struct cv_test_response r;
-    memset(&r, 0, sizeof(r));
-    ck_assert_msg(cv_test_request(cl, method, path, token, body, NULL, &r) == 0, "transport: %s", r.error);
-    return r;
-}
-
-static struct cv_test_response call_h(const char *method, const char *path, const char *token, const char *body,
-                                      const char *const *headers)
-{
-    struct cv_test_response r;
-    memset(&r, 0, sizeof(r));
-    ck_assert_msg(cv_test_request(cl, method, path, token, body, headers, &r) == 0, "transport: %s", r.error);
-    return r;
-}
-
-static json_t *data_of(struct cv_test_response *r) { return json_object_get(r->json, "data"); }
-
-static const char *error_code(struct cv_test_response *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
-}
-
-/* Asserts status and, for errors, the envelope shape and code. */
-static void expect(struct cv_test_response *r, long status, const char *code)
-{
-    ck_assert_msg(r->status == status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    ck_assert_ptr_nonnull(r->json);
-    json_t *ok = json_object_get(r->json, "success");
-    ck_assert(json_is_boolean(ok));
-    if (status < 300) {
-        ck_assert(json_is_true(ok));
-        ck_assert_ptr_nonnull(json_object_get(r->json, "data"));
-    } else {
-        ck_assert(json_is_false(ok));
-        json_t *err = json_object_get(r->json, "error");
-        ck_assert(json_is_string(json_object_get(err, "code")));
-        ck_assert(json_is_string(json_object_get(err, "message")));
-        if (code) ck_assert_str_eq(error_code(r), code);
-    }
-}
-
-static void expect_free(const char *method, const char *path, const char *token, const char *body, long status,
-                        const char *code)
-{
-    struct cv_test_response r = call(method, path, token, body);
-    expect(&r, status, code);
-    cv_test_response_free(&r);
-}
-
-static void mint(const char *by, const char *name, const char *role, const char *tenant, const char *server,
-                 char *out, size_t out_len)
-{
-    char body[512];
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\"%s%s%s%s%s%s}", name, role,
-             tenant ? ",\"tenantId\":\"" : "", tenant ? tenant : "", tenant ? "\"" : "",
-             server ? ",\"serverId\":\"" : "", server ? server : "", server ? "\"" : "");
-    struct cv_test_response r = call("POST", "/api/tokens", by, body);
-    expect(&r, 201, NULL);
-    const char *t = json_string_value(json_object_get(data_of(&r), "token"));
-    ck_assert_ptr_nonnull(t);
-    snprintf(out, out_len, "%s", t);
-    cv_test_response_free(&r);
-}
-
-static void deploy(const char *token, const char *tmpl, const char *body, char *id, size_t id_len)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "/api/mcp/templates/%s/deploy", tmpl);
-    struct cv_test_response r = call("POST", path, token, body);
-    expect(&r, 201, NULL);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(data_of(&r), "id")));
-    cv_test_response_free(&r);
-}
-
 static int matches(const char *re, const char *s)
 {
     regex_t rx;
@@ -109,27 +34,17 @@ static int matches(const char *re, const char *s)
     return ok;
 }
 
-static char *psql(const char *sql)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$CV_PG_SUPERUSER_URL\" -c \"%s\"", sql);
-    char *out = cv_test_sh_output(cmd);
-    ck_assert_ptr_nonnull(out);
-    out[strcspn(out, "\n")] = '\0';
-    return out;
-}
-
 /* ---- health ---- */
 
 START_TEST(health_and_ready)
 {
-    struct cv_test_response r = call("GET", "/healthz", NULL, NULL);
-    expect(&r, 200, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/healthz", NULL, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     cv_test_response_free(&r);
-    r = call("GET", "/readyz", NULL, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(data_of(&r), "database")), "ok");
-    ck_assert_str_eq(json_string_value(json_object_get(data_of(&r), "hsm")), "ok");
+    r = cv_t_request(cl, "GET", "/readyz", NULL, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(cv_t_data(&r), "database")), "ok");
+    ck_assert_str_eq(json_string_value(json_object_get(cv_t_data(&r), "hsm")), "ok");
     cv_test_response_free(&r);
 }
 END_TEST
@@ -138,16 +53,16 @@ END_TEST
 
 START_TEST(auth_refusals)
 {
-    struct cv_test_response r = call("GET", "/api/mcp/servers", NULL, NULL);
-    expect(&r, 401, "unauthorized");
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", NULL, NULL);
+    cv_t_expect_status(&r, 401, "unauthorized");
     ck_assert_ptr_nonnull(cv_test_response_header(&r, "WWW-Authenticate"));
     cv_test_response_free(&r);
-    expect_free("GET", "/api/mcp/servers", "cvt_0000000000000000000000000000000000000000000000000000000000000000",
-                NULL, 401, "unauthorized");
-    expect_free("GET", "/api/mcp/servers", "not-a-token", NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers",
+                     "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", "not-a-token", NULL, 401, "unauthorized");
     const char *basic[] = {"Authorization: Basic YWRtaW46YWRtaW4=", NULL};
-    r = call_h("GET", "/api/mcp/servers", NULL, NULL, basic);
-    expect(&r, 401, "unauthorized");
+    r = cv_t_request_h(cl, "GET", "/api/mcp/servers", NULL, NULL, basic);
+    cv_t_expect_status(&r, 401, "unauthorized");
     cv_test_response_free(&r);
 }
 END_TEST
@@ -156,22 +71,22 @@ END_TEST
 
 START_TEST(tenants_admin_only)
 {
-    expect_free("POST", "/api/tenants", svc.admin_token, "{\"id\":\"acme\",\"name\":\"Acme again\"}", 409,
-                "tenant_exists");
-    expect_free("POST", "/api/tenants", svc.admin_token, "{\"id\":\"Bad_Id\",\"name\":\"x\"}", 400, NULL);
-    expect_free("POST", "/api/tenants", svc.admin_token, "{\"id\":42}", 400, NULL);
-    expect_free("POST", "/api/tenants", svc.admin_token, "{\"id\":\"ok-id\",\"extra\":1}", 400, NULL);
-    expect_free("POST", "/api/tenants", tok_a, "{\"id\":\"mine\",\"name\":\"x\"}", 403, "forbidden");
-    expect_free("GET", "/api/tenants", tok_a_auditor, NULL, 403, "forbidden");
+    cv_t_expect_call(cl, "POST", "/api/tenants", svc.admin_token, "{\"id\":\"acme\",\"name\":\"Acme again\"}", 409,
+                     "tenant_exists");
+    cv_t_expect_call(cl, "POST", "/api/tenants", svc.admin_token, "{\"id\":\"Bad_Id\",\"name\":\"x\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tenants", svc.admin_token, "{\"id\":42}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tenants", svc.admin_token, "{\"id\":\"ok-id\",\"extra\":1}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tenants", tok_a, "{\"id\":\"mine\",\"name\":\"x\"}", 403, "forbidden");
+    cv_t_expect_call(cl, "GET", "/api/tenants", tok_a_auditor, NULL, 403, "forbidden");
 
-    struct cv_test_response r = call("GET", "/api/tenants", svc.admin_token, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_int_ge(json_array_size(json_object_get(data_of(&r), "tenants")), 2);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/tenants", svc.admin_token, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_ge(json_array_size(json_object_get(cv_t_data(&r), "tenants")), 2);
     cv_test_response_free(&r);
 
-    r = call("GET", "/api/tenants/acme", svc.admin_token, NULL);
-    expect(&r, 200, NULL);
-    json_t *keys = json_object_get(data_of(&r), "keys");
+    r = cv_t_request(cl, "GET", "/api/tenants/acme", svc.admin_token, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *keys = json_object_get(cv_t_data(&r), "keys");
     ck_assert_int_eq(json_array_size(keys), 1);
     json_t *k = json_array_get(keys, 0);
     ck_assert_int_eq(json_integer_value(json_object_get(k, "version")), 1);
@@ -181,9 +96,9 @@ START_TEST(tenants_admin_only)
     ck_assert_ptr_null(strstr(r.body, "binding"));
     cv_test_response_free(&r);
 
-    expect_free("GET", "/api/tenants/acme", tok_a, NULL, 200, NULL);
-    expect_free("GET", "/api/tenants/beta", tok_a, NULL, 404, "not_found");
-    expect_free("GET", "/api/tenants/nope", svc.admin_token, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "GET", "/api/tenants/acme", tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/tenants/beta", tok_a, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "GET", "/api/tenants/nope", svc.admin_token, NULL, 404, "not_found");
 }
 END_TEST
 
@@ -193,42 +108,45 @@ START_TEST(token_minting_rules)
 {
     /* a tenant-admin mints auditor and workload tokens in its own tenant only */
     char t[160];
-    mint(tok_a, "auditor-2", "auditor", "acme", NULL, t, sizeof(t));
-    expect_free("POST", "/api/tokens", tok_a, "{\"name\":\"x\",\"role\":\"admin\"}", 403, "forbidden");
-    expect_free("POST", "/api/tokens", tok_a, "{\"name\":\"x\",\"role\":\"tenant-admin\",\"tenantId\":\"acme\"}", 403,
-                "forbidden");
-    expect_free("POST", "/api/tokens", tok_a, "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"beta\"}", 403,
-                "forbidden");
-    expect_free("POST", "/api/tokens", tok_a_auditor, "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"acme\"}",
-                403, "forbidden");
-    expect_free("POST", "/api/tokens", svc.admin_token, "{\"name\":\"x\",\"role\":\"root\",\"tenantId\":\"acme\"}",
-                400, NULL);
-    expect_free("POST", "/api/tokens", svc.admin_token, "{\"name\":\"x\",\"role\":\"auditor\"}", 400, NULL);
-    expect_free("POST", "/api/tokens", svc.admin_token,
-                "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"acme\",\"expiresInDays\":\"7\"}", 400, NULL);
-    expect_free("POST", "/api/tokens", svc.admin_token, "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"ghost\"}",
-                404, NULL);
-    expect_free("POST", "/api/tokens", svc.admin_token,
-                "{\"name\":\"x\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"grc-evidence-1\"}", 404, NULL);
+    cv_t_token_mint(cl, tok_a, "auditor-2", "auditor", "acme", NULL, t, sizeof(t));
+    cv_t_expect_call(cl, "POST", "/api/tokens", tok_a, "{\"name\":\"x\",\"role\":\"admin\"}", 403, "forbidden");
+    cv_t_expect_call(cl, "POST", "/api/tokens", tok_a,
+                     "{\"name\":\"x\",\"role\":\"tenant-admin\",\"tenantId\":\"acme\"}", 403, "forbidden");
+    cv_t_expect_call(cl, "POST", "/api/tokens", tok_a, "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"beta\"}",
+                     403, "forbidden");
+    cv_t_expect_call(cl, "POST", "/api/tokens", tok_a_auditor,
+                     "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", 403, "forbidden");
+    cv_t_expect_call(cl, "POST", "/api/tokens", svc.admin_token,
+                     "{\"name\":\"x\",\"role\":\"root\",\"tenantId\":\"acme\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tokens", svc.admin_token, "{\"name\":\"x\",\"role\":\"auditor\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tokens", svc.admin_token,
+                     "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"acme\",\"expiresInDays\":\"7\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tokens", svc.admin_token,
+                     "{\"name\":\"x\",\"role\":\"auditor\",\"tenantId\":\"ghost\"}", 404, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tokens", svc.admin_token,
+                     "{\"name\":\"x\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"grc-evidence-1\"}",
+                     404, NULL);
 
     /* the new token works, and stops working once revoked */
-    expect_free("GET", "/api/mcp/servers", t, NULL, 200, NULL);
-    struct cv_test_response r = call("POST", "/api/tokens", svc.admin_token,
-                                     "{\"name\":\"short\",\"role\":\"auditor\",\"tenantId\":\"acme\",\"expiresInDays\":1}");
-    expect(&r, 201, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", t, NULL, 200, NULL);
+    struct cv_test_response r =
+        cv_t_request(cl, "POST", "/api/tokens", svc.admin_token,
+                     "{\"name\":\"short\",\"role\":\"auditor\",\"tenantId\":\"acme\",\"expiresInDays\":1}");
+    cv_t_expect_status(&r, 201, NULL);
     char id[64], tok[160];
-    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(data_of(&r), "id")));
-    snprintf(tok, sizeof(tok), "%s", json_string_value(json_object_get(data_of(&r), "token")));
-    ck_assert(json_is_string(json_object_get(data_of(&r), "expiresAt")));
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    snprintf(tok, sizeof(tok), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
+    ck_assert(json_is_string(json_object_get(cv_t_data(&r), "expiresAt")));
     cv_test_response_free(&r);
-    expect_free("GET", "/api/mcp/servers", tok, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok, NULL, 200, NULL);
     char path[128];
     snprintf(path, sizeof(path), "/api/tokens/%s", id);
-    expect_free("DELETE", path, tok_b, NULL, 404, NULL); /* another tenant's token */
-    expect_free("DELETE", path, tok_a_auditor, NULL, 403, NULL);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
-    expect_free("GET", "/api/mcp/servers", tok, NULL, 401, "unauthorized");
-    expect_free("DELETE", "/api/tokens/00000000-0000-0000-0000-000000000000", svc.admin_token, NULL, 404, NULL);
+    cv_t_expect_call(cl, "DELETE", path, tok_b, NULL, 404, NULL); /* another tenant's token */
+    cv_t_expect_call(cl, "DELETE", path, tok_a_auditor, NULL, 403, NULL);
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok, NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "DELETE", "/api/tokens/00000000-0000-0000-0000-000000000000", svc.admin_token, NULL, 404,
+                     NULL);
 }
 END_TEST
 
@@ -236,9 +154,9 @@ END_TEST
 
 START_TEST(templates_catalog)
 {
-    struct cv_test_response r = call("GET", "/api/mcp/templates", tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
-    json_t *list = json_object_get(data_of(&r), "templates");
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/templates", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *list = json_object_get(cv_t_data(&r), "templates");
     const char *want[] = {"grc-evidence", "grc-compliance", "grc-ai-assistant", "github", "slack", "postgresql"};
     for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
         int found = 0;
@@ -260,7 +178,7 @@ START_TEST(templates_catalog)
         ck_assert_msg(found, "template %s missing", want[w]);
     }
     cv_test_response_free(&r);
-    expect_free("GET", "/api/mcp/templates", NULL, NULL, 401, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/templates", NULL, NULL, 401, NULL);
 }
 END_TEST
 
@@ -268,9 +186,9 @@ END_TEST
 
 START_TEST(deploy_seed_example)
 {
-    struct cv_test_response r = call("POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, SEED_DEPLOY);
-    expect(&r, 201, NULL);
-    json_t *d = data_of(&r);
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, SEED_DEPLOY);
+    cv_t_expect_status(&r, 201, NULL);
+    json_t *d = cv_t_data(&r);
     /* exactly the seed's shape */
     const char *keys[] = {"id", "name", "status", "templateId", "createdAt", "createdBy", "configuration"};
     ck_assert_int_eq(json_object_size(d), sizeof(keys) / sizeof(keys[0]));
@@ -298,9 +216,9 @@ START_TEST(deploy_seed_example)
     /* the masked read of the seed */
     char path[256];
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    r = call("GET", path, tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
-    d = data_of(&r);
+    r = cv_t_request(cl, "GET", path, tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    d = cv_t_data(&r);
     ck_assert_str_eq(json_string_value(json_object_get(d, "serverId")), id);
     json_t *c = json_object_get(d, "credentials");
     ck_assert_int_eq(json_object_size(c), 3);
@@ -314,61 +232,62 @@ START_TEST(deploy_seed_example)
 
     /* the validate call of the seed, and missing keys in request order */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials/validate", id);
-    r = call("POST", path, tok_a, "{\"requiredKeys\":[\"AWS_ACCESS_KEY_ID\",\"AWS_SECRET_ACCESS_KEY\"]}");
-    expect(&r, 200, NULL);
-    ck_assert(json_is_true(json_object_get(data_of(&r), "valid")));
-    ck_assert_int_eq(json_array_size(json_object_get(data_of(&r), "missing")), 0);
+    r = cv_t_request(cl, "POST", path, tok_a, "{\"requiredKeys\":[\"AWS_ACCESS_KEY_ID\",\"AWS_SECRET_ACCESS_KEY\"]}");
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert(json_is_true(json_object_get(cv_t_data(&r), "valid")));
+    ck_assert_int_eq(json_array_size(json_object_get(cv_t_data(&r), "missing")), 0);
     cv_test_response_free(&r);
-    r = call("POST", path, tok_a_auditor, "{\"requiredKeys\":[\"OKTA_DOMAIN\",\"GITHUB_TOKEN\",\"AZURE_CLIENT_ID\"]}");
-    expect(&r, 200, NULL);
-    ck_assert(json_is_false(json_object_get(data_of(&r), "valid")));
-    json_t *missing = json_object_get(data_of(&r), "missing");
+    r = cv_t_request(cl, "POST", path, tok_a_auditor,
+                     "{\"requiredKeys\":[\"OKTA_DOMAIN\",\"GITHUB_TOKEN\",\"AZURE_CLIENT_ID\"]}");
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert(json_is_false(json_object_get(cv_t_data(&r), "valid")));
+    json_t *missing = json_object_get(cv_t_data(&r), "missing");
     ck_assert_int_eq(json_array_size(missing), 2);
     ck_assert_str_eq(json_string_value(json_array_get(missing, 0)), "OKTA_DOMAIN");
     ck_assert_str_eq(json_string_value(json_array_get(missing, 1)), "AZURE_CLIENT_ID");
     cv_test_response_free(&r);
-    expect_free("POST", path, tok_a, "{\"requiredKeys\":\"AWS\"}", 400, NULL);
-    expect_free("POST", path, tok_a, "{\"requiredKeys\":[1]}", 400, NULL);
-    expect_free("POST", path, tok_a, "{}", 400, NULL);
+    cv_t_expect_call(cl, "POST", path, tok_a, "{\"requiredKeys\":\"AWS\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", path, tok_a, "{\"requiredKeys\":[1]}", 400, NULL);
+    cv_t_expect_call(cl, "POST", path, tok_a, "{}", 400, NULL);
 }
 END_TEST
 
 START_TEST(deploy_refusals)
 {
     const char *p = "/api/mcp/templates/grc-evidence/deploy";
-    expect_free("POST", "/api/mcp/templates/no-such-template/deploy", tok_a, SEED_DEPLOY, 404, NULL);
-    expect_free("POST", p, tok_a, "{\"userId\":\"x\"}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":[]}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":1}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":null}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"1ABC\":\"x\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A-B\":\"x\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\\u0000y\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"LD_PRELOAD\":\"/tmp/evil.so\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"NODE_OPTIONS\":\"--require /tmp/evil.js\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/mcp/templates/no-such-template/deploy", tok_a, SEED_DEPLOY, 404, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"userId\":\"x\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":[]}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":1}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":null}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"1ABC\":\"x\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A-B\":\"x\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\\u0000y\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"LD_PRELOAD\":\"/tmp/evil.so\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"NODE_OPTIONS\":\"--require /tmp/evil.js\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
     /* a date that does not exist, or a field that is not all digits, is refused, never normalised
      * (2026-02-31 once became 2026-03-03) */
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
                 "invalid_request");
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
                 "invalid_request");
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-12-31T00:00:00+01:00\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-12-31T00:00:00+01:00\"}", 400,
                 "invalid_request");
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"unknown\":1}", 400, NULL);
-    expect_free("POST", "/api/mcp/templates/github/deploy", tok_a, "{\"env\":{\"GITHUB_ORG\":\"acme\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"unknown\":1}", 400, NULL);
+    cv_t_expect_call(cl, "POST", "/api/mcp/templates/github/deploy", tok_a, "{\"env\":{\"GITHUB_ORG\":\"acme\"}}", 400, NULL);
     /* malformed JSON, duplicate keys, wrong media type */
-    expect_free("POST", p, tok_a, "{\"env\":", 400, "invalid_json");
-    expect_free("POST", p, tok_a, "{\"env\":{\"A\":\"1\",\"A\":\"2\"}}", 400, "invalid_json");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":", 400, "invalid_json");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"1\",\"A\":\"2\"}}", 400, "invalid_json");
     const char *text[] = {"Content-Type: text/plain", NULL};
-    struct cv_test_response r = call_h("POST", p, tok_a, SEED_DEPLOY, text);
-    expect(&r, 415, NULL);
+    struct cv_test_response r = cv_t_request_h(cl, "POST", p, tok_a, SEED_DEPLOY, text);
+    cv_t_expect_status(&r, 415, NULL);
     cv_test_response_free(&r);
     /* roles: auditors and admins cannot deploy */
-    expect_free("POST", p, tok_a_auditor, SEED_DEPLOY, 403, "forbidden");
-    expect_free("POST", p, svc.admin_token, SEED_DEPLOY, 403, "forbidden");
+    cv_t_expect_call(cl, "POST", p, tok_a_auditor, SEED_DEPLOY, 403, "forbidden");
+    cv_t_expect_call(cl, "POST", p, svc.admin_token, SEED_DEPLOY, 403, "forbidden");
 
     /* too many keys: the limit is CREDVAULT_MAX_ENV_KEYS (64) */
     char body[8192] = "{\"env\":{";
@@ -378,7 +297,7 @@ START_TEST(deploy_refusals)
         strcat(body, kv);
     }
     strcat(body, "}}");
-    expect_free("POST", p, tok_a, body, 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, body, 400, NULL);
     /* a value over CREDVAULT_MAX_ENV_VALUE_BYTES (8192) */
     const char *head = "{\"env\":{\"A\":\"";
     size_t hn = strlen(head);
@@ -386,7 +305,7 @@ START_TEST(deploy_refusals)
     memcpy(big, head, hn);
     memset(big + hn, 'x', 9000);
     strcpy(big + hn + 9000, "\"}}");
-    expect_free("POST", p, tok_a, big, 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, big, 400, NULL);
     free(big);
     /* a body over CREDVAULT_MAX_BODY_BYTES (64 KiB) */
     size_t n = 70 * 1024;
@@ -396,7 +315,8 @@ START_TEST(deploy_refusals)
     strcpy(huge + hn + n, "\"}}");
     /* several times: the client is still sending when the limit is reached, and
      * must get the 413, never a reset connection */
-    for (int i = 0; i < 5; i++) expect_free("POST", p, tok_a, huge, 413, NULL);
+    for (int i = 0; i < 5; i++)
+        cv_t_expect_call(cl, "POST", p, tok_a, huge, 413, NULL);
     free(huge);
 }
 END_TEST
@@ -415,7 +335,7 @@ static void *deploy_many(void *arg)
         if (cv_test_request(c, "POST", "/api/mcp/templates/slack/deploy", tok_a,
                             "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-123456789012-abcdefghijkl\"}}", NULL, &r) == 0 &&
             r.status == 201)
-            snprintf(t->ids[i], sizeof(t->ids[i]), "%s", json_string_value(json_object_get(data_of(&r), "id")));
+            snprintf(t->ids[i], sizeof(t->ids[i]), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
         cv_test_response_free(&r);
     }
     cv_test_client_free(c);
@@ -441,84 +361,88 @@ END_TEST
 
 START_TEST(list_get_update_delete)
 {
-    char id[160], path[256];
-    deploy(tok_a, "grc-ai-assistant", "{\"env\":{\"OPENAI_API_KEY\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\"}}", id,
-           sizeof(id));
+    char id[160], path[256], other[160];
+    /* two more of its own, so that a page of 2 is not the whole list whatever ran before */
+    for (int i = 0; i < 2; i++)
+        cv_t_deploy(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-123456789012-listing\"}}", other,
+                    sizeof(other));
+    cv_t_deploy(cl, tok_a, "grc-ai-assistant", "{\"env\":{\"OPENAI_API_KEY\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\"}}",
+                id, sizeof(id));
 
-    struct cv_test_response r = call("GET", "/api/mcp/servers?limit=2", tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_int_eq(json_array_size(json_object_get(data_of(&r), "servers")), 2);
-    ck_assert_int_ge(json_integer_value(json_object_get(data_of(&r), "total")), 3);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers?limit=2", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(cv_t_data(&r), "servers")), 2);
+    ck_assert_int_ge(json_integer_value(json_object_get(cv_t_data(&r), "total")), 3);
     ck_assert_ptr_null(strstr(r.body, "encrypted"));
     cv_test_response_free(&r);
-    expect_free("GET", "/api/mcp/servers?limit=0x10", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/mcp/servers?limit=100000", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers?limit=0x10", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers?limit=100000", tok_a, NULL, 400, NULL);
 
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    r = call("GET", path, tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "revision")), 1);
+    r = cv_t_request(cl, "GET", path, tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "revision")), 1);
     ck_assert_str_eq(cv_test_response_header(&r, "ETag"), "\"1\"");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(data_of(&r), "credentialNames"), 0)),
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cv_t_data(&r), "credentialNames"), 0)),
                      "OPENAI_API_KEY");
     cv_test_response_free(&r);
 
     /* replace */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    r = call("PUT", path, tok_a, "{\"env\":{\"ANTHROPIC_API_KEY\":\"sk-ant-0123456789abcdef\"}}");
-    expect(&r, 200, NULL);
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "revision")), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(data_of(&r), "updatedBy")), "alice@acme.example");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(data_of(&r), "configuredIntegrations"), 0)),
+    r = cv_t_request(cl, "PUT", path, tok_a, "{\"env\":{\"ANTHROPIC_API_KEY\":\"sk-ant-0123456789abcdef\"}}");
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "revision")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(cv_t_data(&r), "updatedBy")), "alice@acme.example");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cv_t_data(&r), "configuredIntegrations"), 0)),
                      "Anthropic");
     cv_test_response_free(&r);
     /* an expiry on a date that does not exist is refused and changes nothing (the If-Match "2" below holds) */
-    expect_free("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
                 "invalid_request");
-    expect_free("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
                 "invalid_request");
     /* a stale If-Match is refused and changes nothing */
     const char *stale[] = {"If-Match: \"1\"", NULL};
-    r = call_h("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", stale);
-    expect(&r, 412, NULL);
+    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", stale);
+    cv_t_expect_status(&r, 412, NULL);
     cv_test_response_free(&r);
     const char *bad[] = {"If-Match: abc", NULL};
-    r = call_h("PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", bad);
-    expect(&r, 400, NULL);
+    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", bad);
+    cv_t_expect_status(&r, 400, NULL);
     cv_test_response_free(&r);
     /* merge with the current revision: adds one key, removes none */
     char merge[300];
     snprintf(merge, sizeof(merge), "%s?merge=true", path);
     const char *cur[] = {"If-Match: \"2\"", NULL};
-    r = call_h("PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":\"large\"}}", cur);
-    expect(&r, 200, NULL);
+    r = cv_t_request_h(cl, "PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":\"large\"}}", cur);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert_str_eq(cv_test_response_header(&r, "ETag"), "\"3\"");
     cv_test_response_free(&r);
-    r = call("GET", path, tok_a, NULL);
-    expect(&r, 200, NULL);
-    json_t *c = json_object_get(data_of(&r), "credentials");
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *c = json_object_get(cv_t_data(&r), "credentials");
     ck_assert_int_eq(json_object_size(c), 2);
     ck_assert_str_eq(json_string_value(json_object_get(c, "ANTHROPIC_API_KEY")), "sk-a••••cdef");
     ck_assert_str_eq(json_string_value(json_object_get(c, "AI_MODEL")), "••••••••");
     cv_test_response_free(&r);
     /* merge with null removes a key */
-    expect_free("PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":null}}", 200, NULL);
-    r = call("GET", path, tok_a, NULL);
-    ck_assert_int_eq(json_object_size(json_object_get(data_of(&r), "credentials")), 1);
+    cv_t_expect_call(cl, "PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":null}}", 200, NULL);
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    ck_assert_int_eq(json_object_size(json_object_get(cv_t_data(&r), "credentials")), 1);
     cv_test_response_free(&r);
-    expect_free("PUT", path, tok_a_auditor, "{\"env\":{\"X\":\"y\"}}", 403, NULL);
+    cv_t_expect_call(cl, "PUT", path, tok_a_auditor, "{\"env\":{\"X\":\"y\"}}", 403, NULL);
     char badmerge[300];
     snprintf(badmerge, sizeof(badmerge), "%s?merge=yes", path);
-    expect_free("PUT", badmerge, tok_a, "{\"env\":{\"X\":\"y\"}}", 400, NULL);
+    cv_t_expect_call(cl, "PUT", badmerge, tok_a, "{\"env\":{\"X\":\"y\"}}", 400, NULL);
 
     /* delete */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    expect_free("DELETE", path, tok_a_auditor, NULL, 403, NULL);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
-    expect_free("GET", path, tok_a, NULL, 404, "not_found");
-    expect_free("DELETE", path, tok_a, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "DELETE", path, tok_a_auditor, NULL, 403, NULL);
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 404, "not_found");
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("GET", path, tok_a, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 404, "not_found");
 }
 END_TEST
 
@@ -527,29 +451,30 @@ END_TEST
 START_TEST(tenant_isolation)
 {
     char id[160], path[256];
-    deploy(tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_isolation_secret_0123456789\"}}", id, sizeof(id));
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_isolation_secret_0123456789\"}}", id,
+                sizeof(id));
     const char *suffix[] = {"", "/credentials"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof(path), "/api/mcp/servers/%s%s", id, suffix[i]);
-        expect_free("GET", path, tok_b, NULL, 404, "not_found");
+        cv_t_expect_call(cl, "GET", path, tok_b, NULL, 404, "not_found");
     }
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials/validate", id);
-    expect_free("POST", path, tok_b, "{\"requiredKeys\":[\"GITHUB_TOKEN\"]}", 404, "not_found");
+    cv_t_expect_call(cl, "POST", path, tok_b, "{\"requiredKeys\":[\"GITHUB_TOKEN\"]}", 404, "not_found");
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("PUT", path, tok_b, "{\"env\":{\"GITHUB_TOKEN\":\"overwritten\"}}", 404, "not_found");
+    cv_t_expect_call(cl, "PUT", path, tok_b, "{\"env\":{\"GITHUB_TOKEN\":\"overwritten\"}}", 404, "not_found");
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    expect_free("DELETE", path, tok_b, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "DELETE", path, tok_b, NULL, 404, "not_found");
     /* B's list shows none of A's servers */
-    struct cv_test_response r = call("GET", "/api/mcp/servers?limit=200", tok_b, NULL);
-    expect(&r, 200, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers?limit=200", tok_b, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert_ptr_null(strstr(r.body, id));
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "total")), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "total")), 0);
     cv_test_response_free(&r);
     /* A's server is intact */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    r = call("GET", path, tok_a, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(data_of(&r), "credentials"), "GITHUB_TOKEN")),
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(cv_t_data(&r), "credentials"), "GITHUB_TOKEN")),
                      "ghp_••••6789");
     cv_test_response_free(&r);
 }
@@ -560,21 +485,15 @@ END_TEST
 START_TEST(tampered_record_is_decrypt_failed)
 {
     char id[160], other[160], path[256], sql[1024];
-    deploy(tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_target_abcdefghij\"}}", id, sizeof(id));
-    deploy(tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_donor_abcdefghijk\"}}", other, sizeof(other));
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_target_abcdefghij\"}}", id, sizeof(id));
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_donor_abcdefghijk\"}}", other,
+                sizeof(other));
 
     /* flip one hex digit of the ciphertext */
-    snprintf(sql, sizeof(sql),
-             "UPDATE mcp_credentials SET encrypted_env = regexp_replace(encrypted_env, "
-             "'(\\\"encrypted\\\":\\\")(.)', '\\\\1' || CASE WHEN substring(encrypted_env from "
-             "'\\\"encrypted\\\":\\\"(.)') = '0' THEN '1' ELSE '0' END) WHERE server_id = '%s' RETURNING 1",
-             id);
-    char *out = psql(sql);
-    ck_assert_str_eq(out, "1");
-    free(out);
+    cv_t_record_flip(id, "encrypted");
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    struct cv_test_response r = call("GET", path, tok_a, NULL);
-    expect(&r, 500, "decrypt_failed");
+    struct cv_test_response r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    cv_t_expect_status(&r, 500, "decrypt_failed");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
                      "Failed to decrypt credentials");
     cv_test_response_free(&r);
@@ -585,23 +504,21 @@ START_TEST(tampered_record_is_decrypt_failed)
              "UPDATE mcp_credentials SET encrypted_env = (SELECT encrypted_env FROM mcp_credentials WHERE "
              "server_id = '%s') WHERE server_id = '%s' RETURNING 1",
              other, id);
-    out = psql(sql);
-    free(out);
-    r = call("GET", path, tok_a, NULL);
-    expect(&r, 500, "decrypt_failed");
+    free(cv_t_psql(sql));
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    cv_t_expect_status(&r, 500, "decrypt_failed");
     cv_test_response_free(&r);
 
     /* garbage in the column */
     snprintf(sql, sizeof(sql), "UPDATE mcp_credentials SET encrypted_env = '{}' WHERE server_id = '%s' RETURNING 1",
              id);
-    out = psql(sql);
-    free(out);
-    r = call("GET", path, tok_a, NULL);
-    expect(&r, 500, "decrypt_failed");
+    free(cv_t_psql(sql));
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
+    cv_t_expect_status(&r, 500, "decrypt_failed");
     cv_test_response_free(&r);
     /* the service keeps serving */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", other);
-    expect_free("GET", path, tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
 }
 END_TEST
 
@@ -612,7 +529,7 @@ START_TEST(no_plaintext_in_dump_or_log)
     snprintf(body, sizeof(body), "{\"env\":{\"JAMF_URL\":\"https://jamf.example\",\"JAMF_USERNAME\":\"svc\","
                                  "\"JAMF_PASSWORD\":\"%s\"}}",
              secret);
-    deploy(tok_a, "grc-evidence", body, id, sizeof(id));
+    cv_t_deploy(cl, tok_a, "grc-evidence", body, id, sizeof(id));
     char *dump = cv_test_sh_output("pg_dump --no-owner \"$CV_PG_SUPERUSER_URL\"");
     ck_assert_ptr_nonnull(dump);
     ck_assert_msg(strlen(dump) > 1000, "pg_dump printed too little");
@@ -631,14 +548,14 @@ END_TEST
 
 START_TEST(keep_alive_and_unknown_routes)
 {
-    struct cv_test_response r = call("GET", "/healthz", NULL, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/healthz", NULL, NULL);
     cv_test_response_free(&r);
-    r = call("GET", "/api/mcp/templates", tok_a, NULL);
-    expect(&r, 200, NULL);
+    r = cv_t_request(cl, "GET", "/api/mcp/templates", tok_a, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert_msg(r.reused, "the second request opened a new connection");
     cv_test_response_free(&r);
-    expect_free("GET", "/api/nothing-here", tok_a, NULL, 404, NULL);
-    expect_free("PATCH", "/api/tenants", svc.admin_token, NULL, 405, NULL);
+    cv_t_expect_call(cl, "GET", "/api/nothing-here", tok_a, NULL, 404, NULL);
+    cv_t_expect_call(cl, "PATCH", "/api/tenants", svc.admin_token, NULL, 405, NULL);
 }
 END_TEST
 
@@ -664,46 +581,34 @@ END_TEST
 START_TEST(database_outage_is_503_then_recovers)
 {
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" stop \"$CV_PG_DIR\" >/dev/null"), 0);
-    struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a, NULL);
-    expect(&r, 503, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a, NULL);
+    cv_t_expect_status(&r, 503, NULL);
     cv_test_response_free(&r);
-    r = call("GET", "/readyz", NULL, NULL);
-    expect(&r, 503, "not_ready");
+    r = cv_t_request(cl, "GET", "/readyz", NULL, NULL);
+    cv_t_expect_status(&r, 503, "not_ready");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
                      "not ready: HSM ok, database unavailable");
     cv_test_response_free(&r);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" start \"$CV_PG_DIR\" >/dev/null"), 0);
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
-    expect_free("GET", "/readyz", NULL, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/readyz", NULL, NULL, 200, NULL);
 }
 END_TEST
 
 static Suite *api_suite(void)
 {
-    Suite *s = suite_create("api");
-    TCase *tc = tcase_create("api");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, health_and_ready);
-    tcase_add_test(tc, auth_refusals);
-    tcase_add_test(tc, tenants_admin_only);
-    tcase_add_test(tc, token_minting_rules);
-    tcase_add_test(tc, templates_catalog);
-    tcase_add_test(tc, deploy_seed_example);
-    tcase_add_test(tc, deploy_refusals);
-    tcase_add_test(tc, deploy_ids_unique_under_concurrency);
-    tcase_add_test(tc, list_get_update_delete);
-    tcase_add_test(tc, tenant_isolation);
-    tcase_add_test(tc, tampered_record_is_decrypt_failed);
-    tcase_add_test(tc, no_plaintext_in_dump_or_log);
-    tcase_add_test(tc, keep_alive_and_unknown_routes);
-    tcase_add_test(tc, canary_mismatch_refuses_to_start);
-    tcase_add_test(tc, database_outage_is_503_then_recovers);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "api", .timeout_s = 120};
+    return cv_t_suite_new(&spec, CV_T_TESTS(health_and_ready, auth_refusals, tenants_admin_only, token_minting_rules,
+                                            templates_catalog, deploy_seed_example, deploy_refusals,
+                                            deploy_ids_unique_under_concurrency, list_get_update_delete,
+                                            tenant_isolation, tampered_record_is_decrypt_failed,
+                                            no_plaintext_in_dump_or_log, keep_alive_and_unknown_routes,
+                                            canary_mismatch_refuses_to_start, database_outage_is_503_then_recovers));
 }
 
 int main(void)
 {
+    Suite *suite = api_suite();
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
     /* two tenants, a tenant-admin for each and an auditor for the first */
@@ -722,11 +627,7 @@ int main(void)
         cv_test_cli("token create --name bob@beta.example --role tenant-admin --tenant beta", tok_b, sizeof(tok_b)))
         return 1;
 
-    SRunner *sr = srunner_create(api_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     int st = cv_test_service_stop(&svc);
     if (st != 0) {

@@ -15,8 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cv_test_http.h"
+#include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "cv_test_suite.h"
 
 #define LEGACY_KEY "correct horse battery staple, 32+ characters long"
 #define GOOD_ROWS 4
@@ -25,7 +26,7 @@
 static struct cv_test_service svc;
 static struct cv_test_client *cl;
 static json_t *spec; /* tests/fixtures/legacy-records.json */
-static char tok_acme[160], tok_beta[160];
+static char tok_beta[160];
 static char *all_output; /* everything the import printed, checked for values at the end */
 static size_t all_output_len;
 
@@ -69,35 +70,15 @@ static char *import(const char *keys, const char *args, int *status)
 
 #define KEY_ENV "MCP_ENCRYPTION_KEY='" LEGACY_KEY "'"
 
-static char *psql(const char *url_var, const char *sql)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$%s\" -c \"%s\"", url_var, sql);
-    char *out = cv_test_sh_output(cmd);
-    ck_assert_ptr_nonnull(out);
-    out[strcspn(out, "\n")] = '\0';
-    return out;
-}
-
 static long count_rows(const char *tenant)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s'", tenant);
-    char *out = psql("CV_PG_SUPERUSER_URL", sql);
+    char *out = cv_t_psql(sql);
     long n = atol(out);
     free(out);
     return n;
 }
-
-static struct cv_test_response call(const char *method, const char *path, const char *token, const char *body)
-{
-    struct cv_test_response r;
-    memset(&r, 0, sizeof(r));
-    ck_assert_msg(cv_test_request(cl, method, path, token, body, NULL, &r) == 0, "transport: %s", r.error);
-    return r;
-}
-
-static json_t *data_of(struct cv_test_response *r) { return json_object_get(r->json, "data"); }
 
 static const char *sget(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
@@ -172,9 +153,9 @@ static void check_imported(const char *tenant, const char *admin_token)
         char path[256];
 
         snprintf(path, sizeof(path), "/api/mcp/servers/%s", sid);
-        struct cv_test_response r = call("GET", path, admin_token, NULL);
+        struct cv_test_response r = cv_t_request(cl, "GET", path, admin_token, NULL);
         ck_assert_msg(r.status == 200, "%s: %ld %s", sid, r.status, r.body);
-        json_t *d = data_of(&r);
+        json_t *d = cv_t_data(&r);
         ck_assert_str_eq(sget(d, "templateId"), sget(row, "template_id"));
         ck_assert_str_eq(sget(d, "name"), sget(row, "server_name"));
         ck_assert_str_eq(sget(d, "createdAt"), sget(row, "created_at"));
@@ -192,9 +173,9 @@ static void check_imported(const char *tenant, const char *admin_token)
         cv_test_response_free(&r);
 
         snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", sid);
-        r = call("GET", path, admin_token, NULL);
+        r = cv_t_request(cl, "GET", path, admin_token, NULL);
         ck_assert_msg(r.status == 200, "%s: %ld %s", sid, r.status, r.body);
-        json_t *masked = json_object_get(data_of(&r), "credentials");
+        json_t *masked = json_object_get(cv_t_data(&r), "credentials");
         ck_assert_int_eq(json_object_size(masked), json_object_size(env));
         const char *k;
         json_t *v;
@@ -209,21 +190,22 @@ static void check_imported(const char *tenant, const char *admin_token)
         char body[512], wl[160];
         snprintf(body, sizeof(body), "{\"name\":\"mcp-%s\",\"role\":\"workload\",\"tenantId\":\"%s\",\"serverId\":\"%s\"}",
                  sid, tenant, sid);
-        r = call("POST", "/api/tokens", admin_token, body);
+        r = cv_t_request(cl, "POST", "/api/tokens", admin_token, body);
         ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
-        snprintf(wl, sizeof(wl), "%s", sget(data_of(&r), "token"));
+        snprintf(wl, sizeof(wl), "%s", sget(cv_t_data(&r), "token"));
         cv_test_response_free(&r);
         snprintf(path, sizeof(path), "/api/mcp/servers/%s/env", sid);
-        r = call("GET", path, wl, NULL);
+        r = cv_t_request(cl, "GET", path, wl, NULL);
         ck_assert_msg(r.status == 200, "%s: %ld %s", sid, r.status, r.body);
-        ck_assert_msg(json_equal(json_object_get(data_of(&r), "env"), env), "%s: the workload read differs", sid);
+        ck_assert_msg(json_equal(json_object_get(cv_t_data(&r), "env"), env), "%s: the workload read differs", sid);
         cv_test_response_free(&r);
     }
 }
 
 /* ---- tests ---- */
 
-START_TEST(fixture)
+/* The legacy database and its export, made once by whichever case runs first. */
+static void fixture(void)
 {
     int st;
     char *out = sh("MCP_ENCRYPTION_KEY='" LEGACY_KEY "' node \"$CV_SOURCE_DIR/tests/fixtures/make-legacy-records.js\" "
@@ -240,7 +222,7 @@ START_TEST(fixture)
              &st);
     ck_assert_msg(st == 0, "loading the legacy table failed: %s", out);
     free(out);
-    char *n = psql("GIGACHAD_URL", "SELECT count(*) FROM mcp_credentials");
+    char *n = cv_t_psql_on("GIGACHAD_URL", "SELECT count(*) FROM mcp_credentials");
     ck_assert_int_eq(atoi(n), ALL_ROWS);
     free(n);
     /* the export, exactly as docs/migration-from-gigachad.md says */
@@ -255,58 +237,85 @@ START_TEST(fixture)
     ck_assert_int_eq(atoi(out), ALL_ROWS);
     free(out);
 }
-END_TEST
+
+/* A tenant of its own for one case, with a tenant-admin token. */
+static void fresh_tenant(const char *prefix, char *id, size_t id_len, char *tok, size_t tok_len)
+{
+    cv_t_unique_id(prefix, id, id_len);
+    cv_t_tenant_create(cl, svc.admin_token, id);
+    char name[160];
+    snprintf(name, sizeof(name), "it@%s.example", id);
+    cv_t_token_mint(cl, svc.admin_token, name, "tenant-admin", id, NULL, tok, tok_len);
+}
+
+/* Imports the legacy database into `tenant`; returns the report. */
+static char *import_db(const char *tenant, int *status)
+{
+    char args[256];
+    snprintf(args, sizeof(args), "--tenant %s --from \"$GIGACHAD_URL\"", tenant);
+    return import(KEY_ENV, args, status);
+}
 
 START_TEST(import_from_database_reports_each_row)
 {
+    char tenant[64], tok[160], sql[512];
+    fresh_tenant("acme", tenant, sizeof(tenant), tok, sizeof(tok));
     int st;
-    char *out = import(KEY_ENV, "--tenant acme --from \"$GIGACHAD_URL\"", &st);
+    char *out = import_db(tenant, &st);
     ck_assert_msg(st == 3, "status %d (3: finished, some rows failed):\n%s", st, out);
     check_report(out, "imported");
     ck_assert_msg(strstr(out, "imported 4, already present 0, failed 6 (of 10 rows)") != NULL, "summary:\n%s", out);
     /* a pipe is not a terminal: no progress bar */
     ck_assert_ptr_null(strchr(out, '\r'));
     free(out);
-    ck_assert_int_eq(count_rows("acme"), GOOD_ROWS);
+    ck_assert_int_eq(count_rows(tenant), GOOD_ROWS);
     /* one audit event per imported record */
-    char *n = psql("CV_PG_SUPERUSER_URL",
-                   "SELECT count(*) FROM audit_events WHERE tenant_id = 'acme' AND action = 'credentials.import' "
-                   "AND outcome = 'success'");
-    ck_assert_int_eq(atoi(n), GOOD_ROWS);
-    free(n);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE tenant_id = '%s' AND action = 'credentials.import' "
+             "AND outcome = 'success'",
+             tenant);
+    ck_assert_int_eq(cv_t_psql_int(sql), GOOD_ROWS);
 }
 END_TEST
 
 START_TEST(imported_records_match_the_originals)
 {
-    check_imported("acme", tok_acme);
+    char tenant[64], tok[160], sql[512];
+    fresh_tenant("acme", tenant, sizeof(tenant), tok, sizeof(tok));
+    int st;
+    free(import_db(tenant, &st));
+    ck_assert_int_eq(st, 3);
+    check_imported(tenant, tok);
     /* sealed under the tenant's key like any other record: credvault's format, version 2 */
-    char *v = psql("CV_PG_SUPERUSER_URL",
-                   "SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme' AND encrypted_env::jsonb->>'v' = '2' "
-                   "AND encrypted_env::jsonb->>'kid' = 'acme/1' AND length(encrypted_env::jsonb->>'iv') = 24");
-    ck_assert_int_eq(atoi(v), GOOD_ROWS);
-    free(v);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s' AND encrypted_env::jsonb->>'v' = '2' "
+             "AND encrypted_env::jsonb->>'kid' = '%s/1' AND length(encrypted_env::jsonb->>'iv') = 24",
+             tenant, tenant);
+    ck_assert_int_eq(cv_t_psql_int(sql), GOOD_ROWS);
 }
 END_TEST
 
 START_TEST(rerun_imports_nothing_twice)
 {
-    char *before = psql("CV_PG_SUPERUSER_URL",
-                        "SELECT coalesce(sum(encryptions), 0) FROM tenant_key_usage WHERE tenant_id = 'acme'");
+    char tenant[64], tok[160], sql[512], args[256];
+    fresh_tenant("acme", tenant, sizeof(tenant), tok, sizeof(tok));
     int st;
-    char *out = import(KEY_ENV, "--tenant acme --from \"$GIGACHAD_URL\"", &st);
+    free(import_db(tenant, &st));
+    ck_assert_int_eq(st, 3);
+    snprintf(sql, sizeof(sql), "SELECT coalesce(sum(encryptions), 0) FROM tenant_key_usage WHERE tenant_id = '%s'",
+             tenant);
+    long long before = cv_t_psql_int(sql);
+    ck_assert_int_eq(before, GOOD_ROWS);
+    char *out = import_db(tenant, &st);
     ck_assert_int_eq(st, 3);
     check_report(out, "present");
     ck_assert_msg(strstr(out, "imported 0, already present 4, failed 6 (of 10 rows)") != NULL, "summary:\n%s", out);
     free(out);
-    ck_assert_int_eq(count_rows("acme"), GOOD_ROWS);
-    char *after = psql("CV_PG_SUPERUSER_URL",
-                       "SELECT coalesce(sum(encryptions), 0) FROM tenant_key_usage WHERE tenant_id = 'acme'");
-    ck_assert_str_eq(before, after); /* nothing sealed again */
-    free(before);
-    free(after);
+    ck_assert_int_eq(count_rows(tenant), GOOD_ROWS);
+    ck_assert_int_eq(cv_t_psql_int(sql), before); /* nothing sealed again */
     /* and the file of the same rows finds them present too */
-    out = import(KEY_ENV, "--tenant acme --from-file \"$CV_TEST_TMP/export.jsonl\"", &st);
+    snprintf(args, sizeof(args), "--tenant %s --from-file \"$CV_TEST_TMP/export.jsonl\"", tenant);
+    out = import(KEY_ENV, args, &st);
     ck_assert_int_eq(st, 3);
     ck_assert_msg(strstr(out, "imported 0, already present 4, failed 6") != NULL, "summary:\n%s", out);
     free(out);
@@ -333,7 +342,7 @@ START_TEST(wrong_key_imports_nothing)
     ck_assert_ptr_nonnull(strstr(out, "key from ENCRYPTION_KEY"));
     free(out);
     ck_assert_int_eq(count_rows("gamma"), 0);
-    char *n = psql("CV_PG_SUPERUSER_URL", "SELECT count(*) FROM audit_events WHERE tenant_id = 'gamma' AND action LIKE 'credentials.%'");
+    char *n = cv_t_psql("SELECT count(*) FROM audit_events WHERE tenant_id = 'gamma' AND action LIKE 'credentials.%'");
     ck_assert_int_eq(atoi(n), 0);
     free(n);
 }
@@ -387,7 +396,7 @@ START_TEST(dry_run_writes_nothing)
     ck_assert_ptr_nonnull(strstr(out, "would import 4, already present 0, failed 6 (of 10 rows); nothing was written"));
     free(out);
     ck_assert_int_eq(count_rows("delta"), 0);
-    char *n = psql("CV_PG_SUPERUSER_URL", "SELECT count(*) FROM audit_events WHERE tenant_id = 'delta' AND action LIKE 'credentials.%'");
+    char *n = cv_t_psql("SELECT count(*) FROM audit_events WHERE tenant_id = 'delta' AND action LIKE 'credentials.%'");
     ck_assert_int_eq(atoi(n), 0);
     free(n);
 }
@@ -500,6 +509,12 @@ END_TEST
 
 START_TEST(no_value_or_key_anywhere)
 {
+    /* an import of its own, whatever ran before */
+    char tenant[64], tok[160];
+    fresh_tenant("acme", tenant, sizeof(tenant), tok, sizeof(tok));
+    int st;
+    free(import_db(tenant, &st));
+    ck_assert_int_eq(st, 3);
     /* in everything the command printed, in credvault's database, in the service log */
     char *dump = cv_test_sh_output("pg_dump --no-owner \"$CV_PG_SUPERUSER_URL\"");
     ck_assert_ptr_nonnull(dump);
@@ -526,23 +541,12 @@ END_TEST
 
 static Suite *import_suite(void)
 {
-    Suite *s = suite_create("import_legacy");
-    TCase *tc = tcase_create("import_legacy");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, fixture);
-    tcase_add_test(tc, import_from_database_reports_each_row);
-    tcase_add_test(tc, imported_records_match_the_originals);
-    tcase_add_test(tc, rerun_imports_nothing_twice);
-    tcase_add_test(tc, wrong_key_imports_nothing);
-    tcase_add_test(tc, key_sources_in_order);
-    tcase_add_test(tc, dry_run_writes_nothing);
-    tcase_add_test(tc, import_from_file_matches);
-    tcase_add_test(tc, hostile_export_lines);
-    tcase_add_test(tc, usage_and_refusals);
-    tcase_add_test(tc, progress_bar_on_a_terminal);
-    tcase_add_test(tc, no_value_or_key_anywhere);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec suite = {.name = "import_legacy", .timeout_s = 300, .once = fixture};
+    return cv_t_suite_new(&suite,
+                          CV_T_TESTS(import_from_database_reports_each_row, imported_records_match_the_originals,
+                                     rerun_imports_nothing_twice, wrong_key_imports_nothing, key_sources_in_order,
+                                     dry_run_writes_nothing, import_from_file_matches, hostile_export_lines,
+                                     usage_and_refusals, progress_bar_on_a_terminal, no_value_or_key_anywhere));
 }
 
 /* CV_PG_SUPERUSER_URL names the credvault database as postgres; the legacy
@@ -562,6 +566,7 @@ static int legacy_urls(void)
 
 int main(void)
 {
+    Suite *suite = import_suite();
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/fixtures/legacy-records.json", getenv("CV_SOURCE_DIR"));
     json_error_t err;
@@ -580,23 +585,18 @@ int main(void)
     }
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
-    const char *tenants[] = {"acme", "beta", "gamma", "delta", "epsilon", "zeta", "eta"};
+    const char *tenants[] = {"beta", "gamma", "delta", "epsilon", "zeta", "eta"};
     for (size_t i = 0; i < sizeof(tenants) / sizeof(tenants[0]); i++) {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "tenant create %s >/dev/null", tenants[i]);
         if (cv_test_cli(cmd, NULL, 0) != 0) return 1;
     }
-    if (cv_test_cli("token create --name it@acme.example --role tenant-admin --tenant acme", tok_acme,
-                    sizeof(tok_acme)) ||
-        cv_test_cli("token create --name it@beta.example --role tenant-admin --tenant beta", tok_beta, sizeof(tok_beta)))
+    if (cv_test_cli("token create --name it@beta.example --role tenant-admin --tenant beta", tok_beta,
+                    sizeof(tok_beta)))
         return 1;
     all_output = calloc(1, 1);
 
-    SRunner *sr = srunner_create(import_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     json_decref(spec);
     free(all_output);

@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cv_test_http.h"
+#include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "cv_test_suite.h"
 
 static struct cv_test_service svc, svc2; /* svc2: the same database, a catalog that allows LD_LIBRARY_PATH */
 static struct cv_test_client *cl, *cl2;
@@ -29,77 +30,19 @@ static char wl1[160], wl3[160];              /* workload tokens for srv1 and srv
 
 /* ---- helpers ---- */
 
-static struct cv_test_response call_on(struct cv_test_client *c, const char *method, const char *path,
-                                       const char *token, const char *body)
+/* A request that must get `status` (and `code`); a refusal never carries a value. */
+#define expect_call(method, path, token, body, status, code)                                                           \
+    expect_call_at(__FILE__, __LINE__, (method), (path), (token), (body), (status), (code))
+static void expect_call_at(const char *file, int line, const char *method, const char *path, const char *token,
+                           const char *body, long status, const char *code)
 {
-    struct cv_test_response r;
-    memset(&r, 0, sizeof(r));
-    ck_assert_msg(cv_test_request(c, method, path, token, body, NULL, &r) == 0, "transport: %s", r.error);
-    return r;
-}
-
-static struct cv_test_response call(const char *method, const char *path, const char *token, const char *body)
-{
-    return call_on(cl, method, path, token, body);
-}
-
-static json_t *data_of(struct cv_test_response *r) { return json_object_get(r->json, "data"); }
-
-static const char *error_code(struct cv_test_response *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
-}
-
-static void expect(struct cv_test_response *r, long status, const char *code)
-{
-    ck_assert_msg(r->status == status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    if (code) ck_assert_str_eq(error_code(r), code);
-}
-
-static void expect_free(const char *method, const char *path, const char *token, const char *body, long status,
-                        const char *code)
-{
-    struct cv_test_response r = call(method, path, token, body);
-    expect(&r, status, code);
-    /* a refusal never carries a value */
+    struct cv_test_response r = cv_t_request_at(file, line, cl, method, path, token, body, NULL);
+    cv_t_expect_status_at(file, line, &r, status, code);
     if (status >= 300) {
-        ck_assert_ptr_null(strstr(r.body, GH_TOKEN));
-        ck_assert_ptr_null(strstr(r.body, SLACK_TOKEN));
+        ck_assert_msg(!strstr(r.body, GH_TOKEN) && !strstr(r.body, SLACK_TOKEN), "%s:%d: a value in a refusal: %s",
+                      file, line, r.body);
     }
     cv_test_response_free(&r);
-}
-
-static void mint(const char *by, const char *name, const char *role, const char *tenant, const char *server,
-                 char *out, size_t out_len)
-{
-    char body[512];
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"role\":\"%s\",\"tenantId\":\"%s\"%s%s%s}", name, role, tenant,
-             server ? ",\"serverId\":\"" : "", server ? server : "", server ? "\"" : "");
-    struct cv_test_response r = call("POST", "/api/tokens", by, body);
-    expect(&r, 201, NULL);
-    snprintf(out, out_len, "%s", json_string_value(json_object_get(data_of(&r), "token")));
-    cv_test_response_free(&r);
-}
-
-static void deploy_on(struct cv_test_client *c, const char *token, const char *tmpl, const char *body, char *id,
-                      size_t id_len)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "/api/mcp/templates/%s/deploy", tmpl);
-    struct cv_test_response r = call_on(c, "POST", path, token, body);
-    expect(&r, 201, NULL);
-    snprintf(id, id_len, "%s", json_string_value(json_object_get(data_of(&r), "id")));
-    cv_test_response_free(&r);
-}
-
-static char *psql(const char *sql)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "psql -X -q -t -A -v ON_ERROR_STOP=1 \"$CV_PG_SUPERUSER_URL\" -c \"%s\"", sql);
-    char *out = cv_test_sh_output(cmd);
-    ck_assert_ptr_nonnull(out);
-    out[strcspn(out, "\n")] = '\0';
-    return out;
 }
 
 static void env_path(const char *server, char *out, size_t n) { snprintf(out, n, "/api/mcp/servers/%s/env", server); }
@@ -135,26 +78,26 @@ static char *run(const char *envs, const char *args, int *status)
 
 /* ---- the endpoint ---- */
 
-/* The servers and tokens every other test uses, made through the API. */
-START_TEST(fixture)
+/* The servers and tokens the cases share, made through the API once, by
+ * whichever case runs first. */
+static void fixture(void)
 {
-    deploy_on(cl, tok_a, "github",
-              "{\"env\":{\"GITHUB_TOKEN\":\"" GH_TOKEN "\",\"GITHUB_ORG\":\"acme\",\"ODD_VALUE\":\"" ODD_VALUE "\"}}", srv1,
-              sizeof(srv1));
-    deploy_on(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"" SLACK_TOKEN "\"}}", srv2, sizeof(srv2));
-    deploy_on(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789\"}}", srv3, sizeof(srv3));
-    mint(tok_a, "mcp-github", "workload", "acme", srv1, wl1, sizeof(wl1));
-    mint(svc.admin_token, "mcp-beta", "workload", "beta", srv3, wl3, sizeof(wl3));
+    cv_t_deploy(cl, tok_a, "github",
+                "{\"env\":{\"GITHUB_TOKEN\":\"" GH_TOKEN "\",\"GITHUB_ORG\":\"acme\",\"ODD_VALUE\":\"" ODD_VALUE "\"}}",
+                srv1, sizeof(srv1));
+    cv_t_deploy(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"" SLACK_TOKEN "\"}}", srv2, sizeof(srv2));
+    cv_t_deploy(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789\"}}", srv3, sizeof(srv3));
+    cv_t_token_mint(cl, tok_a, "mcp-github", "workload", "acme", srv1, wl1, sizeof(wl1));
+    cv_t_token_mint(cl, svc.admin_token, "mcp-beta", "workload", "beta", srv3, wl3, sizeof(wl3));
 }
-END_TEST
 
 START_TEST(workload_reads_its_own_server)
 {
     char path[256];
     env_path(srv1, path, sizeof(path));
-    struct cv_test_response r = call("GET", path, wl1, NULL);
-    expect(&r, 200, NULL);
-    json_t *d = data_of(&r);
+    struct cv_test_response r = cv_t_request(cl, "GET", path, wl1, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *d = cv_t_data(&r);
     ck_assert_str_eq(json_string_value(json_object_get(d, "serverId")), srv1);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "revision")), 1);
     json_t *env = json_object_get(d, "env");
@@ -165,8 +108,8 @@ START_TEST(workload_reads_its_own_server)
     ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
     cv_test_response_free(&r);
     /* the same token twice: the answer does not change, nothing is consumed */
-    r = call("GET", path, wl1, NULL);
-    expect(&r, 200, NULL);
+    r = cv_t_request(cl, "GET", path, wl1, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     cv_test_response_free(&r);
 }
 END_TEST
@@ -177,20 +120,20 @@ START_TEST(other_roles_get_403)
     env_path(srv1, path, sizeof(path));
     /* the role decides before any lookup: admin, the tenant's own admin and
      * auditor, another tenant's admin — none of them reads full values */
-    expect_free("GET", path, svc.admin_token, NULL, 403, "forbidden");
-    expect_free("GET", path, tok_a, NULL, 403, "forbidden");
-    expect_free("GET", path, tok_a_auditor, NULL, 403, "forbidden");
-    expect_free("GET", path, tok_b, NULL, 403, "forbidden");
+    expect_call("GET", path, svc.admin_token, NULL, 403, "forbidden");
+    expect_call("GET", path, tok_a, NULL, 403, "forbidden");
+    expect_call("GET", path, tok_a_auditor, NULL, 403, "forbidden");
+    expect_call("GET", path, tok_b, NULL, 403, "forbidden");
     env_path("no-such-server", path, sizeof(path));
-    expect_free("GET", path, tok_a, NULL, 403, "forbidden");
+    expect_call("GET", path, tok_a, NULL, 403, "forbidden");
     /* no usable token at all */
     env_path(srv1, path, sizeof(path));
-    expect_free("GET", path, NULL, NULL, 401, "unauthorized");
-    expect_free("GET", path, "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL, 401,
+    expect_call("GET", path, NULL, NULL, 401, "unauthorized");
+    expect_call("GET", path, "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL, 401,
                 "unauthorized");
     /* other methods on the path are not a way in either */
-    expect_free("POST", path, wl1, "{}", 405, NULL);
-    expect_free("DELETE", path, wl1, NULL, 405, NULL);
+    expect_call("POST", path, wl1, "{}", 405, NULL);
+    expect_call("DELETE", path, wl1, NULL, 405, NULL);
 }
 END_TEST
 
@@ -201,8 +144,8 @@ START_TEST(other_servers_get_404)
     char first[512] = "";
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         env_path(others[i], path, sizeof(path));
-        struct cv_test_response r = call("GET", path, wl1, NULL);
-        expect(&r, 404, "not_found");
+        struct cv_test_response r = cv_t_request(cl, "GET", path, wl1, NULL);
+        cv_t_expect_status(&r, 404, "not_found");
         ck_assert_ptr_null(strstr(r.body, SLACK_TOKEN));
         /* an existing server of the tenant, another tenant's and a missing
          * one answer alike: the token cannot probe ids */
@@ -213,50 +156,51 @@ START_TEST(other_servers_get_404)
     }
     /* and the other way round: beta's workload token on acme's server */
     env_path(srv1, path, sizeof(path));
-    expect_free("GET", path, wl3, NULL, 404, "not_found");
+    expect_call("GET", path, wl3, NULL, 404, "not_found");
     env_path(srv3, path, sizeof(path));
-    expect_free("GET", path, wl3, NULL, 200, NULL);
+    expect_call("GET", path, wl3, NULL, 200, NULL);
     /* a workload token may not use the masked read or the listing either */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv1);
-    expect_free("GET", path, wl1, NULL, 403, "forbidden");
-    expect_free("GET", "/api/mcp/servers", wl1, NULL, 403, "forbidden");
-    expect_free("POST", "/api/tokens", wl1, "{\"name\":\"x\",\"role\":\"workload\",\"tenantId\":\"acme\"}", 403, NULL);
+    expect_call("GET", path, wl1, NULL, 403, "forbidden");
+    expect_call("GET", "/api/mcp/servers", wl1, NULL, 403, "forbidden");
+    expect_call("POST", "/api/tokens", wl1, "{\"name\":\"x\",\"role\":\"workload\",\"tenantId\":\"acme\"}", 403, NULL);
 }
 END_TEST
 
 START_TEST(follows_updates_revocation_and_deletion)
 {
     char id[160], path[256], wl[160];
-    deploy_on(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-first-value-000000000000\"}}", id, sizeof(id));
+    cv_t_deploy(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-first-value-000000000000\"}}", id,
+                sizeof(id));
     char body[512];
     snprintf(body, sizeof(body), "{\"name\":\"mcp-slack\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"%s\"}",
              id);
-    struct cv_test_response r = call("POST", "/api/tokens", tok_a, body);
-    expect(&r, 201, NULL);
-    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(data_of(&r), "token")));
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/tokens", tok_a, body);
+    cv_t_expect_status(&r, 201, NULL);
+    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
     char wl_id[64];
-    snprintf(wl_id, sizeof(wl_id), "%s", json_string_value(json_object_get(data_of(&r), "id")));
+    snprintf(wl_id, sizeof(wl_id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
     cv_test_response_free(&r);
 
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("PUT", path, tok_a, "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-second-value-11111111111\"}}", 200, NULL);
+    expect_call("PUT", path, tok_a, "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-second-value-11111111111\"}}", 200, NULL);
     env_path(id, path, sizeof(path));
-    r = call("GET", path, wl, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "revision")), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(data_of(&r), "env"), "SLACK_BOT_TOKEN")),
+    r = cv_t_request(cl, "GET", path, wl, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "revision")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(cv_t_data(&r), "env"), "SLACK_BOT_TOKEN")),
                      "xoxb-second-value-11111111111");
     cv_test_response_free(&r);
 
     /* deleted server: 404; a revoked token: 401 */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
+    expect_call("DELETE", path, tok_a, NULL, 200, NULL);
     env_path(id, path, sizeof(path));
-    expect_free("GET", path, wl, NULL, 404, "not_found");
+    expect_call("GET", path, wl, NULL, 404, "not_found");
     snprintf(path, sizeof(path), "/api/tokens/%s", wl_id);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
+    expect_call("DELETE", path, tok_a, NULL, 200, NULL);
     env_path(id, path, sizeof(path));
-    expect_free("GET", path, wl, NULL, 401, "unauthorized");
+    expect_call("GET", path, wl, NULL, 401, "unauthorized");
 }
 END_TEST
 
@@ -267,11 +211,11 @@ START_TEST(every_fetch_is_audited)
              "SELECT count(*) FROM audit_events WHERE action = 'credentials.read_full' AND target = '%s' AND "
              "outcome = 'success' AND role = 'workload' AND tenant_id = 'acme'",
              srv1);
-    char *before = psql(sql);
+    char *before = cv_t_psql(sql);
     char path[256];
     env_path(srv1, path, sizeof(path));
-    expect_free("GET", path, wl1, NULL, 200, NULL);
-    char *after = psql(sql);
+    expect_call("GET", path, wl1, NULL, 200, NULL);
+    char *after = cv_t_psql(sql);
     ck_assert_int_eq(atoi(after), atoi(before) + 1);
     free(before);
     free(after);
@@ -280,11 +224,11 @@ START_TEST(every_fetch_is_audited)
              "SELECT count(*) FROM audit_events WHERE action = 'credentials.read_full' AND outcome = 'denied' AND "
              "target = '%s'",
              srv2);
-    before = psql(sql);
+    before = cv_t_psql(sql);
     env_path(srv2, path, sizeof(path));
-    expect_free("GET", path, wl1, NULL, 404, NULL);
-    expect_free("GET", path, tok_a, NULL, 403, NULL);
-    after = psql(sql);
+    expect_call("GET", path, wl1, NULL, 404, NULL);
+    expect_call("GET", path, tok_a, NULL, 403, NULL);
+    after = cv_t_psql(sql);
     ck_assert_int_eq(atoi(after), atoi(before) + 2);
     free(before);
     free(after);
@@ -305,31 +249,31 @@ START_TEST(loader_names_refused_at_deploy_and_update)
     char body[256], path[256];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(body, sizeof(body), "{\"env\":{\"GITHUB_TOKEN\":\"ghp_x\",\"%s\":\"/tmp/evil.so\"}}", names[i]);
-        struct cv_test_response r = call("POST", "/api/mcp/templates/github/deploy", tok_a, body);
-        expect(&r, 400, NULL);
+        struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a, body);
+        cv_t_expect_status(&r, 400, NULL);
         ck_assert_msg(strstr(r.body, names[i]) && strstr(r.body, "loaded"), "no reason naming %s: %s", names[i],
                       r.body);
         ck_assert_ptr_null(strstr(r.body, "/tmp/evil.so")); /* the key is named, the value never */
         cv_test_response_free(&r);
         /* replace and merge refuse it too */
         snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv2);
-        expect_free("PUT", path, tok_a, body, 400, NULL);
+        expect_call("PUT", path, tok_a, body, 400, NULL);
         snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", srv2);
         snprintf(body, sizeof(body), "{\"env\":{\"%s\":\"/tmp/evil.so\"}}", names[i]);
-        expect_free("PUT", path, tok_a, body, 400, NULL);
+        expect_call("PUT", path, tok_a, body, 400, NULL);
     }
     /* names that merely contain the letters are ordinary credentials */
     char id[160];
-    deploy_on(cl, tok_a, "github",
-              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_y\",\"OLD_PRELOAD\":\"1\",\"XLD_PRELOAD\":\"1\",\"MALLOC\":\"1\"}}", id,
-              sizeof(id));
+    cv_t_deploy(cl, tok_a, "github",
+                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_y\",\"OLD_PRELOAD\":\"1\",\"XLD_PRELOAD\":\"1\",\"MALLOC\":\"1\"}}",
+                id, sizeof(id));
     /* the stored map of srv2 is unchanged by the refused writes */
     char wl[160];
-    mint(tok_a, "mcp-slack-2", "workload", "acme", srv2, wl, sizeof(wl));
+    cv_t_token_mint(cl, tok_a, "mcp-slack-2", "workload", "acme", srv2, wl, sizeof(wl));
     env_path(srv2, path, sizeof(path));
-    struct cv_test_response r = call("GET", path, wl, NULL);
-    expect(&r, 200, NULL);
-    json_t *env = json_object_get(data_of(&r), "env");
+    struct cv_test_response r = cv_t_request(cl, "GET", path, wl, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *env = json_object_get(cv_t_data(&r), "env");
     ck_assert_int_eq(json_object_size(env), 1);
     ck_assert_str_eq(json_string_value(json_object_get(env, "SLACK_BOT_TOKEN")), SLACK_TOKEN);
     cv_test_response_free(&r);
@@ -340,30 +284,30 @@ START_TEST(template_may_allow_a_loader_name)
 {
     /* svc2's catalog has "native-tool", which lists LD_LIBRARY_PATH in allowedLoaderEnv */
     char id[160], path[256], wl[160];
-    deploy_on(cl2, tok_a, "native-tool", "{\"env\":{\"NATIVE_KEY\":\"k-123\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}",
-              id, sizeof(id));
+    cv_t_deploy(cl2, tok_a, "native-tool",
+                "{\"env\":{\"NATIVE_KEY\":\"k-123\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}", id, sizeof(id));
     /* only the listed name: LD_PRELOAD stays refused on that template */
-    struct cv_test_response r = call_on(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
-                                        "{\"env\":{\"NATIVE_KEY\":\"k\",\"LD_PRELOAD\":\"/tmp/evil.so\"}}");
-    expect(&r, 400, NULL);
+    struct cv_test_response r = cv_t_request(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
+                                             "{\"env\":{\"NATIVE_KEY\":\"k\",\"LD_PRELOAD\":\"/tmp/evil.so\"}}");
+    cv_t_expect_status(&r, 400, NULL);
     cv_test_response_free(&r);
     /* the allowance does not leak into other templates */
-    r = call_on(cl2, "POST", "/api/mcp/templates/github/deploy", tok_a,
-                "{\"env\":{\"GITHUB_TOKEN\":\"g\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}");
-    expect(&r, 400, NULL);
+    r = cv_t_request(cl2, "POST", "/api/mcp/templates/github/deploy", tok_a,
+                     "{\"env\":{\"GITHUB_TOKEN\":\"g\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}");
+    cv_t_expect_status(&r, 400, NULL);
     cv_test_response_free(&r);
 
-    mint(tok_a, "mcp-native", "workload", "acme", id, wl, sizeof(wl));
+    cv_t_token_mint(cl, tok_a, "mcp-native", "workload", "acme", id, wl, sizeof(wl));
     env_path(id, path, sizeof(path));
-    r = call_on(cl2, "GET", path, wl, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(data_of(&r), "env"), "LD_LIBRARY_PATH")),
+    r = cv_t_request(cl2, "GET", path, wl, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(cv_t_data(&r), "env"), "LD_LIBRARY_PATH")),
                      "/opt/vendor/lib");
     cv_test_response_free(&r);
     /* an instance whose catalog does not allow it refuses to deliver the
      * map (defence in depth), naming the key and no value */
-    r = call("GET", path, wl, NULL);
-    expect(&r, 409, NULL);
+    r = cv_t_request(cl, "GET", path, wl, NULL);
+    cv_t_expect_status(&r, 409, NULL);
     ck_assert_ptr_nonnull(strstr(r.body, "LD_LIBRARY_PATH"));
     ck_assert_ptr_null(strstr(r.body, "/opt/vendor/lib"));
     ck_assert_ptr_null(strstr(r.body, "k-123"));
@@ -561,10 +505,11 @@ START_TEST(run_writes_nothing_and_prints_no_value)
      * and exec is hard to stage; a reserved name in the map is not): the
      * warning names the key, never the value */
     char id[160], wl[160];
-    deploy_on(cl, tok_a, "github",
-              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_reserved_case_value_999\",\"CREDVAULT_TOKEN\":\"planted-value-777\"}}",
-              id, sizeof(id));
-    mint(tok_a, "mcp-reserved", "workload", "acme", id, wl, sizeof(wl));
+    cv_t_deploy(
+        cl, tok_a, "github",
+        "{\"env\":{\"GITHUB_TOKEN\":\"ghp_reserved_case_value_999\",\"CREDVAULT_TOKEN\":\"planted-value-777\"}}", id,
+        sizeof(id));
+    cv_t_token_mint(cl, tok_a, "mcp-reserved", "workload", "acme", id, wl, sizeof(wl));
     snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s'", wl);
     snprintf(args, sizeof(args),
              "--server %s --addr %s --cacert %s -- sh -c 'echo \"tok=${CREDVAULT_TOKEN:-unset}\"'", id, svc.base_url,
@@ -581,23 +526,13 @@ END_TEST
 
 static Suite *workload_suite(void)
 {
-    Suite *s = suite_create("workload");
-    TCase *tc = tcase_create("workload");
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, fixture);
-    tcase_add_test(tc, workload_reads_its_own_server);
-    tcase_add_test(tc, other_roles_get_403);
-    tcase_add_test(tc, other_servers_get_404);
-    tcase_add_test(tc, follows_updates_revocation_and_deletion);
-    tcase_add_test(tc, every_fetch_is_audited);
-    tcase_add_test(tc, loader_names_refused_at_deploy_and_update);
-    tcase_add_test(tc, template_may_allow_a_loader_name);
-    tcase_add_test(tc, run_passes_values_and_drops_token_variables);
-    tcase_add_test(tc, run_execs_and_passes_the_status_through);
-    tcase_add_test(tc, run_exit_codes);
-    tcase_add_test(tc, run_writes_nothing_and_prints_no_value);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "workload", .timeout_s = 180, .once = fixture};
+    return cv_t_suite_new(&spec, CV_T_TESTS(workload_reads_its_own_server, other_roles_get_403, other_servers_get_404,
+                                            follows_updates_revocation_and_deletion, every_fetch_is_audited,
+                                            loader_names_refused_at_deploy_and_update, template_may_allow_a_loader_name,
+                                            run_passes_values_and_drops_token_variables,
+                                            run_execs_and_passes_the_status_through, run_exit_codes,
+                                            run_writes_nothing_and_prints_no_value));
 }
 
 /* The built-in catalog plus "native-tool", which allows LD_LIBRARY_PATH. */
@@ -621,6 +556,7 @@ static int write_catalog(char *path, size_t n)
 
 int main(void)
 {
+    Suite *suite = workload_suite();
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     static char catalog_env[1100];
     char catalog[1024];
@@ -640,11 +576,7 @@ int main(void)
         cv_test_cli("token create --name bob@beta.example --role tenant-admin --tenant beta", tok_b, sizeof(tok_b)))
         return 1;
 
-    SRunner *sr = srunner_create(workload_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     cv_test_client_free(cl2);
     struct cv_test_service *all[] = {&svc, &svc2};
