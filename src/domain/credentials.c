@@ -117,6 +117,12 @@ static json_t *names_of(json_t *env)
 }
 
 
+static const char *template_transport(json_t *tmpl)
+{
+    const char *t = json_string_value(json_object_get(tmpl, "transport"));
+    return t ? t : "stdio";
+}
+
 /* Unique within this process even when two deploys land in one millisecond;
  * across instances the (tenant, server_id) key catches a clash and we retry. */
 static void next_server_id(const char *template_id, char out[CV_STORE_SERVER_ID_MAX_BYTES + 1])
@@ -191,10 +197,11 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
 
     char created[32];
     cv_time_iso8601(row.created_at_ms, created);
-    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name", row.server_name,
-                      "status", "disconnected", "templateId", template_id, "createdAt", created, "createdBy",
-                      row.created_by, "configuration", "configuredIntegrations", integrations, "evidenceTypes",
-                      json_object_get(tmpl, "evidenceTypes"));
+    /* the seed's shape, with the transport the frontend shows beside the id */
+    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name",
+                      row.server_name, "status", "disconnected", "transport", template_transport(tmpl), "templateId",
+                      template_id, "createdAt", created, "createdBy", row.created_by, "configuration",
+                      "configuredIntegrations", integrations, "evidenceTypes", json_object_get(tmpl, "evidenceTypes"));
     if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
 out:
     json_decref(integrations);
@@ -282,39 +289,47 @@ out:
     return r;
 }
 
-static json_t *server_json(const struct cv_server_row *row)
+/* A server as the frontend reads it: integrations and evidence types under
+ * `configuration`, the transport from its template (which the catalog may
+ * since have dropped: then stdio and no evidence types). */
+static json_t *server_json(const struct cv_app *app, const struct cv_server_row *row)
 {
     char created[32], updated[32], expires[32];
     cv_time_iso8601(row->created_at_ms, created);
     cv_time_iso8601(row->last_updated_ms, updated);
     if (row->expires_at_ms) cv_time_iso8601(row->expires_at_ms, expires);
+    json_t *tmpl = cv_catalog_template(app->catalog, row->template_id);
+    json_t *evidence = json_object_get(tmpl, "evidenceTypes");
     json_t *integ = json_loads(row->configured_integrations ? row->configured_integrations : "[]", 0, NULL);
     json_t *names = json_loads(row->credential_names ? row->credential_names : "[]", 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "id", row->server_id,
-                     "name", row->server_name, "status", "disconnected", "templateId", row->template_id,
-                     "configuredIntegrations", integ ? integ : json_array(), "credentialNames",
-                     names ? names : json_array(), "keyVersion", (json_int_t)row->key_version, "revision",
-                     (json_int_t)row->revision, "createdAt", created, "createdBy", row->created_by, "lastUpdated",
-                     updated, "updatedBy", row->updated_by, "expiresAt", row->expires_at_ms ? expires : NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "id",
+                     row->server_id, "name", row->server_name, "status", "disconnected", "transport",
+                     template_transport(tmpl), "templateId", row->template_id, "configuration",
+                     "configuredIntegrations", integ ? integ : json_array(), "evidenceTypes",
+                     evidence ? json_incref(evidence) : json_array(), "credentialNames", names ? names : json_array(),
+                     "keyVersion", (json_int_t)row->key_version, "revision", (json_int_t)row->revision, "createdAt",
+                     created, "createdBy", row->created_by, "lastUpdated", updated, "updatedBy", row->updated_by,
+                     "expiresAt", row->expires_at_ms ? expires : NULL);
 }
 
 struct list_ctx {
+    const struct cv_app *app;
     json_t *arr;
 };
 
 static int add_server(void *arg, const struct cv_server_row *row)
 {
     struct list_ctx *l = arg;
-    return json_array_append_new(l->arr, server_json(row));
+    return json_array_append_new(l->arr, server_json(l->app, row));
 }
 
 cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit, const char *offset,
-                         json_t **data)
+                         json_t **items, json_t **meta)
 {
     CV_GUARD(require_tenant_role(p, 0));
     unsigned lim, off;
     CV_GUARD(cv_page_params(limit, offset, &lim, &off));
-    struct list_ctx l = {.arr = json_array()};
+    struct list_ctx l = {.app = app, .arr = json_array()};
     CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
     uint64_t total = 0;
     cv_result r = cv_store_server_list(app->store, p->tenant_id, lim, off, add_server, &l, &total);
@@ -322,7 +337,7 @@ cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const
         json_decref(l.arr);
         return r;
     }
-    return cv_page_doc("servers", l.arr, total, lim, off, data);
+    return cv_page_meta(l.arr, total, lim, off, items, meta);
 }
 
 cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
@@ -330,7 +345,7 @@ cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
-    *data = server_json(&row);
+    *data = server_json(app, &row);
     cv_server_row_free(&row);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
     return CV_OK;
@@ -435,7 +450,7 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         r = cv_audit_attached(app, cv_store_server_update(app->store, &row, row.revision));
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
         if (cv_ok(r)) {
-            *data = server_json(&row);
+            *data = server_json(app, &row);
             if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
         }
     out:

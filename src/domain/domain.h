@@ -78,10 +78,12 @@ CV_RESULT cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
 /* ---- templates ---- */
 CV_RESULT cv_catalog_load(const char *file, struct cv_catalog **out); /* NULL: the built-in one */
 void cv_catalog_free(struct cv_catalog *c);
-CV_RESULT cv_templates_list(struct cv_app *app, const struct cv_principal *p, json_t **data);
+/* The templates as an array (items) and the list's paging (meta). */
+CV_RESULT cv_templates_list(struct cv_app *app, const struct cv_principal *p, json_t **items, json_t **meta);
 /* Borrowed references into the catalog; NULL when unknown. */
 json_t *cv_catalog_template(const struct cv_catalog *c, const char *template_id);
-/* Integration names whose keys all have non-empty values in `env`, in catalog order. */
+/* Integration names with at least one route whose keys all have non-empty
+ * values (plain or file-shaped) in `env`, in catalog order. */
 json_t *cv_catalog_configured_integrations(const struct cv_catalog *c, json_t *env);
 /* Whether a template allows a name that would otherwise be refused (LD_PRELOAD, …). */
 int cv_catalog_allows_name(json_t *tmpl, const char *name);
@@ -97,8 +99,9 @@ CV_RESULT cv_credentials_validate(struct cv_app *app, const struct cv_principal 
  * (a null value removes one). data gets the server document; *revision the new one. */
 CV_RESULT cv_credentials_update(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                 json_t *body, int merge, const char *if_match, json_t **data);
+/* The tenant's servers as an array (items) and the list's paging (meta). */
 CV_RESULT cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit,
-                         const char *offset, json_t **data);
+                         const char *offset, json_t **items, json_t **meta);
 CV_RESULT cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data);
 CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id);
 
@@ -117,6 +120,13 @@ CV_RESULT cv_parse_uint_param(const char *s, unsigned def, unsigned max, const c
 CV_RESULT cv_page_params(const char *limit, const char *offset, unsigned *lim, unsigned *off);
 /* {"<key>":items,"total","limit","offset"}; consumes items. */
 CV_RESULT cv_page_doc(const char *key, json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **out);
+/* A list answered as an array with its paging beside it: *items_out = items
+ * and *meta = {"total","limit","offset"}; consumes items (freed on failure). */
+CV_RESULT cv_page_meta(json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **items_out,
+                       json_t **meta);
+/* The text of a credential value, plain ("…") or file-shaped ({"file":"…"});
+ * NULL for anything else. *is_file (may be NULL) says which. */
+const char *cv_env_value(json_t *v, size_t *len, int *is_file);
 /* Refuses a body member not in `known`, so a misspelt field never passes silently. */
 CV_RESULT cv_check_fields(json_t *body, const char *const *known, size_t n);
 /* Writes an audit event; failures are returned (callers fail closed). */
