@@ -62,13 +62,21 @@ static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, 
         if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
             return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
         if (allow_null && json_is_null(v)) continue;
-        CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "env value of '%.64s' must be a string", k);
-        size_t vn = json_string_length(v);
-        CV_ENSURE(strlen(json_string_value(v)) == vn, CV_ERR_INPUT,
-                  "env value of '%.64s' holds a NUL character, which an environment cannot carry", k);
-        CV_ENSURE(vn <= cfg->max_env_value_bytes, CV_ERR_INPUT,
-                  "env value of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_ENV_VALUE_BYTES)", k,
-                  cfg->max_env_value_bytes);
+        int is_file = 0;
+        size_t vn = 0;
+        const char *text = cv_env_value(v, &vn, &is_file);
+        CV_ENSURE(text != NULL, CV_ERR_INPUT,
+                  "env value of '%.64s' must be a string, or {\"file\":\"<content>\"} for a file", k);
+        CV_ENSURE(strlen(text) == vn, CV_ERR_INPUT,
+                  "env value of '%.64s' holds a NUL character, which an environment or a text file cannot carry", k);
+        if (is_file)
+            CV_ENSURE(vn <= cfg->max_file_value_bytes, CV_ERR_INPUT,
+                      "file content of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_FILE_VALUE_BYTES)", k,
+                      cfg->max_file_value_bytes);
+        else
+            CV_ENSURE(vn <= cfg->max_env_value_bytes, CV_ERR_INPUT,
+                      "env value of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_ENV_VALUE_BYTES)", k,
+                      cfg->max_env_value_bytes);
     }
     return CV_OK;
 }
@@ -161,8 +169,8 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
     size_t i;
     json_t *req;
     json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
-        json_t *v = json_object_get(env, json_string_value(req));
-        CV_ENSURE(json_is_string(v) && json_string_length(v) > 0, CV_ERR_INPUT,
+        size_t len = 0;
+        CV_ENSURE(cv_env_value(json_object_get(env, json_string_value(req)), &len, NULL) && len > 0, CV_ERR_INPUT,
                   "template %s requires %s", template_id, json_string_value(req));
     }
 
@@ -225,25 +233,33 @@ cv_result cv_credentials_masked(struct cv_app *app, const struct cv_principal *p
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 1, &row));
-    json_t *env = NULL, *masked = NULL;
+    json_t *env = NULL, *masked = NULL, *files = NULL;
     struct cv_buf m = CV_BUF_EMPTY;
     cv_buf_init(&m, 64);
     cv_result r;
     CV_GUARD_OUT(r, cv_open_env(app, &row, &env));
     masked = json_object();
+    files = json_array();
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
+        /* a file's content is masked like any value; the marker is only its name in "files" */
+        size_t len = 0;
+        int is_file = 0;
+        const char *text = cv_env_value(v, &len, &is_file);
         cv_buf_reset(&m);
-        CV_GUARD_OUT(r, cv_mask_value(json_string_value(v), json_string_length(v), &m));
+        CV_GUARD_OUT(r, cv_mask_value(text, len, &m));
         json_object_set_new(masked, k, json_stringn((const char *)m.data, m.len));
+        if (is_file) json_array_append_new(files, json_string(k));
     }
     CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.read_masked", server_id, "success"));
     *data = json_pack("{s:s, s:O, s:s}", "serverId", row.server_id, "credentials", masked, "note", MASK_NOTE);
+    if (*data && json_array_size(files) > 0) json_object_set(*data, "files", files);
     if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
 out:
     json_decref(env);
     json_decref(masked);
+    json_decref(files);
     cv_buf_free(&m);
     cv_server_row_free(&row);
     return r;
@@ -427,8 +443,8 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
             size_t i;
             json_t *req;
             json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
-                json_t *v = json_object_get(next, json_string_value(req));
-                if (!json_is_string(v) || json_string_length(v) == 0) {
+                size_t len = 0;
+                if (!cv_env_value(json_object_get(next, json_string_value(req)), &len, NULL) || len == 0) {
                     r = cv_fail(CV_ERR_INPUT, "template %s requires %s", row.template_id, json_string_value(req));
                     goto next;
                 }

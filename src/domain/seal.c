@@ -122,8 +122,9 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_server_row *row, json_
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
-        if (!json_is_string(v)) {
-            r = decrypt_failed(tenant, server, rec.key_version, "plaintext holds a value that is not a string");
+        size_t len;
+        if (!cv_env_value(v, &len, NULL)) {
+            r = decrypt_failed(tenant, server, rec.key_version, "plaintext holds a value of no known shape");
             goto out;
         }
     }

@@ -35,7 +35,7 @@ static void expect(struct cv_test_response *r, long status)
     ck_assert_msg(r->status == status, "expected %ld, got %ld: %s", status, r->status, r->body);
 }
 
-static __attribute__((unused)) void expect_free(const char *method, const char *path, const char *token, const char *body, long status)
+static void expect_free(const char *method, const char *path, const char *token, const char *body, long status)
 {
     struct cv_test_response r = call(method, path, token, body);
     expect(&r, status);
@@ -245,6 +245,208 @@ START_TEST(google_service_account_route)
 }
 END_TEST
 
+
+/* ---- file-shaped credentials ---- */
+
+#define SA_JSON                                                                                                   \
+    "{\n  \"type\": \"service_account\",\n  \"project_id\": \"acme-grc\",\n  \"private_key\": \"-----BEGIN PRIVATE " \
+    "KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC-file-secret\\n-----END PRIVATE KEY-----\\n\"\n}\n"
+/* the same, escaped once more to sit in a JSON request body */
+#define SA_JSON_IN_BODY                                                                                           \
+    "{\\n  \\\"type\\\": \\\"service_account\\\",\\n  \\\"project_id\\\": \\\"acme-grc\\\",\\n  \\\"private_key\\\": " \
+    "\\\"-----BEGIN PRIVATE KEY-----\\\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC-file-secret\\\\n-----END PRIVATE "       \
+    "KEY-----\\\\n\\\"\\n}\\n"
+#define FILE_GH "ghp_file_route_plain_0123456789abcdefgh"
+
+START_TEST(file_values_deploy_mask_validate)
+{
+    /* refused shapes, and nothing stored for them */
+    const char *bad[] = {
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":{\"file\":1}}}",
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":{\"path\":\"/etc/key.json\"}}}",
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":{\"file\":\"a\",\"mode\":\"0600\"}}}",
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":{}}}",
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":[\"a\"]}}",
+        "{\"env\":{\"GOOGLE_APPLICATION_CREDENTIALS\":{\"file\":\"a\\u0000b\"}}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_free("POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, bad[i], 400);
+    /* over CREDVAULT_MAX_FILE_VALUE_BYTES (8192) */
+    size_t big = 8193;
+    char *body = malloc(big + 128);
+    int n = snprintf(body, big + 128, "{\"env\":{\"AWS_SHARED_CREDENTIALS_FILE\":{\"file\":\"");
+    memset(body + n, 'k', big);
+    snprintf(body + n + big, 64, "\"}}}");
+    struct cv_test_response r = call("POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, body);
+    expect(&r, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "CREDVAULT_MAX_FILE_VALUE_BYTES"));
+    cv_test_response_free(&r);
+    /* exactly at the limit is fine, and a file value counts for its integration */
+    memset(body + n, 'k', big - 1);
+    snprintf(body + n + big - 1, 64, "\"}}}");
+    char id[160];
+    json_t *doc = NULL;
+    deploy(tok_a, "grc-evidence", body, id, sizeof(id), &doc);
+    ck_assert(has(json_object_get(json_object_get(doc, "configuration"), "configuredIntegrations"), "AWS"));
+    json_decref(doc);
+    free(body);
+
+    deploy(tok_a, "grc-evidence",
+           "{\"env\":{\"GITHUB_TOKEN\":\"" FILE_GH "\",\"GOOGLE_APPLICATION_CREDENTIALS\":{\"file\":\"" SA_JSON_IN_BODY
+           "\"}}}",
+           id, sizeof(id), NULL);
+    char path[256];
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
+    r = call("GET", path, tok_a_auditor, NULL);
+    expect(&r, 200);
+    json_t *d = data_of(&r), *c = json_object_get(d, "credentials");
+    /* masked like any value (first and last four characters of the content), still a string */
+    ck_assert(json_is_string(json_object_get(c, "GOOGLE_APPLICATION_CREDENTIALS")));
+    ck_assert_str_eq(json_string_value(json_object_get(c, "GOOGLE_APPLICATION_CREDENTIALS")), "{\n  ••••\"\n}\n");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "GITHUB_TOKEN")), "ghp_••••efgh");
+    /* the marker: the names of file-shaped values, beside the map */
+    json_t *files = json_object_get(d, "files");
+    ck_assert_int_eq(json_array_size(files), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(files, 0)), "GOOGLE_APPLICATION_CREDENTIALS");
+    ck_assert_ptr_null(strstr(r.body, "file-secret"));
+    ck_assert_ptr_null(strstr(r.body, "service_account"));
+    cv_test_response_free(&r);
+    /* validation knows the name */
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials/validate", id);
+    r = call("POST", path, tok_a, "{\"requiredKeys\":[\"GOOGLE_APPLICATION_CREDENTIALS\",\"GITHUB_TOKEN\"]}");
+    expect(&r, 200);
+    ck_assert(json_is_true(json_object_get(data_of(&r), "valid")));
+    cv_test_response_free(&r);
+    /* a merge turns a plain value into a file and back; the marker follows */
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", id);
+    expect_free("PUT", path, tok_a, "{\"env\":{\"GITHUB_TOKEN\":{\"file\":\"" FILE_GH "\\n\"}}}", 200);
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
+    r = call("GET", path, tok_a, NULL);
+    expect(&r, 200);
+    ck_assert_int_eq(json_array_size(json_object_get(data_of(&r), "files")), 2);
+    cv_test_response_free(&r);
+    expect_free("PUT", path, tok_a, "{\"env\":{\"GITHUB_TOKEN\":\"" FILE_GH "\"}}", 200);
+    r = call("GET", path, tok_a, NULL);
+    expect(&r, 200);
+    ck_assert_ptr_null(json_object_get(data_of(&r), "files")); /* a map of plain values keeps the seed's shape */
+    cv_test_response_free(&r);
+}
+END_TEST
+
+/* Runs `credvault run` with a workload token, cwd and TMPDIR in a scratch
+ * folder; returns stdout+stderr and sets *status. */
+static char *run_in(const char *scratch, const char *token, const char *server, const char *script, int *status)
+{
+    char tf[512];
+    snprintf(tf, sizeof(tf), "%s/wl-token", getenv("CV_TEST_TMP"));
+    FILE *f = fopen(tf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", token);
+    fclose(f);
+    ck_assert_int_eq(chmod(tf, 0600), 0);
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && env -u CREDVAULT_TOKEN TMPDIR='%s' CREDVAULT_TOKEN_FILE='%s' CREDVAULT_ADDR='%s' "
+             "CREDVAULT_CACERT='%s' timeout 60 \"$CREDVAULT_BIN\" run --server '%s' -- sh -c '%s' 2>&1; "
+             "echo \"[rc=$?]\"",
+             scratch, scratch, tf, svc.base_url, svc.ca_file, server, script);
+    char *out = cv_test_sh_output(cmd);
+    ck_assert_ptr_nonnull(out);
+    char *rc = strstr(out, "[rc=");
+    ck_assert_ptr_nonnull(rc);
+    *status = atoi(rc + 4);
+    *rc = '\0';
+    return out;
+}
+
+static char *between(const char *out, const char *start, const char *end)
+{
+    const char *a = strstr(out, start);
+    ck_assert_msg(a != NULL, "no %s in: %s", start, out);
+    a += strlen(start);
+    const char *b = strstr(a, end);
+    ck_assert_msg(b != NULL, "no %s in: %s", end, out);
+    return strndup(a, (size_t)(b - a));
+}
+
+START_TEST(file_value_reaches_run_child_in_memory)
+{
+    char id[160];
+    deploy(tok_a, "grc-evidence",
+           "{\"env\":{\"GITHUB_TOKEN\":\"" FILE_GH "\",\"GOOGLE_APPLICATION_CREDENTIALS\":{\"file\":\"" SA_JSON_IN_BODY
+           "\"},\"AZURE_CLIENT_CERTIFICATE_PATH\":{\"file\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n\"}}}",
+           id, sizeof(id), NULL);
+    char body[512], wl[160];
+    snprintf(body, sizeof(body), "{\"name\":\"grc-evidence-runner\",\"role\":\"workload\",\"tenantId\":\"acme\","
+                                 "\"serverId\":\"%s\"}", id);
+    struct cv_test_response r = call("POST", "/api/tokens", tok_a, body);
+    expect(&r, 201);
+    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(data_of(&r), "token")));
+    cv_test_response_free(&r);
+
+    char scratch[512];
+    snprintf(scratch, sizeof(scratch), "%s/run-scratch", getenv("CV_TEST_TMP"));
+    ck_assert_int_eq(mkdir(scratch, 0700), 0);
+    char listing[600];
+    snprintf(listing, sizeof(listing), "find '%s' -mindepth 1 | wc -l", scratch);
+    char *before = cv_test_sh_output(listing);
+    ck_assert_int_eq(atoi(before), 0);
+    free(before);
+
+    /* the child is the very process credvault run became: $$ is its pid */
+    const char *script =
+        "p=$GOOGLE_APPLICATION_CREDENTIALS; n=${p##*/}; "
+        "echo \"path=$p;\"; echo \"link=$(readlink /proc/$$/fd/$n);\"; "
+        "echo \"plain=$GITHUB_TOKEN;\"; printf \"content<<\"; cat \"$p\"; echo \">>\"; "
+        "echo \"again<<$(cat \"$p\" | wc -c)>>\"; "
+        "echo \"seals=$(python3 -c \"import fcntl,sys; print(fcntl.fcntl(int(sys.argv[1]), fcntl.F_GET_SEALS))\" $n);\"; "
+        "if (printf x >> \"$p\") 2>/dev/null; then echo writable; else echo \"sealed;\"; fi; "
+        "c=$AZURE_CLIENT_CERTIFICATE_PATH; echo \"cert=$(head -n 1 \"$c\");\"; "
+        "echo \"memfds=$(for f in /proc/$$/fd/*; do readlink \"$f\"; done | grep -c \"^/memfd:credvault:\");\"";
+    int st = -1;
+    char *out = run_in(scratch, wl, id, script, &st);
+    ck_assert_msg(st == 0, "credvault run: %d: %s", st, out);
+    char *p = between(out, "path=", ";");
+    ck_assert_msg(strncmp(p, "/proc/self/fd/", 14) == 0, "path %s", p);
+    free(p);
+    char *link = between(out, "link=", ";");
+    ck_assert_msg(strncmp(link, "/memfd:credvault:GOOGLE_APPLICATION_CREDENTIALS", 47) == 0, "link %s", link);
+    free(link);
+    char *plain = between(out, "plain=", ";");
+    ck_assert_str_eq(plain, FILE_GH); /* a plain value stays a plain value */
+    free(plain);
+    char *content = between(out, "content<<", ">>");
+    ck_assert_str_eq(content, SA_JSON);
+    free(content);
+    /* opened twice, read whole both times */
+    char *again = between(out, "again<<", ">>");
+    ck_assert_int_eq(atoi(again), (int)strlen(SA_JSON));
+    free(again);
+    char *seals = between(out, "seals=", ";");
+    ck_assert_int_eq(atoi(seals), 15); /* F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE */
+    free(seals);
+    ck_assert_ptr_nonnull(strstr(out, "sealed;"));
+    ck_assert_ptr_null(strstr(out, "writable"));
+    char *cert = between(out, "cert=", ";");
+    ck_assert_str_eq(cert, "-----BEGIN CERTIFICATE-----");
+    free(cert);
+    char *memfds = between(out, "memfds=", ";");
+    ck_assert_int_eq(atoi(memfds), 2); /* one per file value, no other */
+    free(memfds);
+    free(out);
+
+    /* nothing appeared on disk: not in the working folder, not in TMPDIR */
+    char *after = cv_test_sh_output(listing);
+    ck_assert_int_eq(atoi(after), 0);
+    free(after);
+    char grep[700];
+    snprintf(grep, sizeof(grep), "grep -rl 'file-secret' '%s' 2>/dev/null | wc -l", scratch);
+    char *hits = cv_test_sh_output(grep);
+    ck_assert_int_eq(atoi(hits), 0);
+    free(hits);
+}
+END_TEST
+
 static Suite *gigachad_suite(void)
 {
     Suite *s = suite_create("gigachad");
@@ -253,6 +455,8 @@ static Suite *gigachad_suite(void)
     tcase_add_test(tc, templates_as_the_frontend_reads_them);
     tcase_add_test(tc, servers_as_the_frontend_reads_them);
     tcase_add_test(tc, google_service_account_route);
+    tcase_add_test(tc, file_values_deploy_mask_validate);
+    tcase_add_test(tc, file_value_reaches_run_child_in_memory);
     suite_add_tcase(s, tc);
     return s;
 }
