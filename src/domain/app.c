@@ -50,6 +50,7 @@ out:
 void cv_app_close(struct cv_app *app)
 {
     if (!app) return;
+    cv_oidc_close(app->oidc);
     if (app->catalog) cv_catalog_free(app->catalog);
     if (app->store) cv_store_close(app->store);
     if (app->hsm) cv_hsm_close(app->hsm);

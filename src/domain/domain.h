@@ -39,12 +39,14 @@ struct cv_principal {
 void cv_principal_cli(struct cv_principal *p);
 
 struct cv_catalog;
+struct cv_oidc;
 
 struct cv_app {
     const struct cv_config *cfg;
     struct cv_hsm *hsm;
     struct cv_store *store;
     struct cv_catalog *catalog;
+    struct cv_oidc *oidc;    /* NULL unless CREDVAULT_OIDC_ISSUER is set (serve opens it) */
     uint32_t master_version; /* current master key version */
 };
 
@@ -61,9 +63,23 @@ CV_RESULT cv_keys_init(struct cv_hsm *hsm, unsigned *created);
 CV_RESULT cv_keys_check_database(struct cv_app *app);
 
 /* ---- authentication ---- */
-/* From an Authorization header value: "Bearer <token>". CV_ERR_AUTH when
- * missing, malformed, unknown, revoked or expired (one message for all). */
+/* From an Authorization header value: "Bearer <token>": a credvault token
+ * (cvt_…), or a JWT of the configured OIDC issuer. CV_ERR_AUTH when missing,
+ * malformed, unknown, revoked, expired or not mapped (one message for all). */
 CV_RESULT cv_auth_bearer(struct cv_app *app, const char *authorization, struct cv_principal *out);
+
+/* ---- OIDC (domain/oidc.c) ---- */
+/* Fetches a URL into *body (malloc'ed, at most max_bytes): how the JWKS of
+ * CREDVAULT_OIDC_JWKS_URL is read. The front end provides it (src/cli). */
+typedef CV_RESULT (*cv_oidc_fetch_fn)(void *arg, const char *url, size_t max_bytes, char **body, size_t *len);
+/* *out stays NULL when CREDVAULT_OIDC_ISSUER is unset. Checks the settings
+ * and loads the issuer's keys (a JWKS file that cannot be read stops start;
+ * an unreachable URL is retried on use). */
+CV_RESULT cv_oidc_open(const struct cv_config *cfg, cv_oidc_fetch_fn fetch, void *arg, struct cv_oidc **out);
+void cv_oidc_close(struct cv_oidc *o);
+/* A principal from a JWT: signature, iss, aud, exp/nbf/iat, tenant and role
+ * claims; CV_ERR_AUTH for any refusal (the reason is logged, not returned). */
+CV_RESULT cv_oidc_authenticate(struct cv_oidc *o, const char *jwt, struct cv_principal *out);
 
 /* ---- tenants (admin) ---- */
 CV_RESULT cv_tenant_create(struct cv_app *app, const struct cv_principal *p, json_t *body, json_t **data);

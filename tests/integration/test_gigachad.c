@@ -399,7 +399,7 @@ START_TEST(file_value_reaches_run_child_in_memory)
         "echo \"path=$p;\"; echo \"link=$(readlink /proc/$$/fd/$n);\"; "
         "echo \"plain=$GITHUB_TOKEN;\"; printf \"content<<\"; cat \"$p\"; echo \">>\"; "
         "echo \"again<<$(cat \"$p\" | wc -c)>>\"; "
-        "echo \"seals=$(python3 -c \"import fcntl,sys; print(fcntl.fcntl(int(sys.argv[1]), fcntl.F_GET_SEALS))\" $n);\"; "
+        "echo \"seals=$(/usr/bin/python3 -c \"import fcntl,sys; print(fcntl.fcntl(int(sys.argv[1]), fcntl.F_GET_SEALS))\" $n);\"; "
         "if (printf x >> \"$p\") 2>/dev/null; then echo writable; else echo \"sealed;\"; fi; "
         "c=$AZURE_CLIENT_CERTIFICATE_PATH; echo \"cert=$(head -n 1 \"$c\");\"; "
         "echo \"memfds=$(for f in /proc/$$/fd/*; do readlink \"$f\"; done | grep -c \"^/memfd:credvault:\");\"";
