@@ -40,6 +40,7 @@ struct cv_config {
     unsigned max_env_keys;        /* CREDVAULT_MAX_ENV_KEYS */
     size_t max_env_name_bytes;    /* CREDVAULT_MAX_ENV_NAME_BYTES */
     size_t max_env_value_bytes;   /* CREDVAULT_MAX_ENV_VALUE_BYTES */
+    size_t max_file_value_bytes;  /* CREDVAULT_MAX_FILE_VALUE_BYTES: content of a {"file":…} value */
     char *templates_file;         /* CREDVAULT_TEMPLATES_FILE */
     /* keys */
     char *key_residency;   /* CREDVAULT_KEY_RESIDENCY hsm|memory */
@@ -61,6 +62,17 @@ struct cv_config {
     unsigned rate_auth_failures;      /* CREDVAULT_RATE_AUTH_FAILURES: failures an address may make in a burst */
     unsigned rate_auth_failure_s;     /* CREDVAULT_RATE_AUTH_FAILURE_S: seconds that forgive one failure */
     unsigned credential_max_age_days; /* CREDVAULT_CREDENTIAL_MAX_AGE_DAYS: for the over-age gauge */
+    /* OIDC: JWTs of one issuer beside credvault's own tokens (issue 12) */
+    char *oidc_issuer;            /* CREDVAULT_OIDC_ISSUER; NULL: JWTs are refused */
+    char *oidc_audience;          /* CREDVAULT_OIDC_AUDIENCE */
+    char *oidc_jwks_file;         /* CREDVAULT_OIDC_JWKS_FILE */
+    char *oidc_jwks_url;          /* CREDVAULT_OIDC_JWKS_URL */
+    char *oidc_tenant_claim;      /* CREDVAULT_OIDC_TENANT_CLAIM: dotted path */
+    char *oidc_role_claim;        /* CREDVAULT_OIDC_ROLE_CLAIM: dotted path */
+    char *oidc_roles;             /* CREDVAULT_OIDC_ROLES: name=role,… */
+    unsigned oidc_leeway_s;       /* CREDVAULT_OIDC_LEEWAY_S */
+    unsigned oidc_jwks_refresh_s; /* CREDVAULT_OIDC_JWKS_REFRESH_S: least time between unknown-kid reloads */
+    unsigned oidc_jwks_max_age_s; /* CREDVAULT_OIDC_JWKS_MAX_AGE_S */
     /* logging */
     char *log_level;       /* CREDVAULT_LOG_LEVEL */
     /* bookkeeping: secrets that came from a *_FILE setting, which wins over

@@ -89,6 +89,11 @@ int cv_cli_tenant_retire_keys(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_tenant_destroy_keys(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_tenant_delete(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv);           /* src/cli/cmd_run.c */
+
+/* GET of a small document (an OIDC issuer's JWKS) with libcurl: https, or
+ * http to a loopback address; no redirects; bounded size and time. The
+ * domain's cv_oidc_fetch_fn (src/cli/fetch.c). */
+CV_RESULT cv_cli_fetch_url(void *arg, const char *url, size_t max_bytes, char **body, size_t *len);
 int cv_cli_import_legacy(struct cv_cli_ctx *ctx, int argc, char **argv); /* src/cli/cmd_import.c */
 
 #endif

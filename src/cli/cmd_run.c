@@ -1,8 +1,11 @@
 /* `credvault run`: fetches one server's credential map over HTTPS (libcurl:
- * here and nowhere else) with a workload token, then execs the command with
- * the credentials in its environment and the token variables removed. No
- * HSM, no database, nothing written to disk, no value or token ever printed;
- * exec, not fork, so the command's exit status is what the caller sees. */
+ * here and in the JWKS fetch) with a workload token, then execs the command
+ * with the credentials in its environment and the token variables removed.
+ * A file-shaped value becomes a sealed in-memory file named by
+ * /proc/self/fd/N. No HSM, no database, nothing written to disk, no value or
+ * token ever printed; exec, not fork, so the command's exit status is what
+ * the caller sees. */
+#define _GNU_SOURCE /* memfd_create, F_ADD_SEALS */
 #include <ctype.h>
 #include <stdarg.h>
 #include <curl/curl.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +45,8 @@ extern char **environ;
 #define RUN_CONNECT_TIMEOUT_S 10L
 #define RUN_TIMEOUT_S 30L
 #define RUN_PATH_MAX_BYTES 4096
+#define RUN_FILE_MAX_BYTES (1024 * 1024) /* a file value; the service's own limit is far lower */
+#define RUN_SEALS (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL)
 
 static const char *const token_vars[] = {"CREDVAULT_TOKEN", "CREDVAULT_TOKEN_FILE"};
 
@@ -319,6 +325,40 @@ out:
 
 /* ---- the environment ---- */
 
+/* The memfds made for file-shaped values, kept close-on-exec until the very
+ * exec, so that nothing else this process might start inherits them. */
+struct memfds {
+    int fd[RUN_MAX_CREDENTIALS];
+    size_t n;
+};
+
+static void memfds_close(struct memfds *m)
+{
+    for (size_t i = 0; i < m->n; i++) close(m->fd[i]);
+    m->n = 0;
+}
+
+/* Writes `text` into an anonymous in-memory file, rewinds it and seals it
+ * against any change; the fd stays close-on-exec for now. */
+static int memfd_of(const char *name, const char *text, size_t len, struct memfds *m, int *out)
+{
+    char label[RUN_PATH_MAX_BYTES];
+    snprintf(label, sizeof(label), "credvault:%.200s", name); /* shows in /proc/<pid>/fd; never the value */
+    int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return fail(CV_EXIT_FAIL, "cannot make an in-memory file for %.64s: %s", name, strerror(errno));
+    m->fd[m->n++] = fd;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return fail(CV_EXIT_FAIL, "cannot fill the in-memory file for %.64s: %s", name, strerror(errno));
+        off += (size_t)w;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0 || fcntl(fd, F_ADD_SEALS, RUN_SEALS) != 0)
+        return fail(CV_EXIT_FAIL, "cannot seal the in-memory file for %.64s: %s", name, strerror(errno));
+    *out = fd;
+    return 0;
+}
+
 /* Wipes and frees the strings build_env made (from `first_own` on). */
 static void free_env(char **envp, size_t first_own)
 {
@@ -328,8 +368,10 @@ static void free_env(char **envp, size_t first_own)
 }
 
 /* environ without the token variables and without names the map sets, then
- * the map's NAME=value strings (secret memory: they live until exec). */
-static int build_env(json_t *env, char ***out, size_t *first_own)
+ * the map's NAME=value strings (secret memory: they live until exec). A
+ * file-shaped value's string is NAME=/proc/self/fd/N: the path the command
+ * (the same process after exec) opens to read it. */
+static int build_env(json_t *env, struct memfds *m, char ***out, size_t *first_own)
 {
     *out = NULL;
     size_t n = 0;
@@ -349,6 +391,7 @@ static int build_env(json_t *env, char ***out, size_t *first_own)
         envp[k++] = *e;
     }
     *first_own = k;
+    envp[k] = NULL;
     const char *name;
     json_t *v;
     json_object_foreach(env, name, v) {
@@ -356,7 +399,21 @@ static int build_env(json_t *env, char ***out, size_t *first_own)
             fprintf(stderr, "credvault run: credential %s not passed: the name is reserved for the token\n", name);
             continue;
         }
-        size_t nl = strlen(name), vl = json_string_length(v);
+        json_t *file = json_object_get(v, "file");
+        char path[64];
+        const char *text = json_string_value(file ? file : v);
+        size_t vl = json_string_length(file ? file : v);
+        if (file) {
+            int fd = -1, rc = memfd_of(name, text, vl, m, &fd);
+            if (rc) {
+                free_env(envp, *first_own);
+                return rc;
+            }
+            snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+            text = path;
+            vl = strlen(path);
+        }
+        size_t nl = strlen(name);
         char *s = cv_secret_alloc(nl + vl + 2);
         if (!s) {
             free_env(envp, *first_own);
@@ -364,16 +421,17 @@ static int build_env(json_t *env, char ***out, size_t *first_own)
         }
         memcpy(s, name, nl);
         s[nl] = '=';
-        memcpy(s + nl + 1, json_string_value(v), vl);
+        memcpy(s + nl + 1, text, vl);
         s[nl + 1 + vl] = '\0';
         envp[k++] = s;
+        envp[k] = NULL;
     }
-    envp[k] = NULL;
     *out = envp;
     return 0;
 }
 
-/* The document's env: an object of strings under valid names, for this server. */
+/* The document's env for this server: under valid names, each value a string
+ * an environment can carry, or {"file":"<content>"}. */
 static int check_map(json_t *doc, const char *server, json_t **env)
 {
     json_t *data = json_object_get(doc, "data");
@@ -388,6 +446,12 @@ static int check_map(json_t *doc, const char *server, json_t **env)
     json_object_foreach(*env, k, v) {
         if (!env_name_valid(k))
             return fail(RUN_EXIT_FAILED, "the credential map holds a name that is not an environment variable name");
+        json_t *file = json_object_get(v, "file");
+        if (json_is_object(v)) {
+            if (json_object_size(v) != 1 || !json_is_string(file) || json_string_length(file) > RUN_FILE_MAX_BYTES)
+                return fail(RUN_EXIT_FAILED, "credential %.64s is not a file this launcher can make", k);
+            continue;
+        }
         /* an environment string ends at its first NUL */
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
             return fail(RUN_EXIT_FAILED, "credential %.64s is not a value an environment can carry", k);
@@ -420,8 +484,9 @@ int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv)
     int rc = cv_cli_parse(k, argv, usage,
                           "Fetches the server's credentials with the workload token in CREDVAULT_TOKEN_FILE\n"
                           "(preferred) or CREDVAULT_TOKEN, removes those two variables, adds the credentials\n"
-                          "to the environment and executes COMMAND in place of itself. Nothing is written\n"
-                          "to disk and no value is printed.\n\n"
+                          "to the environment and executes COMMAND in place of itself. A file-shaped value\n"
+                          "becomes a sealed in-memory file and its variable the path /proc/self/fd/N.\n"
+                          "Nothing is written to disk and no value is printed.\n\n"
                           "exit status: the command's own; or 2 usage, 68 server unknown, 69 service\n"
                           "unreachable, 70 no usable answer, 77 token refused, 126 command not executable,\n"
                           "127 command not found",
@@ -453,19 +518,34 @@ int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv)
     json_t *doc = NULL, *env = NULL;
     char **envp = NULL;
     size_t first_own = 0;
+    static struct memfds files; /* static: RUN_MAX_CREDENTIALS fds is too much for the stack */
     rc = fetch(addr, cacert, server, token, &doc);
     cv_secret_free(token);
     if (rc == 0) rc = check_map(doc, server, &env);
-    if (rc == 0) rc = build_env(env, &envp, &first_own);
+    if (rc == 0) rc = build_env(env, &files, &envp, &first_own);
     /* what is left of the answer is wiped (the wiping allocator) before the
-     * new image replaces this one; only envp's strings remain until exec */
+     * new image replaces this one; only envp's strings and the sealed
+     * in-memory files remain until exec */
     json_decref(doc);
     curl_global_cleanup();
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        memfds_close(&files);
+        return rc;
+    }
 
+    /* the command is this process after exec: only now may its files survive exec */
+    for (size_t i = 0; i < files.n; i++) {
+        if (fcntl(files.fd[i], F_SETFD, 0) != 0) {
+            int e = errno;
+            memfds_close(&files);
+            free_env(envp, first_own);
+            return fail(CV_EXIT_FAIL, "cannot pass an in-memory file to the command: %s", strerror(e));
+        }
+    }
     execve(path, argv + cmd, envp);
     /* execve returned: the command did not start, and its credentials go */
     int e = errno;
+    memfds_close(&files);
     free_env(envp, first_own);
     return fail(e == ENOENT ? RUN_EXIT_NOT_FOUND : RUN_EXIT_NOT_EXECUTABLE, "cannot execute %s: %s", argv[cmd],
                 strerror(e));

@@ -73,6 +73,11 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("start");
         goto out;
     }
+    /* JWTs of the platform's issuer beside credvault's tokens, when configured */
+    if (cv_failed(cv_oidc_open(&cfg, cv_cli_fetch_url, NULL, &app->oidc))) {
+        cv_cli_report("oidc");
+        goto out;
+    }
     if (cv_failed(cv_app_check_schema(app, dir ? dir : CV_MIGRATIONS_DIR))) {
         cv_cli_report("database");
         goto out;

@@ -55,6 +55,7 @@ void cv_app_close(struct cv_app *app)
 {
     if (!app) return;
     cv_audit_sealer_stop(app);
+    cv_oidc_close(app->oidc);
     if (app->catalog) cv_catalog_free(app->catalog);
     if (app->store) cv_store_close(app->store);
     if (app->hsm) cv_hsm_close(app->hsm);

@@ -1,6 +1,7 @@
-/* Bearer-token authentication. Tokens are random, shown once, stored as
- * SHA-256 hashes; the lookup is by hash and the stored hash is compared in
- * constant time. Every failure gives the caller the same answer. */
+/* Bearer-token authentication. credvault's tokens are random, shown once,
+ * stored as SHA-256 hashes; the lookup is by hash and the stored hash is
+ * compared in constant time. Anything else is a JWT for the OIDC issuer, when
+ * one is configured (oidc.c). Every failure gives the caller the same answer. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,8 +18,15 @@ cv_result cv_auth_bearer(struct cv_app *app, const char *authorization, struct c
     const char *tok = authorization + 7;
     while (*tok == ' ') tok++;
     size_t n = strlen(tok);
+    if (strncmp(tok, CV_TOKEN_PREFIX, strlen(CV_TOKEN_PREFIX)) != 0) {
+        CV_ENSURE(app->oidc != NULL, CV_ERR_AUTH, AUTH_FAILED);
+        if (cv_failed(cv_oidc_authenticate(app->oidc, tok, out))) {
+            memset(out, 0, sizeof(*out));
+            return cv_fail(CV_ERR_AUTH, AUTH_FAILED);
+        }
+        return CV_OK;
+    }
     CV_ENSURE(n > strlen(CV_TOKEN_PREFIX) && n <= CV_TOKEN_MAX_BYTES, CV_ERR_AUTH, AUTH_FAILED);
-    CV_ENSURE(strncmp(tok, CV_TOKEN_PREFIX, strlen(CV_TOKEN_PREFIX)) == 0, CV_ERR_AUTH, AUTH_FAILED);
 
     uint8_t hash[CV_SHA256_BYTES];
     cv_crypto_sha256(tok, n, hash);

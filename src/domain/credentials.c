@@ -62,13 +62,21 @@ static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, 
         if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
             return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
         if (allow_null && json_is_null(v)) continue;
-        CV_ENSURE(json_is_string(v), CV_ERR_INPUT, "env value of '%.64s' must be a string", k);
-        size_t vn = json_string_length(v);
-        CV_ENSURE(strlen(json_string_value(v)) == vn, CV_ERR_INPUT,
-                  "env value of '%.64s' holds a NUL character, which an environment cannot carry", k);
-        CV_ENSURE(vn <= cfg->max_env_value_bytes, CV_ERR_INPUT,
-                  "env value of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_ENV_VALUE_BYTES)", k,
-                  cfg->max_env_value_bytes);
+        int is_file = 0;
+        size_t vn = 0;
+        const char *text = cv_env_value(v, &vn, &is_file);
+        CV_ENSURE(text != NULL, CV_ERR_INPUT,
+                  "env value of '%.64s' must be a string, or {\"file\":\"<content>\"} for a file", k);
+        CV_ENSURE(strlen(text) == vn, CV_ERR_INPUT,
+                  "env value of '%.64s' holds a NUL character, which an environment or a text file cannot carry", k);
+        if (is_file)
+            CV_ENSURE(vn <= cfg->max_file_value_bytes, CV_ERR_INPUT,
+                      "file content of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_FILE_VALUE_BYTES)", k,
+                      cfg->max_file_value_bytes);
+        else
+            CV_ENSURE(vn <= cfg->max_env_value_bytes, CV_ERR_INPUT,
+                      "env value of '%.64s' is longer than %zu bytes (CREDVAULT_MAX_ENV_VALUE_BYTES)", k,
+                      cfg->max_env_value_bytes);
     }
     return CV_OK;
 }
@@ -94,6 +102,11 @@ static json_t *names_of(json_t *env)
 
 
 _Static_assert(CV_SERVER_ID_MAX_BYTES >= CV_TEMPLATE_ID_MAX_BYTES + 1 + 13, "a server id is <template id>-<13 digits>");
+static const char *template_transport(json_t *tmpl)
+{
+    const char *t = json_string_value(json_object_get(tmpl, "transport"));
+    return t ? t : "stdio";
+}
 
 /* Unique within this process even when two deploys land in one millisecond;
  * across instances the (tenant, server_id) key catches a clash and we retry. */
@@ -133,8 +146,8 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
     size_t i;
     json_t *req;
     json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
-        json_t *v = json_object_get(env, json_string_value(req));
-        CV_ENSURE(json_is_string(v) && json_string_length(v) > 0, CV_ERR_INPUT,
+        size_t len = 0;
+        CV_ENSURE(cv_env_value(json_object_get(env, json_string_value(req)), &len, NULL) && len > 0, CV_ERR_INPUT,
                   "template %s requires %s", template_id, json_string_value(req));
     }
 
@@ -170,10 +183,11 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
 
     char created[32];
     cv_time_iso8601(row.created_at_ms, created);
-    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name", row.server_name,
-                      "status", "disconnected", "templateId", template_id, "createdAt", created, "createdBy",
-                      row.created_by, "configuration", "configuredIntegrations", integrations, "evidenceTypes",
-                      json_object_get(tmpl, "evidenceTypes"));
+    /* the seed's shape, with the transport the frontend shows beside the id */
+    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name",
+                      row.server_name, "status", "disconnected", "transport", template_transport(tmpl), "templateId",
+                      template_id, "createdAt", created, "createdBy", row.created_by, "configuration",
+                      "configuredIntegrations", integrations, "evidenceTypes", json_object_get(tmpl, "evidenceTypes"));
     if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
 out:
     json_decref(integrations);
@@ -197,25 +211,33 @@ cv_result cv_credentials_masked(struct cv_app *app, const struct cv_principal *p
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 1, &row));
-    json_t *env = NULL, *masked = NULL;
+    json_t *env = NULL, *masked = NULL, *files = NULL;
     struct cv_buf m = CV_BUF_EMPTY;
     cv_buf_init(&m, 64);
     cv_result r;
     CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
     masked = json_object();
+    files = json_array();
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
+        /* a file's content is masked like any value; the marker is only its name in "files" */
+        size_t len = 0;
+        int is_file = 0;
+        const char *text = cv_env_value(v, &len, &is_file);
         cv_buf_reset(&m);
-        CV_GUARD_OUT(r, cv_mask_value(json_string_value(v), json_string_length(v), &m));
+        CV_GUARD_OUT(r, cv_mask_value(text, len, &m));
         json_object_set_new(masked, k, json_stringn((const char *)m.data, m.len));
+        if (is_file) json_array_append_new(files, json_string(k));
     }
     CV_GUARD_OUT(r, cv_audit(app, p, p->tenant_id, "credentials.read_masked", server_id, "success"));
     *data = json_pack("{s:s, s:O, s:s}", "serverId", row.server_id, "credentials", masked, "note", MASK_NOTE);
+    if (*data && json_array_size(files) > 0) json_object_set(*data, "files", files);
     if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
 out:
     json_decref(env);
     json_decref(masked);
+    json_decref(files);
     cv_buf_free(&m);
     cv_server_row_free(&row);
     return r;
@@ -261,39 +283,47 @@ out:
     return r;
 }
 
-static json_t *server_json(const struct cv_server_row *row)
+/* A server as the frontend reads it: integrations and evidence types under
+ * `configuration`, the transport from its template (which the catalog may
+ * since have dropped: then stdio and no evidence types). */
+static json_t *server_json(const struct cv_app *app, const struct cv_server_row *row)
 {
     char created[32], updated[32], expires[32];
     cv_time_iso8601(row->created_at_ms, created);
     cv_time_iso8601(row->last_updated_ms, updated);
     if (row->expires_at_ms) cv_time_iso8601(row->expires_at_ms, expires);
+    json_t *tmpl = cv_catalog_template(app->catalog, row->template_id);
+    json_t *evidence = json_object_get(tmpl, "evidenceTypes");
     json_t *integ = json_loads(row->configured_integrations ? row->configured_integrations : "[]", 0, NULL);
     json_t *names = json_loads(row->credential_names ? row->credential_names : "[]", 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "id", row->server_id,
-                     "name", row->server_name, "status", "disconnected", "templateId", row->template_id,
-                     "configuredIntegrations", integ ? integ : json_array(), "credentialNames",
-                     names ? names : json_array(), "keyVersion", (json_int_t)row->key_version, "revision",
-                     (json_int_t)row->revision, "createdAt", created, "createdBy", row->created_by, "lastUpdated",
-                     updated, "updatedBy", row->updated_by, "expiresAt", row->expires_at_ms ? expires : NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s?}", "id",
+                     row->server_id, "name", row->server_name, "status", "disconnected", "transport",
+                     template_transport(tmpl), "templateId", row->template_id, "configuration",
+                     "configuredIntegrations", integ ? integ : json_array(), "evidenceTypes",
+                     evidence ? json_incref(evidence) : json_array(), "credentialNames", names ? names : json_array(),
+                     "keyVersion", (json_int_t)row->key_version, "revision", (json_int_t)row->revision, "createdAt",
+                     created, "createdBy", row->created_by, "lastUpdated", updated, "updatedBy", row->updated_by,
+                     "expiresAt", row->expires_at_ms ? expires : NULL);
 }
 
 struct list_ctx {
+    const struct cv_app *app;
     json_t *arr;
 };
 
 static int add_server(void *arg, const struct cv_server_row *row)
 {
     struct list_ctx *l = arg;
-    return json_array_append_new(l->arr, server_json(row));
+    return json_array_append_new(l->arr, server_json(l->app, row));
 }
 
 cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit, const char *offset,
-                         json_t **data)
+                         json_t **items, json_t **meta)
 {
     CV_GUARD(require_tenant_role(p, 0));
     unsigned lim, off;
     CV_GUARD(cv_page_params(limit, offset, &lim, &off));
-    struct list_ctx l = {.arr = json_array()};
+    struct list_ctx l = {.app = app, .arr = json_array()};
     CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
     uint64_t total = 0;
     cv_result r = cv_store_server_list(app->store, p->tenant_id, lim, off, add_server, &l, &total);
@@ -301,7 +331,7 @@ cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const
         json_decref(l.arr);
         return r;
     }
-    return cv_page_doc("servers", l.arr, total, lim, off, data);
+    return cv_page_meta(l.arr, total, lim, off, items, meta);
 }
 
 cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
@@ -309,7 +339,7 @@ cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
-    *data = server_json(&row);
+    *data = server_json(app, &row);
     cv_server_row_free(&row);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
     return CV_OK;
@@ -392,8 +422,8 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
             size_t i;
             json_t *req;
             json_array_foreach(json_object_get(tmpl, "requiredEnv"), i, req) {
-                json_t *v = json_object_get(next, json_string_value(req));
-                if (!json_is_string(v) || json_string_length(v) == 0) {
+                size_t len = 0;
+                if (!cv_env_value(json_object_get(next, json_string_value(req)), &len, NULL) || len == 0) {
                     r = cv_fail(CV_ERR_INPUT, "template %s requires %s", row.template_id, json_string_value(req));
                     goto next;
                 }
@@ -416,7 +446,7 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         r = cv_audit_change(app, cv_store_server_update(app->store, &row, row.revision, &ev), 1);
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
         if (cv_ok(r)) {
-            *data = server_json(&row);
+            *data = server_json(app, &row);
             if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
         }
     out:

@@ -43,6 +43,7 @@ void cv_principal_cli(struct cv_principal *p);
 struct cv_catalog;
 struct cv_audit_sealer;
 struct cv_ratelimit;
+struct cv_oidc;
 
 /* The service object: everything a running service holds lives here (or in
  * the front end's own object), never in a global, so two in one process
@@ -55,6 +56,7 @@ struct cv_app {
     struct cv_audit_sealer *sealer; /* while serve runs */
     struct cv_ratelimit *limiter;   /* the HTTP front end's, opaque here */
     struct cv_metrics *metrics;     /* this service's registry */
+    struct cv_oidc *oidc;           /* NULL unless CREDVAULT_OIDC_ISSUER is set (serve opens it) */
     uint32_t master_version;        /* current master key version */
 };
 
@@ -71,9 +73,23 @@ CV_RESULT cv_keys_init(struct cv_hsm *hsm, unsigned *created);
 CV_RESULT cv_keys_check_database(struct cv_app *app);
 
 /* ---- authentication ---- */
-/* From an Authorization header value: "Bearer <token>". CV_ERR_AUTH when
- * missing, malformed, unknown, revoked or expired (one message for all). */
+/* From an Authorization header value: "Bearer <token>": a credvault token
+ * (cvt_…), or a JWT of the configured OIDC issuer. CV_ERR_AUTH when missing,
+ * malformed, unknown, revoked, expired or not mapped (one message for all). */
 CV_RESULT cv_auth_bearer(struct cv_app *app, const char *authorization, struct cv_principal *out);
+
+/* ---- OIDC (domain/oidc.c) ---- */
+/* Fetches a URL into *body (malloc'ed, at most max_bytes): how the JWKS of
+ * CREDVAULT_OIDC_JWKS_URL is read. The front end provides it (src/cli). */
+typedef CV_RESULT (*cv_oidc_fetch_fn)(void *arg, const char *url, size_t max_bytes, char **body, size_t *len);
+/* *out stays NULL when CREDVAULT_OIDC_ISSUER is unset. Checks the settings
+ * and loads the issuer's keys (a JWKS file that cannot be read stops start;
+ * an unreachable URL is retried on use). */
+CV_RESULT cv_oidc_open(const struct cv_config *cfg, cv_oidc_fetch_fn fetch, void *arg, struct cv_oidc **out);
+void cv_oidc_close(struct cv_oidc *o);
+/* A principal from a JWT: signature, iss, aud, exp/nbf/iat, tenant and role
+ * claims; CV_ERR_AUTH for any refusal (the reason is logged, not returned). */
+CV_RESULT cv_oidc_authenticate(struct cv_oidc *o, const char *jwt, struct cv_principal *out);
 
 /* ---- tenants (admin) ---- */
 CV_RESULT cv_tenant_create(struct cv_app *app, const struct cv_principal *p, json_t *body, json_t **data);
@@ -88,10 +104,12 @@ CV_RESULT cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
 /* ---- templates ---- */
 CV_RESULT cv_catalog_load(const char *file, struct cv_catalog **out); /* NULL: the built-in one */
 void cv_catalog_free(struct cv_catalog *c);
-CV_RESULT cv_templates_list(struct cv_app *app, const struct cv_principal *p, json_t **data);
+/* The templates as an array (items) and the list's paging (meta). */
+CV_RESULT cv_templates_list(struct cv_app *app, const struct cv_principal *p, json_t **items, json_t **meta);
 /* Borrowed references into the catalog; NULL when unknown. */
 json_t *cv_catalog_template(const struct cv_catalog *c, const char *template_id);
-/* Integration names whose keys all have non-empty values in `env`, in catalog order. */
+/* Integration names with at least one route whose keys all have non-empty
+ * values (plain or file-shaped) in `env`, in catalog order. */
 json_t *cv_catalog_configured_integrations(const struct cv_catalog *c, json_t *env);
 /* Whether a template allows a name that would otherwise be refused (LD_PRELOAD, …). */
 int cv_catalog_allows_name(json_t *tmpl, const char *name);
@@ -107,8 +125,9 @@ CV_RESULT cv_credentials_validate(struct cv_app *app, const struct cv_principal 
  * (a null value removes one). data gets the server document; *revision the new one. */
 CV_RESULT cv_credentials_update(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                 json_t *body, int merge, const char *if_match, json_t **data);
+/* The tenant's servers as an array (items) and the list's paging (meta). */
 CV_RESULT cv_server_list(struct cv_app *app, const struct cv_principal *p, const char *limit,
-                         const char *offset, json_t **data);
+                         const char *offset, json_t **items, json_t **meta);
 CV_RESULT cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data);
 CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id);
 
@@ -126,6 +145,13 @@ CV_RESULT cv_parse_uint_param(const char *s, unsigned def, unsigned max, const c
 CV_RESULT cv_page_params(const char *limit, const char *offset, unsigned *lim, unsigned *off);
 /* {"<key>":items,"total","limit","offset"}; consumes items. */
 CV_RESULT cv_page_doc(const char *key, json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **out);
+/* A list answered as an array with its paging beside it: *items_out = items
+ * and *meta = {"total","limit","offset"}; consumes items (freed on failure). */
+CV_RESULT cv_page_meta(json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **items_out,
+                       json_t **meta);
+/* The text of a credential value, plain ("…") or file-shaped ({"file":"…"});
+ * NULL for anything else. *is_file (may be NULL) says which. */
+const char *cv_env_value(json_t *v, size_t *len, int *is_file);
 /* Refuses a body member not in `known`, so a misspelt field never passes silently. */
 CV_RESULT cv_check_fields(json_t *body, const char *const *known, size_t n);
 /* Writes an audit event; failures are returned (callers fail closed). */

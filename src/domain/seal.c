@@ -124,8 +124,9 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const st
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
-        if (!json_is_string(v)) {
-            r = decrypt_failed(app, p, tenant, server, rec.key_version, "plaintext holds a value that is not a string");
+        size_t len;
+        if (!cv_env_value(v, &len, NULL)) {
+            r = decrypt_failed(app, p, tenant, server, rec.key_version, "plaintext holds a value of no known shape");
             goto out;
         }
     }

@@ -7,8 +7,9 @@
 /* Encrypts `env` with the tenant's current key; *record_out is malloc'ed. */
 CV_RESULT cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, json_t *env,
                       char **record_out, uint32_t *key_version);
-/* Decrypts a row's record into a JSON object of strings (wiped on decref).
- * A failure is audited for the request of `p` (NULL off a request). */
+/* Decrypts a row's record into a JSON object whose values are strings or
+ * {"file":"…"} (wiped on decref). A failure is audited for the request of
+ * `p` (NULL off a request). */
 CV_RESULT cv_open_env(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
                       json_t **env_out);
 

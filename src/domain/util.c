@@ -84,6 +84,20 @@ cv_result cv_page_doc(const char *key, json_t *items, uint64_t total, unsigned l
     return CV_OK;
 }
 
+cv_result cv_page_meta(json_t *items, uint64_t total, unsigned lim, unsigned off, json_t **items_out,
+                       json_t **meta)
+{
+    *items_out = NULL;
+    *meta = json_pack("{s:I, s:I, s:I}", "total", (json_int_t)total, "limit", (json_int_t)lim, "offset",
+                      (json_int_t)off);
+    if (!*meta) {
+        json_decref(items);
+        CV_BAIL(CV_ERR_MEMORY, "out of memory");
+    }
+    *items_out = items;
+    return CV_OK;
+}
+
 cv_result cv_check_fields(json_t *body, const char *const *known, size_t n)
 {
     const char *k;

@@ -62,6 +62,9 @@ struct cv_http_response;
 
 /* 200-style success: {"success":true,"data":data}. `data` is stolen; NULL sends null. */
 void cv_http_reply(struct cv_http_response *res, unsigned status, json_t *data);
+/* A list: {"success":true,"data":[…],"meta":{…}}, so a client reads `data` as the
+ * array itself and paging beside it. Both are stolen. */
+void cv_http_reply_list(struct cv_http_response *res, unsigned status, json_t *items, json_t *meta);
 /* Failure: {"success":false,"error":{"code":…,"message":…}}, status from the one table
  * (cv_http_status_for). Code and message are the thread's last error (cv_fail); for
  * INTERNAL, MEMORY and CRYPTO the client gets a fixed message and the detail is logged. */

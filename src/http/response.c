@@ -81,6 +81,17 @@ void cv_http_reply(struct cv_http_response *res, unsigned status, json_t *data)
     set_json(res, status, json_pack("{s:b,s:o}", "success", 1, "data", data ? data : json_null()));
 }
 
+void cv_http_reply_list(struct cv_http_response *res, unsigned status, json_t *items, json_t *meta)
+{
+    if (!status_valid(status) || !json_is_array(items) || !json_is_object(meta)) {
+        json_decref(items);
+        json_decref(meta);
+        mark_broken(res, "a list reply needs an array and its paging");
+        return;
+    }
+    set_json(res, status, json_pack("{s:b,s:o,s:o}", "success", 1, "data", items, "meta", meta));
+}
+
 void cv_http_reply_status_error(struct cv_http_response *res, unsigned status, const char *code,
                                 const char *message)
 {

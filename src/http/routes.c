@@ -52,6 +52,17 @@ void cv_routes_finish(struct cv_http_response *res, cv_result r, unsigned status
     cv_http_reply(res, status, data);
 }
 
+void cv_routes_finish_list(struct cv_http_response *res, cv_result r, json_t *items, json_t *meta)
+{
+    if (cv_failed(r)) {
+        json_decref(items);
+        json_decref(meta);
+        cv_http_reply_error(res, r);
+        return;
+    }
+    cv_http_reply_list(res, 200, items, meta);
+}
+
 static void etag(struct cv_http_response *res, json_t *server)
 {
     json_t *rev = json_object_get(server, "revision");
@@ -129,10 +140,10 @@ static void tokens_revoke(void *a, struct cv_http_request *req, struct cv_http_r
 static void templates_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
-    json_t *data = NULL;
+    json_t *items = NULL, *meta = NULL;
     if (!cv_routes_authenticate(a, req, res, &p)) return;
-    cv_result r = cv_templates_list(a, &p, &data);
-    cv_routes_finish(res, r, 200, data);
+    cv_result r = cv_templates_list(a, &p, &items, &meta);
+    cv_routes_finish_list(res, r, items, meta);
 }
 
 static void deploy(void *a, struct cv_http_request *req, struct cv_http_response *res)
@@ -148,10 +159,10 @@ static void deploy(void *a, struct cv_http_request *req, struct cv_http_response
 static void servers_list(void *a, struct cv_http_request *req, struct cv_http_response *res)
 {
     struct cv_principal p;
-    json_t *data = NULL;
+    json_t *items = NULL, *meta = NULL;
     if (!cv_routes_authenticate(a, req, res, &p)) return;
-    cv_result r = cv_server_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &data);
-    cv_routes_finish(res, r, 200, data);
+    cv_result r = cv_server_list(a, &p, cv_http_query(req, "limit"), cv_http_query(req, "offset"), &items, &meta);
+    cv_routes_finish_list(res, r, items, meta);
 }
 
 static void servers_get(void *a, struct cv_http_request *req, struct cv_http_response *res)

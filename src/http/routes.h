@@ -25,5 +25,7 @@ int cv_routes_authenticate(void *app, struct cv_http_request *req, struct cv_htt
 int cv_routes_authenticate_json(void *app, struct cv_http_request *req, struct cv_http_response *res,
                                 struct cv_principal *p, json_t **body);
 void cv_routes_finish(struct cv_http_response *res, cv_result r, unsigned status, json_t *data);
+/* The same for a list answered as {"data":[…],"meta":{…}}. */
+void cv_routes_finish_list(struct cv_http_response *res, cv_result r, json_t *items, json_t *meta);
 
 #endif

@@ -156,7 +156,10 @@ START_TEST(templates_catalog)
 {
     struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/templates", tok_a_auditor, NULL);
     cv_t_expect_status(&r, 200, NULL);
-    json_t *list = json_object_get(cv_t_data(&r), "templates");
+    json_t *list = cv_t_data(&r); /* the array itself, as the frontend's templates.map reads it */
+    ck_assert(json_is_array(list));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "meta"), "total")),
+                     json_array_size(list));
     const char *want[] = {"grc-evidence", "grc-compliance", "grc-ai-assistant", "github", "slack", "postgresql"};
     for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
         int found = 0;
@@ -168,8 +171,10 @@ START_TEST(templates_catalog)
             ck_assert(json_is_string(json_object_get(t, "description")));
             ck_assert(json_is_array(json_object_get(t, "requiredEnv")));
             ck_assert(json_is_array(json_object_get(t, "optionalEnv")));
+            ck_assert_str_eq(json_string_value(json_object_get(t, "transport")), "stdio");
             ck_assert(json_array_size(json_object_get(t, "evidenceTypes")) > 0);
-            ck_assert(json_array_size(json_object_get(t, "integrations")) > 0);
+            if (strcmp(want[w], "grc-compliance") != 0) /* reads no credentials */
+                ck_assert(json_array_size(json_object_get(t, "integrations")) > 0);
             if (strcmp(want[w], "grc-evidence") == 0) {
                 ck_assert_str_eq(json_string_value(json_object_get(t, "name")), "GRC Evidence Collection Server");
                 ck_assert_ptr_nonnull(strstr(r.body, "AWS S3 Bucket Configurations"));
@@ -189,8 +194,8 @@ START_TEST(deploy_seed_example)
     struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, SEED_DEPLOY);
     cv_t_expect_status(&r, 201, NULL);
     json_t *d = cv_t_data(&r);
-    /* exactly the seed's shape */
-    const char *keys[] = {"id", "name", "status", "templateId", "createdAt", "createdBy", "configuration"};
+    /* the seed's shape, and the transport the frontend shows */
+    const char *keys[] = {"id", "name", "status", "templateId", "createdAt", "createdBy", "configuration", "transport"};
     ck_assert_int_eq(json_object_size(d), sizeof(keys) / sizeof(keys[0]));
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) ck_assert_ptr_nonnull(json_object_get(d, keys[i]));
     ck_assert(matches("^grc-evidence-[0-9]{13}$", json_string_value(json_object_get(d, "id"))));
@@ -371,8 +376,8 @@ START_TEST(list_get_update_delete)
 
     struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers?limit=2", tok_a_auditor, NULL);
     cv_t_expect_status(&r, 200, NULL);
-    ck_assert_int_eq(json_array_size(json_object_get(cv_t_data(&r), "servers")), 2);
-    ck_assert_int_ge(json_integer_value(json_object_get(cv_t_data(&r), "total")), 3);
+    ck_assert_int_eq(json_array_size(cv_t_data(&r)), 2);
+    ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(r.json, "meta"), "total")), 3);
     ck_assert_ptr_null(strstr(r.body, "encrypted"));
     cv_test_response_free(&r);
     cv_t_expect_call(cl, "GET", "/api/mcp/servers?limit=0x10", tok_a, NULL, 400, NULL);
@@ -393,7 +398,8 @@ START_TEST(list_get_update_delete)
     cv_t_expect_status(&r, 200, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "revision")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(cv_t_data(&r), "updatedBy")), "alice@acme.example");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cv_t_data(&r), "configuredIntegrations"), 0)),
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(json_object_get(cv_t_data(&r), "configuration"), "configuredIntegrations"), 0)),
                      "Anthropic");
     cv_test_response_free(&r);
     /* an expiry on a date that does not exist is refused and changes nothing (the If-Match "2" below holds) */
@@ -468,7 +474,8 @@ START_TEST(tenant_isolation)
     struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers?limit=200", tok_b, NULL);
     cv_t_expect_status(&r, 200, NULL);
     ck_assert_ptr_null(strstr(r.body, id));
-    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "total")), 0);
+    ck_assert_int_eq(json_array_size(cv_t_data(&r)), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "meta"), "total")), 0);
     cv_test_response_free(&r);
     /* A's server is intact */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);

@@ -166,7 +166,7 @@ static void check_imported(const char *tenant, const char *admin_token)
         ck_assert_int_eq(json_integer_value(json_object_get(d, "revision")), 1);
         json_t *want_integ = json_object_get(row, "configured_integrations");
         if (json_is_null(want_integ)) want_integ = json_object_get(row, "expect_integrations");
-        ck_assert_msg(json_equal(json_object_get(d, "configuredIntegrations"), want_integ), "%s: integrations", sid);
+        ck_assert_msg(json_equal(json_object_get(json_object_get(d, "configuration"), "configuredIntegrations"), want_integ), "%s: integrations", sid);
         /* names in the record's order */
         json_t *names = json_object_get(d, "credentialNames");
         ck_assert_int_eq(json_array_size(names), json_object_size(env));

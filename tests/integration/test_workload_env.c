@@ -543,11 +543,17 @@ static int write_catalog(char *path, size_t n)
     json_error_t err;
     json_t *doc = json_load_file(src, 0, &err);
     if (!doc) return -1;
+    json_t *vars = json_object_get(doc, "variables");
+    json_object_set_new(vars, "NATIVE_KEY", json_pack("{s:s, s:s}", "label", "Native key", "description", "vendor key"));
+    json_object_set_new(vars, "LD_LIBRARY_PATH",
+                        json_pack("{s:s, s:s}", "label", "Library path", "description", "where the vendor library is"));
     json_array_append_new(json_object_get(doc, "templates"),
-                          json_pack("{s:s, s:s, s:s, s:[], s:[s], s:[s], s:[s], s:[s]}", "id", "native-tool", "name",
-                                    "Native Tool", "description", "a tool that loads a vendor library", "integrations",
-                                    "requiredEnv", "NATIVE_KEY", "optionalEnv", "LD_LIBRARY_PATH", "evidenceTypes",
-                                    "Vendor Evidence", "allowedLoaderEnv", "LD_LIBRARY_PATH"));
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[s], s:[], s:[s], s:[s], s:[s], s:[s]}", "id",
+                                    "native-tool", "name", "Native Tool", "description",
+                                    "a tool that loads a vendor library", "transport", "stdio", "command",
+                                    "native-tool", "args", "capabilities", "tools", "integrations", "requiredEnv",
+                                    "NATIVE_KEY", "optionalEnv", "LD_LIBRARY_PATH", "evidenceTypes", "Vendor Evidence",
+                                    "allowedLoaderEnv", "LD_LIBRARY_PATH"));
     snprintf(path, n, "%s/catalog.json", getenv("CV_TEST_TMP"));
     int rc = json_dump_file(doc, path, JSON_INDENT(1));
     json_decref(doc);
