@@ -110,7 +110,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     char port[16], mv[16];
     snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
-    snprintf(mv, sizeof(mv), "%u", app->master_version);
+    snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
     cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
            "master_version", mv, NULL);
 
