@@ -93,6 +93,9 @@ START_TEST(master_rotation_reaches_the_other_instance)
     /* over NOTIFY */
     lc_expect_call(ca, "POST", "/api/admin/master-keys/rotate", admin, NULL, 202, NULL);
     wait_master(cb, "after-notify", 2);
+    /* B publishes the version before it logs the change: wait for the line */
+    long long until = lc_now_ms() + BOUND_MS;
+    while (!cv_test_service_log_contains(&b, "master_version_changed") && lc_now_ms() < until) lc_sleep_ms(50);
     ck_assert(cv_test_service_log_contains(&b, "master_version_changed"));
 
     /* with both LISTEN connections killed: the listener reconnects and
@@ -106,7 +109,7 @@ START_TEST(master_rotation_reaches_the_other_instance)
     /* an event that no notification announces: the periodic re-check
      * (CREDVAULT_KEY_RECHECK_S=1 on B) finds it */
     free(lc_psql("INSERT INTO key_events (kind, tenant_id) VALUES ('tenant_shredded', 'ghost-tenant')"));
-    long long until = lc_now_ms() + BOUND_MS;
+    until = lc_now_ms() + BOUND_MS;
     while (!cv_test_service_log_contains(&b, "\"tenant\":\"ghost-tenant\"") && lc_now_ms() < until) lc_sleep_ms(50);
     ck_assert(cv_test_service_log_contains(&b, "\"tenant\":\"ghost-tenant\""));
 
