@@ -12,6 +12,7 @@
 
 #include "cv_test_http.h"
 #include "cv_test_service.h"
+#include "credvault/json_alloc.h"
 
 static struct cv_test_service svc;
 static struct cv_test_client *cl;
@@ -702,6 +703,7 @@ static Suite *api_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
     /* two tenants, a tenant-admin for each and an auditor for the first */

@@ -17,6 +17,7 @@
 
 #include "cv_test_http.h"
 #include "cv_test_service.h"
+#include "credvault/json_alloc.h"
 
 #define LEGACY_KEY "correct horse battery staple, 32+ characters long"
 #define GOOD_ROWS 4
@@ -562,6 +563,7 @@ static int legacy_urls(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/fixtures/legacy-records.json", getenv("CV_SOURCE_DIR"));
     json_error_t err;
