@@ -49,6 +49,9 @@ char *cv_secret_strdup(const char *s);
 /* 0 once a region could not be locked (RLIMIT_MEMLOCK too small): secrets
  * may then be swapped out, though never dumped. */
 int cv_secret_memory_locked(void);
+/* 1 when secrets live in regions of their own; 0 in AddressSanitizer builds,
+ * which take them from malloc so the sanitizer sees every block. */
+int cv_secret_memory_isolated(void);
 /* Wipe that the compiler cannot drop. */
 void cv_wipe(void *p, size_t n);
 /* Constant-time comparison: 1 when equal. */

@@ -3,7 +3,9 @@
  * is RLIMIT_MEMLOCK) and excluded from core dumps (MADV_DONTDUMP), so no
  * secret shares a page with ordinary data. Blocks are wiped whole on free.
  * Small blocks come from power-of-two classes carved from regions that are
- * kept for reuse; a large block gets its own mapping, unmapped on free. */
+ * kept for reuse; a large block gets its own mapping, unmapped on free.
+ * AddressSanitizer builds take blocks from malloc instead, so that ASan and
+ * LeakSanitizer see every one (overflows, use after free, leaks). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -22,6 +24,18 @@
 #define CLASSES (CLASS_MAX_SHIFT - CLASS_MIN_SHIFT + 1)
 #define CLASS_LARGE UINT32_MAX
 #define REGION_BYTES ((size_t)256 * 1024)
+#define CLASS_MALLOC (UINT32_MAX - 1) /* sanitizer builds only */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SECRET_FROM_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SECRET_FROM_MALLOC 1
+#endif
+#endif
+#ifndef SECRET_FROM_MALLOC
+#define SECRET_FROM_MALLOC 0
+#endif
 
 struct header {
     size_t n;      /* bytes asked for */
@@ -57,7 +71,9 @@ int cv_memeq(const void *a, const void *b, size_t n)
     return d == 0;
 }
 
-int cv_secret_memory_locked(void) { return !atomic_load(&lock_failed); }
+int cv_secret_memory_locked(void) { return !SECRET_FROM_MALLOC && !atomic_load(&lock_failed); }
+
+int cv_secret_memory_isolated(void) { return !SECRET_FROM_MALLOC; }
 
 static size_t page_round(size_t n)
 {
@@ -111,7 +127,10 @@ void *cv_secret_alloc(size_t n)
     size_t total = n + HEADER_BYTES;
     uint8_t *b;
     struct header h = {.n = n, .magic = HEADER_MAGIC};
-    if (total <= class_bytes(CLASSES - 1)) {
+    if (SECRET_FROM_MALLOC) {
+        h.cls = CLASS_MALLOC;
+        b = calloc(1, total);
+    } else if (total <= class_bytes(CLASSES - 1)) {
         h.cls = class_of(total);
         pthread_mutex_lock(&heap.lock);
         b = small_take(h.cls);
@@ -131,7 +150,7 @@ static struct header header_of(const void *q)
     struct header h;
     memcpy(&h, (const uint8_t *)q - HEADER_BYTES, sizeof(h));
     /* a pointer from another allocator would be freed into this heap: stop */
-    if (h.magic != HEADER_MAGIC || (h.cls != CLASS_LARGE && h.cls >= CLASSES)) abort();
+    if (h.magic != HEADER_MAGIC || (h.cls != CLASS_LARGE && h.cls != CLASS_MALLOC && h.cls >= CLASSES)) abort();
     return h;
 }
 
@@ -140,11 +159,17 @@ void cv_secret_free(void *q)
     if (!q) return;
     uint8_t *b = (uint8_t *)q - HEADER_BYTES;
     struct header h = header_of(q);
-    size_t size = h.cls == CLASS_LARGE ? page_round(h.n + HEADER_BYTES) : class_bytes(h.cls);
+    size_t size = h.cls == CLASS_MALLOC  ? h.n + HEADER_BYTES
+                  : h.cls == CLASS_LARGE ? page_round(h.n + HEADER_BYTES)
+                                         : class_bytes(h.cls);
     cv_wipe(b, size);
 #ifdef CV_TEST_HOOKS
     if (cv_secret_test_freed) cv_secret_test_freed(b, size);
 #endif
+    if (h.cls == CLASS_MALLOC) {
+        free(b);
+        return;
+    }
     if (h.cls == CLASS_LARGE) {
         munmap(b, size); /* also unlocks */
         return;
