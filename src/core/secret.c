@@ -100,6 +100,20 @@ static uint32_t class_of(size_t total)
 
 static size_t class_bytes(uint32_t c) { return (size_t)1 << (CLASS_MIN_SHIFT + c); }
 
+/* Before a new region is mapped, the old one's tail goes to the free lists
+ * in the largest blocks that fit (offsets stay multiples of 32). */
+static void keep_tail(void)
+{
+    while (heap.cur && (size_t)(heap.end - heap.cur) >= class_bytes(0)) {
+        uint32_t c = CLASSES - 1;
+        while (class_bytes(c) > (size_t)(heap.end - heap.cur)) c--;
+        uint8_t *b = heap.cur;
+        heap.cur += class_bytes(c);
+        memcpy(b, &heap.free_list[c], sizeof(void *));
+        heap.free_list[c] = b;
+    }
+}
+
 static uint8_t *small_take(uint32_t c)
 {
     size_t size = class_bytes(c);
@@ -110,7 +124,7 @@ static uint8_t *small_take(uint32_t c)
         return b;
     }
     if (!heap.cur || (size_t)(heap.end - heap.cur) < size) {
-        /* the old tail is abandoned: at most one block's worth per region */
+        keep_tail();
         uint8_t *r = map_secret(REGION_BYTES);
         if (!r) return NULL;
         heap.cur = r;

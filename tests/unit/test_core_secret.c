@@ -62,6 +62,13 @@ START_TEST(alloc_realloc_strdup)
 }
 END_TEST
 
+static int all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
 /* The VmFlags line of the mapping that holds `p`, from /proc/self/smaps. */
 static int vmflags_of(const void *p, char *out, size_t n)
 {
@@ -124,15 +131,35 @@ START_TEST(blocks_zeroed_aligned_and_reused_wiped)
         uint8_t *b = cv_secret_alloc(n);
         ck_assert_ptr_nonnull(b);
         ck_assert_uint_eq((uintptr_t)b % 16, 0);
-        for (size_t i = 0; i < n; i++) ck_assert_uint_eq(b[i], 0);
+        ck_assert(all_bytes(b, n, 0));
         memset(b, 0xa5, n);
         cv_secret_free(b);
         /* the same class hands the block back: wiped, not with the old bytes */
         uint8_t *c = cv_secret_alloc(n);
         ck_assert_ptr_nonnull(c);
-        for (size_t i = 0; i < n; i++) ck_assert_uint_eq(c[i], 0);
+        ck_assert(all_bytes(c, n, 0));
         cv_secret_free(c);
     }
+}
+END_TEST
+
+/* Enough blocks of mixed classes to fill several regions, so that each
+ * region's tail is handed out too: every block zeroed, none overlapping. */
+START_TEST(regions_roll_over_without_overlap)
+{
+    enum { N = 400 };
+    static uint8_t *b[N];
+    static size_t len[N];
+    for (int i = 0; i < N; i++) {
+        len[i] = i % 5 == 0 ? 40000 : (size_t)(i * 37 % 3000);
+        b[i] = cv_secret_alloc(len[i]);
+        ck_assert_ptr_nonnull(b[i]);
+        ck_assert(all_bytes(b[i], len[i], 0));
+        memset(b[i], i & 0xff, len[i]);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(all_bytes(b[i], len[i], (uint8_t)(i & 0xff)), "block %d was overwritten", i);
+    for (int i = 0; i < N; i++) cv_secret_free(b[i]);
 }
 END_TEST
 
@@ -181,6 +208,7 @@ int main(void)
     tcase_add_test(tc, alloc_realloc_strdup);
     tcase_add_test(tc, blocks_in_dump_excluded_pages);
     tcase_add_test(tc, blocks_zeroed_aligned_and_reused_wiped);
+    tcase_add_test(tc, regions_roll_over_without_overlap);
     tcase_add_test(tc, threads_share_the_heap);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
