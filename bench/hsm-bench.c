@@ -9,8 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "credvault/buf.h"
 #include "credvault/hsm.h"
 #include "credvault/log.h"
+#include "credvault/secret_file.h"
 #include "hsm/hsm_testing.h"
 
 static double seconds_per_case = 0.4;
@@ -244,11 +246,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "hsm-bench: run through bench/hsm-bench-run\n");
         return 2;
     }
-    char pin[256] = "";
-    FILE *pf = fopen(pin_file, "r");
-    if (!pf || !fgets(pin, sizeof(pin), pf)) return 2;
-    fclose(pf);
-    pin[strcspn(pin, "\r\n")] = '\0';
+    char *pin = NULL;
+    if (cv_failed(cv_secret_file_read("CREDVAULT_HSM_PIN_FILE", pin_file, CV_SECRET_FILE_MAX_BYTES, &pin, NULL))) {
+        fprintf(stderr, "hsm-bench: %s\n", cv_error_message());
+        return 2;
+    }
 
     struct cv_hsm_options o = {module, token, pin, 2, 3, 10, 64};
     struct cv_hsm *hsm = NULL;
@@ -333,5 +335,6 @@ int main(int argc, char **argv)
     f->C_CloseSession(c[0].s);
     f->C_CloseSession(c[1].s);
     cv_hsm_close(hsm);
+    cv_secret_free(pin);
     return 0;
 }

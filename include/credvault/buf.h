@@ -39,11 +39,19 @@ CV_RESULT cv_buf_read(struct cv_buf *b, void *out, size_t n);
 CV_RESULT cv_buf_read_u32be(struct cv_buf *b, uint32_t *v);
 size_t cv_buf_remaining(const struct cv_buf *b);
 
-/* Secret memory: locked (best effort), excluded from dumps, wiped on free. */
+/* Secret memory (src/core/secret.c): page-aligned regions of their own,
+ * locked (best effort) and excluded from core dumps (MADV_DONTDUMP); every
+ * block is zeroed when allocated and wiped whole on free. Thread-safe. */
 void *cv_secret_alloc(size_t n);
 void *cv_secret_realloc(void *p, size_t n);
 void cv_secret_free(void *p);
 char *cv_secret_strdup(const char *s);
+/* 0 once a region could not be locked (RLIMIT_MEMLOCK too small): secrets
+ * may then be swapped out, though never dumped. */
+int cv_secret_memory_locked(void);
+/* 1 when secrets live in regions of their own; 0 in AddressSanitizer builds,
+ * which take them from malloc so the sanitizer sees every block. */
+int cv_secret_memory_isolated(void);
 /* Wipe that the compiler cannot drop. */
 void cv_wipe(void *p, size_t n);
 /* Constant-time comparison: 1 when equal. */

@@ -100,6 +100,11 @@ CV_RESULT cv_config_parse_text(struct cv_config *cfg, const char *text, size_t l
 /* Sets one named value (as from the environment). */
 CV_RESULT cv_config_set(struct cv_config *cfg, const char *name, const char *value);
 void cv_config_defaults(struct cv_config *cfg);
+/* Once the configuration is loaded: removes the secrets given inline
+ * (CREDVAULT_HSM_PIN) from this process's environment and overwrites them,
+ * name and value, where /proc/<pid>/environ would show them. Call before any
+ * thread starts (the environment is not thread-safe). */
+void cv_config_scrub_environment(void);
 void cv_config_free(struct cv_config *cfg);
 
 #endif

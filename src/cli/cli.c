@@ -7,7 +7,6 @@
 #include "cli/cli.h"
 #include "credvault/buf.h"
 #include "credvault/log.h"
-#include "http/http.h"
 
 static const struct cv_cli_command commands[] = {
     {"serve", NULL, cv_cli_serve, "run the HTTPS API service"},
@@ -61,8 +60,6 @@ static void help(void)
 int cv_cli_main(int argc, char **argv)
 {
     struct cv_cli_ctx ctx = {.config_file = NULL};
-    /* before any jansson call: documents may hold tokens or plaintext */
-    cv_http_json_install_wiping_allocator();
     /* every command may hold a PIN, a token or plaintext: no core dumps, no
      * ptrace by other users (RLIMIT_CORE 0 is inherited by what `run` execs,
      * which holds the credentials too) */

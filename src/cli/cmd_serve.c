@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "credvault/buf.h"
 #include "credvault/log.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
@@ -45,9 +46,6 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         return CV_EXIT_OK;
     }
     if (rc) return rc;
-
-    /* before any jansson call: parsed bodies hold plaintext credentials */
-    cv_http_json_install_wiping_allocator();
 
     /* signals are taken by sigwait below, never by a worker thread */
     sigset_t sigs;
@@ -108,6 +106,10 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("listen");
         goto out;
     }
+    /* best effort by design; say so once rather than silently swap secrets */
+    if (!cv_secret_memory_locked())
+        cv_log(CV_LOG_WARN, "secret memory could not be locked", "hint",
+               "raise RLIMIT_MEMLOCK (systemd LimitMEMLOCK=); secrets may be swapped out, never dumped", NULL);
     char port[16], mv[16];
     snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
     snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */

@@ -77,6 +77,8 @@ int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg)
         cv_config_free(cfg);
         return CV_EXIT_FAIL;
     }
+    /* read once: the PIN stays in secret memory, not in /proc/<pid>/environ */
+    cv_config_scrub_environment();
     enum cv_log_level level;
     if (cv_log_level_parse(cfg->log_level, &level) != 0) {
         fprintf(stderr, "credvault: configuration: CREDVAULT_LOG_LEVEL must be error, warn, info or debug\n");

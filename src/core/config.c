@@ -14,6 +14,8 @@
 #include "credvault/config.h"
 #include "credvault/secret_file.h"
 
+extern char **environ;
+
 enum kind { K_STR, K_SECRET, K_SECRET_FILE, K_UINT, K_SIZE, K_U64, K_BOOL };
 
 struct setting {
@@ -272,6 +274,29 @@ static cv_result read_file(const char *path, struct cv_buf *out)
     cv_wipe(chunk, sizeof(chunk));
     close(fd);
     return r;
+}
+
+/* Takes every entry NAME=… out of environ, then overwrites the bytes where
+ * they lie: unsetenv alone only drops the pointer, and /proc/<pid>/environ
+ * shows the process's original environment block, not environ. */
+static void scrub_variable(const char *name)
+{
+    size_t nlen = strlen(name);
+    for (;;) {
+        char *found[8];
+        size_t n = 0;
+        for (char **e = environ; e && *e && n < 8; e++)
+            if (strncmp(*e, name, nlen) == 0 && (*e)[nlen] == '=') found[n++] = *e;
+        if (n == 0) return;
+        (void)unsetenv(name);
+        for (size_t i = 0; i < n; i++) cv_wipe(found[i], strlen(found[i]));
+    }
+}
+
+void cv_config_scrub_environment(void)
+{
+    for (size_t i = 0; i < TABLE_LEN; i++)
+        if (table[i].kind == K_SECRET) scrub_variable(table[i].doc.name);
 }
 
 cv_result cv_config_load(struct cv_config *cfg, const char *file)

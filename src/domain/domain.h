@@ -10,6 +10,7 @@
 
 #include "credvault/config.h"
 #include "credvault/hsm.h"
+#include "credvault/json_alloc.h"
 #include "credvault/ids.h"
 #include "credvault/isotime.h"
 #include "credvault/result.h"
@@ -132,9 +133,6 @@ CV_RESULT cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
 CV_RESULT cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id);
 
 /* ---- helpers shared by the use cases ---- */
-/* Frees memory that jansson allocated (json_dumps output): with the wiping
- * allocator installed it is not plain malloc memory. */
-void cv_json_free(void *p);
 /* json_dumps(j, JSON_COMPACT) copied into malloc memory; consumes j. */
 char *cv_json_dump_malloc(json_t *j);
 /* Now, in epoch milliseconds (cv_time_iso8601 of credvault/isotime.h writes it). */

@@ -53,13 +53,6 @@ cv_result cv_parse_uint_param(const char *s, unsigned def, unsigned max, const c
     return CV_OK;
 }
 
-void cv_json_free(void *p)
-{
-    json_free_t f;
-    json_get_alloc_funcs(NULL, &f);
-    f(p);
-}
-
 char *cv_json_dump_malloc(json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -116,8 +116,8 @@ struct cv_http_server;
 
 /* Binds and starts serving. `routes` and `app` must outlive the server.
  * Refuses plain HTTP on a non-loopback address, a missing or unreadable certificate
- * or key, and a route table with a malformed pattern. Requires
- * cv_http_json_install_wiping_allocator() to have been called. */
+ * or key, and a route table with a malformed pattern. Requires core's JSON
+ * allocator (cv_json_alloc_install, credvault/json_alloc.h) to be installed. */
 CV_RESULT cv_http_server_start(const struct cv_http_server_options *opts, const struct cv_http_route *routes,
                                size_t nroutes, void *app, struct cv_http_server **out);
 /* The bound port (useful with port 0). */
@@ -125,11 +125,5 @@ unsigned cv_http_server_port(const struct cv_http_server *srv);
 /* Stops accepting, lets in-flight requests finish (at most CV_HTTP_DRAIN_TIMEOUT_MS),
  * closes every connection and frees the server. NULL is a no-op. */
 void cv_http_server_stop(struct cv_http_server *srv);
-
-/* Makes every jansson allocation carry its size and be wiped on free, since parsed
- * bodies hold plaintext credentials. Call once, before any other jansson call and
- * before threads start (it is process-wide). Idempotent. */
-void cv_http_json_install_wiping_allocator(void);
-int cv_http_json_wiping_allocator_installed(void);
 
 #endif

@@ -1,47 +1,14 @@
-/* JSON request bodies: the Content-Type check, strict parsing (one object, no
- * duplicate keys, no trailing data) and the wiping allocator that jansson uses
- * for every value, since parsed bodies hold plaintext credentials. Error
- * messages give a position only: jansson's own text quotes the input. */
+/* JSON request bodies: the Content-Type check and strict parsing (one object,
+ * no duplicate keys, no trailing data). Parsed bodies hold plaintext, so they
+ * live in the secret memory core installs as jansson's allocator
+ * (credvault/json_alloc.h). Error messages give a position only: jansson's
+ * own text quotes the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "internal.h"
-
-#define ALLOC_HEADER_BYTES 16 /* keeps malloc's 16-byte alignment */
-
-static void *wiping_malloc(size_t n)
-{
-    if (n > SIZE_MAX - ALLOC_HEADER_BYTES) return NULL;
-    uint8_t *p = malloc(n + ALLOC_HEADER_BYTES);
-    if (!p) return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + ALLOC_HEADER_BYTES;
-}
-
-static void wiping_free(void *q)
-{
-    if (!q) return;
-    uint8_t *p = (uint8_t *)q - ALLOC_HEADER_BYTES;
-    size_t n;
-    memcpy(&n, p, sizeof(n));
-    cv_wipe(p, n + ALLOC_HEADER_BYTES);
-    free(p);
-}
-
-int cv_http_json_wiping_allocator_installed(void)
-{
-    json_malloc_t m;
-    json_free_t f;
-    json_get_alloc_funcs(&m, &f);
-    return m == wiping_malloc && f == wiping_free;
-}
-
-void cv_http_json_install_wiping_allocator(void)
-{
-    if (!cv_http_json_wiping_allocator_installed()) json_set_alloc_funcs(wiping_malloc, wiping_free);
-}
 
 static bool is_space(char c) { return c == ' ' || c == '\t'; }
 

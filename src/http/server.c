@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credvault/json_alloc.h"
 #include "credvault/log.h"
 #include "exchange.h"
 #include "tls.h"
@@ -74,8 +75,8 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     CV_ENSURE_REF(opts);
     CV_ENSURE_REF(out);
     *out = NULL;
-    CV_ENSURE(cv_http_json_wiping_allocator_installed(), CV_ERR_INTERNAL,
-              "cv_http_json_install_wiping_allocator() must run before the server starts");
+    CV_ENSURE(cv_json_alloc_installed(), CV_ERR_INTERNAL,
+              "cv_json_alloc_install() must run before the server starts");
     CV_GUARD(cv_http_routes_check(routes, nroutes));
     struct cv_http_listen_addr la;
     CV_GUARD(cv_http_listen_parse(opts->listen, &la));

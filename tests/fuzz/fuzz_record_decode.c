@@ -7,12 +7,21 @@
 #include <string.h>
 
 #include "credvault/crypto.h"
+#include "credvault/json_alloc.h"
 
 static int same_record(const struct cv_record *a, const struct cv_record *b)
 {
     return a->v == b->v && strcmp(a->tenant_id, b->tenant_id) == 0 && a->key_version == b->key_version &&
            memcmp(a->iv, b->iv, sizeof(a->iv)) == 0 && memcmp(a->tag, b->tag, sizeof(a->tag)) == 0 &&
            a->ct.len == b->ct.len && memcmp(a->ct.data, b->ct.data, a->ct.len) == 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    cv_json_alloc_install(); /* the decoder's jansson values live where the binary's do */
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -12,6 +12,7 @@
 
 #include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "credvault/json_alloc.h"
 #include "cv_test_suite.h"
 
 static struct cv_test_service svc;
@@ -566,6 +567,68 @@ START_TEST(keep_alive_and_unknown_routes)
 }
 END_TEST
 
+/* ---- the PIN in the environment ---- */
+
+static int holds(const char *buf, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; k && i + k <= n; i++)
+        if (memcmp(buf + i, needle, k) == 0) return 1;
+    return 0;
+}
+
+/* serve reads CREDVAULT_HSM_PIN once and takes it out of its environment.
+ * /proc/<pid>/environ shows the block the process started with, not environ,
+ * so the bytes there must be overwritten, not only unset. */
+START_TEST(serve_scrubs_inline_pin)
+{
+    char pin[256] = "";
+    FILE *f = fopen(getenv("CREDVAULT_HSM_PIN_FILE"), "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(pin, sizeof(pin), f));
+    fclose(f);
+    pin[strcspn(pin, "\n")] = '\0';
+    ck_assert_uint_ge(strlen(pin), 8);
+    static char setting[300];
+    snprintf(setting, sizeof(setting), "CREDVAULT_HSM_PIN=%s", pin);
+    const char *env[] = {setting, NULL};
+    struct cv_test_service pinned;
+    memset(&pinned, 0, sizeof(pinned));
+    ck_assert_int_eq(cv_test_service_start(&pinned, env), 0);
+
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pinned.pid);
+    static char block[1 << 20];
+    size_t n = 0;
+    FILE *e = fopen(path, "r");
+    if (e) {
+        n = fread(block, 1, sizeof(block), e);
+        fclose(e);
+    }
+    if (n == 0 && geteuid() != 0) {
+        /* serve is not dumpable, so only root (or CAP_SYS_PTRACE) may read its
+         * environ: that is itself the first protection; the scrub is checked
+         * where the tests run as root */
+        fprintf(stderr, "serve_scrubs_inline_pin: %s is closed to uid %u; scrub not observed\n", path,
+                (unsigned)geteuid());
+    } else {
+        ck_assert_msg(n > 0, "cannot read %s", path);
+        ck_assert_msg(holds(block, n, "CREDVAULT_LISTEN="), "not serve's environment block");
+        ck_assert_msg(!holds(block, n, "CREDVAULT_HSM_PIN="), "the variable is still in %s", path);
+        ck_assert_msg(!holds(block, n, pin), "the PIN is still in %s", path);
+    }
+    /* it serves on the PIN it read */
+    struct cv_test_client *c = cv_test_client_new(pinned.base_url, pinned.ca_file);
+    struct cv_test_response r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(cv_test_request(c, "GET", "/readyz", NULL, NULL, NULL, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    cv_test_response_free(&r);
+    cv_test_client_free(c);
+    ck_assert_int_eq(cv_test_service_stop(&pinned), 0);
+}
+END_TEST
+
 /* ---- start-up checks ---- */
 
 START_TEST(canary_mismatch_refuses_to_start)
@@ -610,11 +673,13 @@ static Suite *api_suite(void)
                                             deploy_ids_unique_under_concurrency, list_get_update_delete,
                                             tenant_isolation, tampered_record_is_decrypt_failed,
                                             no_plaintext_in_dump_or_log, keep_alive_and_unknown_routes,
-                                            canary_mismatch_refuses_to_start, database_outage_is_503_then_recovers));
+                                            canary_mismatch_refuses_to_start, database_outage_is_503_then_recovers,
+                                            serve_scrubs_inline_pin));
 }
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *suite = api_suite();
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);

@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "credvault/hsm.h"
+#include "credvault/secret_file.h"
 #include "hsm/hsm_testing.h"
 
-static char fixture_pin[256];
+static char *fixture_pin; /* secret memory, for the life of the test program */
 
 static inline const char *fixture_env(const char *name)
 {
@@ -26,14 +27,12 @@ static inline const char *fixture_env(const char *name)
 
 static inline struct cv_hsm_options fixture_options(void)
 {
-    if (!fixture_pin[0]) {
-        FILE *f = fopen(fixture_env("CREDVAULT_HSM_PIN_FILE"), "r");
-        if (!f || !fgets(fixture_pin, sizeof(fixture_pin), f)) {
-            fprintf(stderr, "cannot read the PIN file\n");
-            exit(1);
-        }
-        fclose(f);
-        fixture_pin[strcspn(fixture_pin, "\r\n")] = '\0';
+    /* the PIN file is read the way credvault reads it */
+    if (!fixture_pin &&
+        cv_failed(cv_secret_file_read("CREDVAULT_HSM_PIN_FILE", fixture_env("CREDVAULT_HSM_PIN_FILE"),
+                                      CV_SECRET_FILE_MAX_BYTES, &fixture_pin, NULL))) {
+        fprintf(stderr, "cannot read the PIN file: %s\n", cv_error_message());
+        exit(1);
     }
     struct cv_hsm_options o = {
         .module_path = fixture_env("CREDVAULT_PKCS11_MODULE"),

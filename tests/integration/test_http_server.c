@@ -20,6 +20,7 @@
 #include "cv_test_http.h"
 #include "cv_test_service.h"
 #include "http/http.h"
+#include "credvault/json_alloc.h"
 
 #define BODY_LIMIT 1024
 
@@ -927,7 +928,7 @@ static Suite *suite(void)
 int main(void)
 {
     main_thread = pthread_self();
-    cv_http_json_install_wiping_allocator(); /* before any other jansson call */
+    cv_json_alloc_install(); /* before any other jansson call */
     const char *tmp = getenv("CV_TEST_TMP");
     if (tmp && *tmp) {
         snprintf(cert_dir, sizeof(cert_dir), "%s/http-tls", tmp);

@@ -17,6 +17,7 @@
 
 #include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "credvault/json_alloc.h"
 #include "cv_test_suite.h"
 
 #define LEGACY_KEY "correct horse battery staple, 32+ characters long"
@@ -566,6 +567,7 @@ static int legacy_urls(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *suite = import_suite();
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/fixtures/legacy-records.json", getenv("CV_SOURCE_DIR"));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "test_lifecycle_fixture.h"
+#include "credvault/json_alloc.h"
 
 static struct cv_test_service svc;
 static struct cv_test_client *cl;
@@ -480,6 +481,7 @@ static Suite *lifecycle_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     if (cv_test_service_start(&svc, lc_default_env) != 0) return 1;
     admin = svc.admin_token;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "test_lifecycle_fixture.h"
+#include "credvault/json_alloc.h"
 
 #define MASTER_TENANTS 60   /* tenant keys for the master rewrap */
 #define MASTER_RECORDS 12   /* tenants among them that get a record */
@@ -202,6 +203,7 @@ static Suite *crash_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     if (cv_test_service_start(&svc, slow_env) != 0) return 1;
     admin = svc.admin_token;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "test_lifecycle_fixture.h"
+#include "credvault/json_alloc.h"
 
 #define BOUND_MS 10000 /* "within a bounded time" */
 #define LOAD_THREADS 4
@@ -285,6 +286,7 @@ static Suite *instances_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     static const char *const env_a[] = {"CREDVAULT_REWRAP_BATCH_SIZE=5", LC_NO_RATE_LIMITS, NULL};
     static const char *const env_b[] = {"CREDVAULT_REWRAP_BATCH_SIZE=5", "CREDVAULT_KEY_RECHECK_S=1",
                                         "CREDVAULT_LOG_LEVEL=debug", LC_NO_RATE_LIMITS, NULL};

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "test_ops_fixture.h"
+#include "credvault/json_alloc.h"
 
 static char tok_a[160], tok_a_auditor[160], tok_b[160];
 static char srv_a[160]; /* a server of tenant acme, deployed at start */
@@ -541,6 +542,7 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     static const char *const env[] = {"CREDVAULT_AUDIT_CHECKPOINT_EVENTS=5", "CREDVAULT_AUDIT_CHECKPOINT_S=3", NULL};
     if (cv_test_service_start(&svc, env) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);

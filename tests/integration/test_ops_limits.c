@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "test_ops_fixture.h"
+#include "credvault/json_alloc.h"
 
 static char tok_a[160], tok_a_auditor[160], tok_stale[160], tok_b[160];
 
@@ -331,6 +332,7 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     const char *env[] = {LIMITS, "CREDVAULT_RATE_ADDRESS_FACTOR=0", NULL};
     if (cv_test_service_start(&svc, env) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "test_ops_fixture.h"
+#include "credvault/json_alloc.h"
 
 static char tok_a[160], tok_a_auditor[160], metrics_token[80];
 
@@ -206,6 +207,7 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     /* the scrape token, in a file as Prometheus' credentials_file would hold it */
     snprintf(metrics_token, sizeof(metrics_token), "scrape-%08x-%lx", (unsigned)getpid(), (long)time(NULL));
     char file[512], setting[600];

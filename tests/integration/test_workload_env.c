@@ -15,6 +15,7 @@
 
 #include "cv_test_api.h"
 #include "cv_test_service.h"
+#include "credvault/json_alloc.h"
 #include "cv_test_suite.h"
 
 static struct cv_test_service svc, svc2; /* svc2: the same database, a catalog that allows LD_LIBRARY_PATH */
@@ -562,6 +563,7 @@ static int write_catalog(char *path, size_t n)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *suite = workload_suite();
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     static char catalog_env[1100];

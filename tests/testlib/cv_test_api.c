@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "credvault/json_alloc.h"
 #include "cv_test_service.h"
 
 /* ---- requests ---- */
@@ -138,7 +139,7 @@ void cv_t_tenant_create_at(const char *file, int line, struct cv_test_client *c,
     json_decref(b);
     ck_assert_msg(body != NULL, "%s:%d: out of memory", file, line);
     cv_t_expect_call_at(file, line, c, "POST", "/api/tenants", admin, body, NULL, 201, NULL);
-    free(body);
+    cv_json_free(body);
 }
 
 void cv_t_token_mint_at(const char *file, int line, struct cv_test_client *c, const char *by, const char *name,
@@ -151,7 +152,7 @@ void cv_t_token_mint_at(const char *file, int line, struct cv_test_client *c, co
     json_decref(b);
     ck_assert_msg(body != NULL, "%s:%d: out of memory", file, line);
     struct cv_test_response r = cv_t_request_at(file, line, c, "POST", "/api/tokens", by, body, NULL);
-    free(body);
+    cv_json_free(body);
     cv_t_expect_status_at(file, line, &r, 201, NULL);
     const char *t = cv_t_json_str(&r, "data.token");
     ck_assert_msg(t && strlen(t) < out_len, "%s:%d: no token in %.2000s", file, line, r.body);

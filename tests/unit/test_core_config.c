@@ -404,6 +404,36 @@ START_TEST(load_file_then_environment)
 }
 END_TEST
 
+extern char **environ;
+
+/* The PIN given inline leaves the environment once read: the variable is
+ * gone and its bytes, name and value, are overwritten where they lay —
+ * including a second copy, which unsetenv alone would leave behind. */
+START_TEST(inline_pin_scrubbed_from_environment)
+{
+    static char first[] = "CREDVAULT_HSM_PIN=pin-from-env-1234";
+    static char second[] = "CREDVAULT_HSM_PIN=second-copy-5678";
+    static char other[] = "CREDVAULT_HSM_PINX=not-ours";
+    static char keep[] = "CREDVAULT_LISTEN=127.0.0.1:9443";
+    char *block[] = {first, other, keep, second, NULL};
+    char **saved = environ;
+    environ = block;
+    struct cv_config cfg;
+    ck_assert_int_eq(cv_config_load(&cfg, NULL).err, CV_ERR_NONE);
+    ck_assert_str_eq(cfg.hsm_pin, "pin-from-env-1234");
+    cv_config_scrub_environment();
+    char **after = environ;
+    environ = saved;
+    for (char **e = after; *e; e++) ck_assert_msg(strncmp(*e, "CREDVAULT_HSM_PIN=", 18) != 0, "left: %s", *e);
+    for (size_t i = 0; i < sizeof(first); i++) ck_assert_int_eq(first[i], 0);
+    for (size_t i = 0; i < sizeof(second); i++) ck_assert_int_eq(second[i], 0);
+    ck_assert_str_eq(other, "CREDVAULT_HSM_PINX=not-ours"); /* a longer name is another variable */
+    ck_assert_str_eq(keep, "CREDVAULT_LISTEN=127.0.0.1:9443");
+    ck_assert_str_eq(cfg.hsm_pin, "pin-from-env-1234"); /* the configuration keeps its copy */
+    cv_config_free(&cfg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core_config");
@@ -430,6 +460,7 @@ int main(void)
     tcase_add_test(pos, pin_file_named_first_still_wins);
     tcase_add_test(pos, load_file_then_environment);
     tcase_add_test(pos, foreign_names_go_to_environment);
+    tcase_add_test(pos, inline_pin_scrubbed_from_environment);
     suite_add_tcase(s, pos);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

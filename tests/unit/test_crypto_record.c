@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "credvault/crypto.h"
+#include "credvault/json_alloc.h"
 
 #define IV_HEX "000102030405060708090a0b"
 #define TAG_HEX "00112233445566778899aabbccddeeff"
@@ -494,6 +495,7 @@ static Suite *record_suite(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     SRunner *sr = srunner_create(record_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -9,6 +9,7 @@
 
 #include "credvault/crypto.h"
 #include "domain/audit.h"
+#include "credvault/json_alloc.h"
 
 static void hex_of(const uint8_t h[32], char out[65])
 {
@@ -282,6 +283,7 @@ END_TEST
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *s = suite_create("domain_audit_chain");
     TCase *tc = tcase_create("chain");
     tcase_add_test(tc, changed_event_is_the_first_broken_link);

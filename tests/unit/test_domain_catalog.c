@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "credvault/json_alloc.h"
 #include "domain/domain.h"
 
 static struct cv_catalog *cat;
@@ -201,7 +202,7 @@ START_TEST(gigachad_servers_variables)
     ck_assert_ptr_null(optional_entry(t, "AI_MODEL"));
     char *all = json_dumps(items, JSON_COMPACT);
     ck_assert_ptr_null(strstr(all, "\"AI_MODEL\"")); /* OPENAI_MODEL stays */
-    free(all);
+    cv_json_free(all);
     ck_assert_str_eq(json_string_value(json_object_get(t, "transport")), "stdio");
     ck_assert(has(json_object_get(t, "capabilities"), "prompts"));
     json_decref(items);

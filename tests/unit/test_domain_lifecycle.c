@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "domain/lifecycle.h"
+#include "credvault/json_alloc.h"
 
 #define DAY_MS INT64_C(86400000)
 
@@ -126,6 +127,7 @@ END_TEST
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *s = suite_create("domain_lifecycle");
     TCase *tc = tcase_create("policy");
     tcase_add_test(tc, rotation_due_limits);

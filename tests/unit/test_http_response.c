@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "credvault/json_alloc.h"
 
 static json_t *body_json(const struct cv_http_response *res)
 {
@@ -101,7 +102,7 @@ START_TEST(success_envelope)
     ck_assert_str_eq(res.body->data, "{\"success\":true,\"data\":{\"id\":\"s1\"}}");
     cv_http_reply(&res, 200, NULL); /* replaces the first */
     ck_assert_str_eq(res.body->data, "{\"success\":true,\"data\":null}");
-    ck_assert(cv_http_json_wiping_allocator_installed());
+    ck_assert(cv_json_alloc_installed());
     cv_http_reply_text(&res, 200, "text/plain; version=0.0.4", "a 1\n", 4);
     ck_assert_str_eq(res.content_type, "text/plain; version=0.0.4");
     ck_assert_uint_eq(res.body->len, 4);
@@ -111,7 +112,7 @@ END_TEST
 
 int main(void)
 {
-    cv_http_json_install_wiping_allocator();
+    cv_json_alloc_install(); /* before any jansson call, as every entry point */
     Suite *s = suite_create("http_response");
     TCase *tc = tcase_create("response");
     tcase_add_test(tc, misuse_marks_broken);
