@@ -160,12 +160,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hsm_cache");
-    TCase *tc = tcase_create("cache");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, eviction_destroys_token_objects);
-    tcase_add_test(tc, close_destroys_everything_and_spares_other_users);
-    tcase_add_test(tc, threads_share_a_small_cache);
-    suite_add_tcase(s, tc);
+    static const struct cv_t_suite_spec spec = {.name = "hsm_cache", .timeout_s = 120};
+    Suite *s = cv_t_suite_new(&spec, CV_T_TESTS(eviction_destroys_token_objects,
+                                                close_destroys_everything_and_spares_other_users,
+                                                threads_share_a_small_cache));
     return fixture_run(s);
 }

@@ -11,6 +11,7 @@
 
 #include "credvault/hsm.h"
 #include "credvault/secret_file.h"
+#include "cv_test_suite.h"
 #include "hsm/hsm_testing.h"
 
 static char *fixture_pin; /* secret memory, for the life of the test program */
@@ -102,11 +103,7 @@ static inline void fixture_seal(struct cv_hsm *hsm, const struct cv_key_ref *ref
 
 static inline int fixture_run(Suite *s)
 {
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return cv_t_suite_run(s, CK_FORK) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 #endif

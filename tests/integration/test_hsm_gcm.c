@@ -168,13 +168,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hsm_gcm");
-    TCase *tc = tcase_create("gcm");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, known_answers_through_the_token);
-    tcase_add_test(tc, round_trip_with_a_key_ref);
-    tcase_add_test(tc, tampering_fails_with_one_answer);
-    tcase_add_test(tc, limits);
-    suite_add_tcase(s, tc);
+    static const struct cv_t_suite_spec spec = {.name = "hsm_gcm", .timeout_s = 60};
+    Suite *s = cv_t_suite_new(&spec, CV_T_TESTS(known_answers_through_the_token, round_trip_with_a_key_ref,
+                                                tampering_fails_with_one_answer, limits));
     return fixture_run(s);
 }

@@ -253,16 +253,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hsm_keys");
-    TCase *tc = tcase_create("keys");
-    tcase_set_timeout(tc, 60);
-    /* Ordered: later tests rely on master 1 and the binding key existing. */
-    tcase_add_test(tc, master_key_is_wrap_only_and_never_extractable);
-    tcase_add_test(tc, binding_key_signs_only);
-    tcase_add_test(tc, master_create_twice_conflicts_and_destroy_removes);
-    tcase_add_test(tc, generate_leaves_no_key_behind);
-    tcase_add_test(tc, wrapped_key_under_another_identity_is_refused);
-    tcase_add_test(tc, rewrap_moves_a_key_to_a_new_master);
-    suite_add_tcase(s, tc);
+    static const struct cv_t_suite_spec spec = {.name = "hsm_keys", .timeout_s = 60};
+    Suite *s = cv_t_suite_new(
+        &spec, CV_T_TESTS(master_key_is_wrap_only_and_never_extractable, binding_key_signs_only,
+                          master_create_twice_conflicts_and_destroy_removes, generate_leaves_no_key_behind,
+                          wrapped_key_under_another_identity_is_refused, rewrap_moves_a_key_to_a_new_master));
     return fixture_run(s);
 }

@@ -136,17 +136,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hsm_open");
-    TCase *tc = tcase_create("open");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, unreachable_module_is_named);
-    tcase_add_test(tc, library_that_is_not_a_module);
-    tcase_add_test(tc, wrong_pin_is_an_auth_error);
-    tcase_add_test(tc, unknown_token_lists_what_is_there);
-    tcase_add_test(tc, bad_settings_are_refused_before_loading);
-    tcase_add_test(tc, label_and_uri_select_the_same_token);
-    tcase_add_test(tc, status_reports_the_softhsm_profile);
-    tcase_add_test(tc, ping_and_random);
-    suite_add_tcase(s, tc);
+    static const struct cv_t_suite_spec spec = {.name = "hsm_open", .timeout_s = 60};
+    Suite *s = cv_t_suite_new(
+        &spec, CV_T_TESTS(unreachable_module_is_named, library_that_is_not_a_module, wrong_pin_is_an_auth_error,
+                          unknown_token_lists_what_is_there, bad_settings_are_refused_before_loading,
+                          label_and_uri_select_the_same_token, status_reports_the_softhsm_profile, ping_and_random));
     return fixture_run(s);
 }

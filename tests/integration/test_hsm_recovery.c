@@ -178,13 +178,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hsm_recovery");
-    TCase *tc = tcase_create("recovery");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, all_sessions_closed_under_us);
-    tcase_add_test(tc, module_finalized_under_us);
-    tcase_add_test(tc, one_thread_recovers_for_all);
-    tcase_add_test(tc, lasting_outage_is_unavailable_then_heals);
-    suite_add_tcase(s, tc);
+    static const struct cv_t_suite_spec spec = {.name = "hsm_recovery", .timeout_s = 120};
+    Suite *s = cv_t_suite_new(&spec, CV_T_TESTS(all_sessions_closed_under_us, module_finalized_under_us,
+                                                one_thread_recovers_for_all, lasting_outage_is_unavailable_then_heals));
     return fixture_run(s);
 }

@@ -19,6 +19,8 @@
 
 #include "cv_test_http.h"
 #include "cv_test_service.h"
+#include "cv_test_api.h"
+#include "cv_test_suite.h"
 #include "http/http.h"
 #include "credvault/json_alloc.h"
 
@@ -178,24 +180,12 @@ static void stop(struct fixture *f)
     cv_http_server_stop(f->srv);
 }
 
-static const char *error_code(const struct cv_test_response *r)
-{
-    ck_assert_msg(r->json != NULL, "not JSON: %s", r->body);
-    ck_assert(json_is_false(json_object_get(r->json, "success")));
-    const char *code = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
-    ck_assert_ptr_nonnull(code);
-    ck_assert_ptr_nonnull(json_string_value(json_object_get(json_object_get(r->json, "error"), "message")));
-    return code;
-}
-
+/* An error answer of the framework: the envelope, its code, and the headers every answer carries. */
 static void expect_error(struct fixture *f, const char *method, const char *path, const char *body,
                          const char *const *headers, long status, const char *code)
 {
-    struct cv_test_response r;
-    ck_assert_msg(cv_test_request(f->client, method, path, NULL, body, headers, &r) == 0, "%s %s: %s", method, path,
-                  r.error);
-    ck_assert_msg(r.status == status, "%s %s: status %ld, want %ld (%s)", method, path, r.status, status, r.body);
-    ck_assert_str_eq(error_code(&r), code);
+    struct cv_test_response r = cv_t_request_h(f->client, method, path, NULL, body, headers);
+    cv_t_expect_status(&r, status, code);
     ck_assert_str_eq(cv_test_response_header(&r, "Content-Type"), "application/json");
     ck_assert_ptr_nonnull(cv_test_response_header(&r, "X-Request-Id"));
     cv_test_response_free(&r);
@@ -364,10 +354,8 @@ START_TEST(invalid_json_refused)
                                       "{\"a\":1,}",
                                       "{\"AWS_SECRET_ACCESS_KEY\": wJalrXUtnFEMI}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct cv_test_response r;
-        ck_assert_int_eq(cv_test_request(f.client, "POST", "/api/echo", NULL, bad[i], NULL, &r), 0);
-        ck_assert_msg(r.status == 400, "accepted %s: %ld", bad[i], r.status);
-        ck_assert_str_eq(error_code(&r), "invalid_json");
+        struct cv_test_response r = cv_t_request(f.client, "POST", "/api/echo", NULL, bad[i]);
+        cv_t_expect_status(&r, 400, "invalid_json");
         /* the message never quotes the body */
         ck_assert_msg(strstr(r.body, "wJalr") == NULL, "echoed: %s", r.body);
         cv_test_response_free(&r);
@@ -386,10 +374,8 @@ START_TEST(not_found_and_method_not_allowed)
     expect_error(&f, "GET", "/api//ping", NULL, NULL, 404, "not_found");
     expect_error(&f, "GET", "/api/mcp/servers//credentials", NULL, NULL, 404, "not_found");
     expect_error(&f, "POST", "/api/nothing", "{}", NULL, 404, "not_found");
-    struct cv_test_response r;
-    ck_assert_int_eq(cv_test_request(f.client, "POST", "/api/ping", NULL, "{}", NULL, &r), 0);
-    ck_assert_int_eq(r.status, 405);
-    ck_assert_str_eq(error_code(&r), "method_not_allowed");
+    struct cv_test_response r = cv_t_request(f.client, "POST", "/api/ping", NULL, "{}");
+    cv_t_expect_status(&r, 405, "method_not_allowed");
     ck_assert_str_eq(cv_test_response_header(&r, "Allow"), "GET, HEAD");
     cv_test_response_free(&r);
     ck_assert_int_eq(cv_test_request(f.client, "PUT", "/api/client", NULL, NULL, NULL, &r), 0);
@@ -530,11 +516,9 @@ START_TEST(error_categories_map_to_statuses)
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         char path[64];
         snprintf(path, sizeof(path), "/api/fail/%d", (int)want[i].err);
-        struct cv_test_response r;
-        ck_assert_int_eq(cv_test_request(f.client, "GET", path, NULL, NULL, NULL, &r), 0);
-        ck_assert_msg(r.status == want[i].status, "%s: %ld", want[i].code, r.status);
+        struct cv_test_response r = cv_t_request(f.client, "GET", path, NULL, NULL);
+        cv_t_expect_status(&r, want[i].status, want[i].code);
         ck_assert_uint_eq((unsigned)r.status, cv_http_status_for(want[i].err));
-        ck_assert_str_eq(error_code(&r), want[i].code);
         const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
         ck_assert_int_eq(strstr(msg, "secret-detail") != NULL, want[i].detail_shown);
         const char *www = cv_test_response_header(&r, "WWW-Authenticate");
@@ -553,10 +537,8 @@ START_TEST(broken_handlers_get_500)
     start(&f, "127.0.0.1:0", 0);
     expect_error(&f, "GET", "/api/null", NULL, NULL, 500, "internal_error");
     expect_error(&f, "GET", "/api/no-reply", NULL, NULL, 500, "internal_error");
-    struct cv_test_response r;
-    ck_assert_int_eq(cv_test_request(f.client, "GET", "/api/bad-header", NULL, NULL, NULL, &r), 0);
-    ck_assert_int_eq(r.status, 500);
-    ck_assert_str_eq(error_code(&r), "internal_error");
+    struct cv_test_response r = cv_t_request(f.client, "GET", "/api/bad-header", NULL, NULL);
+    cv_t_expect_status(&r, 500, "internal_error");
     ck_assert_ptr_null(cv_test_response_header(&r, "Set-Cookie"));
     ck_assert_ptr_null(cv_test_response_header(&r, "X-Evil"));
     cv_test_response_free(&r);
@@ -887,46 +869,21 @@ END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("http_server");
-    TCase *refuse = tcase_create("refusals");
-    tcase_add_test(refuse, plain_http_refused_off_loopback);
-    tcase_add_test(refuse, bad_start_refused);
-    tcase_add_test(refuse, oversize_body_content_length);
-    tcase_add_test(refuse, oversize_body_chunked);
-    tcase_add_test(refuse, endless_chunked_body_is_cut_off);
-    tcase_add_test(refuse, wrong_media_type);
-    tcase_add_test(refuse, invalid_json_refused);
-    tcase_add_test(refuse, not_found_and_method_not_allowed);
-    tcase_add_test(refuse, bad_paths_refused);
-    suite_add_tcase(s, refuse);
-    TCase *handlers = tcase_create("handlers");
-    tcase_add_test(handlers, path_params_and_query_decoded);
-    tcase_add_test(handlers, common_headers_and_request_ids);
-    tcase_add_test(handlers, text_replies_and_head);
-    tcase_add_test(handlers, error_categories_map_to_statuses);
-    tcase_add_test(handlers, broken_handlers_get_500);
-    tcase_add_test(handlers, handlers_run_on_worker_threads);
-    suite_add_tcase(s, handlers);
-    TCase *conn = tcase_create("connections");
-    tcase_set_timeout(conn, 120);
-    tcase_add_test(conn, keep_alive_plain);
-    tcase_add_test(conn, keep_alive_tls);
-    tcase_add_test(conn, ipv6_loopback);
-    tcase_add_test(conn, tls_versions);
-    tcase_add_test(conn, stop_drains_in_flight_requests);
-    tcase_add_test(conn, concurrent_clients);
-    suite_add_tcase(s, conn);
-    TCase *limits = tcase_create("limits");
-    tcase_set_timeout(limits, 60);
-    tcase_add_test(limits, per_ip_connection_limit);
-    tcase_add_test(limits, idle_connections_time_out);
-    tcase_add_test(limits, oversize_headers_refused);
-    suite_add_tcase(s, limits);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "http_server", .timeout_s = 120};
+    return cv_t_suite_new(&spec,
+                          CV_T_TESTS(plain_http_refused_off_loopback, bad_start_refused, oversize_body_content_length,
+                                     oversize_body_chunked, endless_chunked_body_is_cut_off, wrong_media_type,
+                                     invalid_json_refused, not_found_and_method_not_allowed, bad_paths_refused,
+                                     path_params_and_query_decoded, common_headers_and_request_ids,
+                                     text_replies_and_head, error_categories_map_to_statuses, broken_handlers_get_500,
+                                     handlers_run_on_worker_threads, keep_alive_plain, keep_alive_tls, ipv6_loopback,
+                                     tls_versions, stop_drains_in_flight_requests, concurrent_clients,
+                                     per_ip_connection_limit, idle_connections_time_out, oversize_headers_refused));
 }
 
 int main(void)
 {
+    Suite *s = suite();
     main_thread = pthread_self();
     cv_json_alloc_install(); /* before any other jansson call */
     const char *tmp = getenv("CV_TEST_TMP");
@@ -940,9 +897,5 @@ int main(void)
         fprintf(stderr, "test_http_server: scripts/make-cert failed (is CV_SOURCE_DIR set?)\n");
         return EXIT_FAILURE;
     }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return cv_t_suite_run(s, CK_FORK) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

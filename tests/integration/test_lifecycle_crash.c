@@ -39,7 +39,7 @@ static long long wait_count(const char *sql, long long min)
 {
     long long until = lc_now_ms() + LC_WAIT_MS, n = -1;
     while (lc_now_ms() < until) {
-        n = lc_psql_int(sql);
+        n = cv_t_psql_int(sql);
         if (n >= min) return n;
         lc_sleep_ms(20);
     }
@@ -53,34 +53,40 @@ START_TEST(kill9_during_master_rewrap)
     for (int i = 0; i < MASTER_TENANTS; i++) {
         char id[32];
         snprintf(id, sizeof(id), "mt-%03d", i);
-        lc_create_tenant(cl, admin, id);
+        cv_t_tenant_create(cl, admin, id);
         if (i < MASTER_RECORDS) {
             char name[64], value[64];
             snprintf(name, sizeof(name), "admin@%s", id);
-            lc_mint(cl, admin, name, "tenant-admin", id, NULL, toks[i], sizeof(toks[i]));
+            cv_t_token_mint(cl, admin, name, "tenant-admin", id, NULL, toks[i], sizeof(toks[i]));
             snprintf(value, sizeof(value), "ghp_master_crash_%03d_abcdefghijklm", i);
             ck_assert_int_eq(lc_deploy(cl, toks[i], value, ids[i], sizeof(ids[i])), 0);
             lc_masked(cl, toks[i], ids[i], masked[i], sizeof(masked[i]));
         }
     }
-    long long keys = lc_psql_int("SELECT count(*) FROM tenant_keys");
+    long long keys = cv_t_psql_int("SELECT count(*) FROM tenant_keys");
     ck_assert_int_ge(keys, MASTER_TENANTS);
+    /* from whatever master version the database is at */
+    long long old = cv_t_psql_int("SELECT max(version) FROM master_keys"), now = old + 1;
+    char under_old[128], under_new[128], cmd[64], path[128];
+    snprintf(under_old, sizeof(under_old), "SELECT count(*) FROM tenant_keys WHERE master_version = %lld", old);
+    snprintf(under_new, sizeof(under_new), "SELECT count(*) FROM tenant_keys WHERE master_version = %lld", now);
 
-    struct cv_test_response r = lc_call(cl, "POST", "/api/admin/master-keys/rotate", admin, NULL);
-    lc_expect(&r, 202, NULL);
-    ck_assert_int_eq(json_integer_value(json_object_get(lc_data(&r), "version")), 2);
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/admin/master-keys/rotate", admin, NULL);
+    cv_t_expect_status(&r, 202, NULL);
+    cv_t_expect_json_int(&r, "data.version", now);
     cv_test_response_free(&r);
-    /* half way: some keys under master 2, some still under 1 */
-    wait_count("SELECT count(*) FROM tenant_keys WHERE master_version = 2", 8);
+    /* half way: some keys under the new master, some still under the old one */
+    wait_count(under_new, 8);
     lc_kill9(&svc.pid);
-    long long moved = lc_psql_int("SELECT count(*) FROM tenant_keys WHERE master_version = 2");
-    long long left = lc_psql_int("SELECT count(*) FROM tenant_keys WHERE master_version = 1");
+    long long moved = cv_t_psql_int(under_new);
+    long long left = cv_t_psql_int(under_old);
     ck_assert_msg(moved > 0 && left > 0, "not caught half way: %lld moved, %lld left", moved, left);
-    ck_assert_int_eq(lc_psql_int("SELECT count(*) FROM key_jobs WHERE kind = 'master_rewrap' AND state = 'running'"),
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM key_jobs WHERE kind = 'master_rewrap' AND state = 'running'"),
                      1);
     /* the old master is still needed: retiring it is refused (by the CLI too) */
     char out[1024];
-    ck_assert_int_ne(cv_test_cli("master retire 1 2>&1", out, sizeof(out)), 0);
+    snprintf(cmd, sizeof(cmd), "master retire %lld 2>&1", old);
+    ck_assert_int_ne(cv_test_cli(cmd, out, sizeof(out)), 0);
     ck_assert_msg(strstr(out, "still wraps") != NULL, "%s", out);
 
     /* restart: the worker resumes the job at start and finishes it */
@@ -89,21 +95,25 @@ START_TEST(kill9_during_master_rewrap)
     ck_assert_msg(job != NULL, "the master rewrap did not finish after the restart");
     ck_assert_str_eq(json_string_value(json_object_get(job, "state")), "done");
     json_decref(job);
-    ck_assert_int_eq(lc_psql_int("SELECT count(*) FROM tenant_keys WHERE master_version = 1"), 0);
-    ck_assert_int_eq(lc_psql_int("SELECT count(*) FROM tenant_keys WHERE master_version = 2"), keys);
+    ck_assert_int_eq(cv_t_psql_int(under_old), 0);
+    ck_assert_int_eq(cv_t_psql_int(under_new), keys);
     ck_assert(cv_test_service_log_contains(&svc, "rewrap_job_running"));
     for (int i = 0; i < MASTER_RECORDS; i++) {
         char m[64];
         lc_masked(cl, toks[i], ids[i], m, sizeof(m));
         ck_assert_str_eq(m, masked[i]);
     }
-    /* and master 1 can go; every record still opens without it */
-    lc_expect_call(cl, "POST", "/api/admin/master-keys/1/retire", admin, NULL, 200, NULL);
+    /* and the old master can go; every record still opens without it */
+    snprintf(path, sizeof(path), "/api/admin/master-keys/%lld/retire", old);
+    cv_t_expect_call(cl, "POST", path, admin, NULL, 200, NULL);
     for (int i = 0; i < MASTER_RECORDS; i++) {
         char m[64];
         lc_masked(cl, toks[i], ids[i], m, sizeof(m));
         ck_assert_str_eq(m, masked[i]);
     }
+    /* the slow rewrap again, for the case that runs next */
+    ck_assert_int_eq(cv_test_service_stop(&svc), 0);
+    restart(slow_env);
 }
 END_TEST
 
@@ -138,8 +148,8 @@ START_TEST(kill9_during_record_rewrap)
 {
     char tok[160];
     static char ids[BULK_RECORDS][160];
-    lc_create_tenant(cl, admin, "bulk");
-    lc_mint(cl, admin, "admin@bulk", "tenant-admin", "bulk", NULL, tok, sizeof(tok));
+    cv_t_tenant_create(cl, admin, "bulk");
+    cv_t_token_mint(cl, admin, "admin@bulk", "tenant-admin", "bulk", NULL, tok, sizeof(tok));
     for (int i = 0; i < BULK_RECORDS; i++) {
         char value[64];
         snprintf(value, sizeof(value), "ghp_bulk_record_%04d_abcdefghijklm", i);
@@ -154,30 +164,31 @@ START_TEST(kill9_during_record_rewrap)
     pid_t pid = start_cli_rewrap(log);
     wait_count("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 2", 20);
     lc_kill9(&pid);
-    long long moved = lc_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 2");
-    long long left = lc_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 1");
+    long long moved =
+        cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 2");
+    long long left = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 1");
     ck_assert_msg(moved > 0 && left > 0, "not caught half way: %lld moved, %lld left", moved, left);
     ck_assert_int_eq(moved + left, BULK_RECORDS);
     /* not a terminal: plain progress lines, no bar */
     ck_assert_msg(file_contains(log, "rewrap of bulk: [0-9]*/240 records ([0-9]*%)"), "no progress line in %s", log);
     ck_assert(!file_contains(log, "\\["));
     /* the job survived; its count matches the rows that moved */
-    ck_assert_int_eq(lc_psql_int("SELECT count(*) FROM key_jobs WHERE tenant_id = 'bulk' AND state = 'running'"), 1);
-    ck_assert_int_eq(lc_psql_int("SELECT done FROM key_jobs WHERE tenant_id = 'bulk'"), moved);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM key_jobs WHERE tenant_id = 'bulk' AND state = 'running'"), 1);
+    ck_assert_int_eq(cv_t_psql_int("SELECT done FROM key_jobs WHERE tenant_id = 'bulk'"), moved);
 
     /* run again: it resumes and finishes */
     char out[4096];
     ck_assert_int_eq(cv_test_cli("tenant rewrap bulk 2>&1", out, sizeof(out)), 0);
     ck_assert_msg(strstr(out, "rewrap of bulk done") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "(100%)") != NULL, "%s", out);
-    ck_assert_int_eq(
-        lc_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 1"), 0);
-    ck_assert_int_eq(lc_psql_int("SELECT count(*) FROM key_jobs WHERE tenant_id = 'bulk' AND state = 'done' AND "
-                                 "done = 240"),
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'bulk' AND key_version = 1"),
+                     0);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM key_jobs WHERE tenant_id = 'bulk' AND state = 'done' AND "
+                                   "done = 240"),
                      1);
 
     /* every record decrypts through the API, with the value it was given */
-    restart(lc_default_env);
+    restart(slow_env);
     for (int i = 0; i < BULK_RECORDS; i++) {
         char m[64], want[32];
         lc_masked(cl, tok, ids[i], m, sizeof(m));
@@ -186,32 +197,24 @@ START_TEST(kill9_during_record_rewrap)
         ck_assert_int_eq(lc_key_version(cl, tok, ids[i]), 2);
     }
     /* now version 1 can retire */
-    lc_expect_call(cl, "PUT", "/api/tenants/bulk/min-decrypt-version", admin, "{\"version\":2}", 200, NULL);
+    cv_t_expect_call(cl, "PUT", "/api/tenants/bulk/min-decrypt-version", admin, "{\"version\":2}", 200, NULL);
 }
 END_TEST
 
 static Suite *crash_suite(void)
 {
-    Suite *s = suite_create("lifecycle_crash");
-    TCase *tc = tcase_create("kill9");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, kill9_during_master_rewrap);
-    tcase_add_test(tc, kill9_during_record_rewrap);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "lifecycle_crash", .timeout_s = 300};
+    return cv_t_suite_new(&spec, CV_T_TESTS(kill9_during_master_rewrap, kill9_during_record_rewrap));
 }
 
 int main(void)
 {
     cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
+    Suite *suite = crash_suite();
     if (cv_test_service_start(&svc, slow_env) != 0) return 1;
     admin = svc.admin_token;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
-    SRunner *sr = srunner_create(crash_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     if (svc.pid > 0) {
         int st = cv_test_service_stop(&svc);

@@ -25,8 +25,8 @@ static struct cv_test_response audit_list(const char *token, const char *query)
 {
     char path[512];
     snprintf(path, sizeof(path), "/api/audit%s%s", query && *query ? "?" : "", query ? query : "");
-    struct cv_test_response r = call("GET", path, token, NULL);
-    expect(&r, 200, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", path, token, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     return r;
 }
 
@@ -35,7 +35,7 @@ static json_t *find_event(struct cv_test_response *r, const char *action, const 
 {
     size_t i;
     json_t *e;
-    json_array_foreach (json_object_get(data_of(r), "events"), i, e) {
+    json_array_foreach (json_object_get(cv_t_data(r), "events"), i, e) {
         const char *t = json_string_value(json_object_get(e, "target"));
         if (strcmp(json_string_value(json_object_get(e, "action")), action) == 0 &&
             (!target || (t && strcmp(t, target) == 0)))
@@ -64,52 +64,49 @@ START_TEST(each_action_leaves_its_event)
 {
     char id[160], path[256], rid[64];
     /* deploy, with the request id the client saw */
-    struct cv_test_response r = call("POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, DEPLOY_BODY);
-    expect(&r, 201, NULL);
-    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(data_of(&r), "id")));
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/grc-evidence/deploy", tok_a, DEPLOY_BODY);
+    cv_t_expect_status(&r, 201, NULL);
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
     snprintf(rid, sizeof(rid), "%s", cv_test_response_header(&r, "X-Request-Id"));
     cv_test_response_free(&r);
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("GET", path, tok_a_auditor, NULL, 200, NULL);
-    expect_free("PUT", path, tok_a,
-                "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"AKIAIOSFODNN7EXAMPLE\",\"AWS_SECRET_ACCESS_KEY\":\"" SECRET "2\"}}",
-                200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok_a_auditor, NULL, 200, NULL);
+    cv_t_expect_call(cl, "PUT", path, tok_a,
+                     "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"AKIAIOSFODNN7EXAMPLE\",\"AWS_SECRET_ACCESS_KEY\":\"" SECRET
+                     "2\"}}",
+                     200, NULL);
     char merge[300];
     snprintf(merge, sizeof(merge), "%s?merge=true", path);
-    expect_free("PUT", merge, tok_a, "{\"env\":{\"AWS_REGION\":\"eu-west-1\"}}", 200, NULL);
+    cv_t_expect_call(cl, "PUT", merge, tok_a, "{\"env\":{\"AWS_REGION\":\"eu-west-1\"}}", 200, NULL);
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials/validate", id);
-    expect_free("POST", path, tok_a_auditor, "{\"requiredKeys\":[\"AWS_ACCESS_KEY_ID\"]}", 200, NULL);
+    cv_t_expect_call(cl, "POST", path, tok_a_auditor, "{\"requiredKeys\":[\"AWS_ACCESS_KEY_ID\"]}", 200, NULL);
     /* a workload token reads the full values: audited too */
     char tok_w[160], env_path[256];
-    mint(tok_a, "deployer-1", "workload", "acme", id, tok_w, sizeof(tok_w));
+    cv_t_token_mint(cl, tok_a, "deployer-1", "workload", "acme", id, tok_w, sizeof(tok_w));
     snprintf(env_path, sizeof(env_path), "/api/mcp/servers/%s/env", id);
-    expect_free("GET", env_path, tok_w, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", env_path, tok_w, NULL, 200, NULL);
     /* a failed authentication */
-    expect_free("GET", "/api/mcp/servers", "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL,
-                401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers",
+                     "cvt_0000000000000000000000000000000000000000000000000000000000000000", NULL, 401, "unauthorized");
     /* token revoke, server delete */
     char tok_x[160];
-    struct cv_test_response m =
-        call("POST", "/api/tokens", tok_a, "{\"name\":\"short-lived\",\"role\":\"auditor\",\"tenantId\":\"acme\"}");
-    expect(&m, 201, NULL);
+    struct cv_test_response m = cv_t_request(cl, "POST", "/api/tokens", tok_a,
+                                             "{\"name\":\"short-lived\",\"role\":\"auditor\",\"tenantId\":\"acme\"}");
+    cv_t_expect_status(&m, 201, NULL);
     char tid[64];
-    snprintf(tid, sizeof(tid), "%s", json_string_value(json_object_get(data_of(&m), "id")));
-    snprintf(tok_x, sizeof(tok_x), "%s", json_string_value(json_object_get(data_of(&m), "token")));
+    snprintf(tid, sizeof(tid), "%s", json_string_value(json_object_get(cv_t_data(&m), "id")));
+    snprintf(tok_x, sizeof(tok_x), "%s", json_string_value(json_object_get(cv_t_data(&m), "token")));
     cv_test_response_free(&m);
     snprintf(path, sizeof(path), "/api/tokens/%s", tid);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 200, NULL);
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    expect_free("DELETE", path, tok_a, NULL, 200, NULL);
-    /* a decrypt failure: one hex digit of the stored ciphertext flipped */
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "UPDATE mcp_credentials SET encrypted_env = regexp_replace(encrypted_env, "
-             "'(\\\"encrypted\\\":\\\")(.)', '\\\\1' || CASE WHEN substring(encrypted_env from "
-             "'\\\"encrypted\\\":\\\"(.)') = '0' THEN '1' ELSE '0' END) WHERE server_id = '%s' RETURNING 1",
-             srv_a);
-    free(psql(sql));
-    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv_a);
-    expect_free("GET", path, tok_a, NULL, 500, "decrypt_failed");
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 200, NULL);
+    /* a decrypt failure: one hex digit of a stored ciphertext flipped */
+    char broken[160];
+    cv_t_deploy(cl, tok_a, "grc-evidence", DEPLOY_BODY, broken, sizeof(broken));
+    cv_t_record_flip(broken, "encrypted");
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", broken);
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 500, "decrypt_failed");
 
     r = audit_list(tok_a, "limit=200");
     json_t *e = find_event(&r, "credentials.deploy", id);
@@ -123,7 +120,7 @@ START_TEST(each_action_leaves_its_event)
     assert_event(find_event(&r, "token.create", tid), "alice@acme.example", "tenant-admin", "acme", "success");
     assert_event(find_event(&r, "token.revoke", tid), "alice@acme.example", "tenant-admin", "acme", "success");
     assert_event(find_event(&r, "credentials.delete", id), "alice@acme.example", "tenant-admin", "acme", "success");
-    e = find_event(&r, "credentials.decrypt_failed", srv_a);
+    e = find_event(&r, "credentials.decrypt_failed", broken);
     assert_event(e, "alice@acme.example", "tenant-admin", "acme", "error");
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(e, "detail"), "keyVersion")), 1);
     assert_event(find_event(&r, "tenant.create", "acme"), "cli", "admin", "acme", "success");
@@ -134,8 +131,8 @@ START_TEST(each_action_leaves_its_event)
     ck_assert_ptr_null(strstr(r.body, tok_x));
     ck_assert_ptr_null(strstr(r.body, tok_w));
     /* one chain per tenant: its sequence numbers have no gap */
-    long long n = psql_int("SELECT count(*) FROM audit_events WHERE chain = 'acme'");
-    ck_assert_int_eq(psql_int("SELECT max(seq) FROM audit_events WHERE chain = 'acme'"), n);
+    long long n = cv_t_psql_int("SELECT count(*) FROM audit_events WHERE chain = 'acme'");
+    ck_assert_int_eq(cv_t_psql_int("SELECT max(seq) FROM audit_events WHERE chain = 'acme'"), n);
     cv_test_response_free(&r);
 
     /* the failed authentication is a platform event: anonymous, with the address */
@@ -161,8 +158,8 @@ START_TEST(audit_api_roles_filters_and_pages)
     ck_assert_ptr_null(strstr(r.body, "\"acme\""));
     ck_assert_ptr_nonnull(find_event(&r, "tenant.create", "beta"));
     cv_test_response_free(&r);
-    expect_free("GET", "/api/audit?tenant=acme", tok_b, NULL, 404, "not_found");
-    expect_free("GET", "/api/audit?tenant=beta", tok_b, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?tenant=acme", tok_b, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "GET", "/api/audit?tenant=beta", tok_b, NULL, 200, NULL);
     /* an admin sees every chain, or one */
     r = audit_list(svc.admin_token, "tenant=beta&limit=200");
     ck_assert_ptr_null(strstr(r.body, "\"tenantId\":\"acme\""));
@@ -174,96 +171,97 @@ START_TEST(audit_api_roles_filters_and_pages)
     cv_test_response_free(&r);
     /* filters */
     r = audit_list(tok_a_auditor, "action=tenant.create");
-    json_t *events = json_object_get(data_of(&r), "events");
+    json_t *events = json_object_get(cv_t_data(&r), "events");
     ck_assert_int_eq(json_array_size(events), 1);
     cv_test_response_free(&r);
     r = audit_list(tok_a, "actor=audit%40acme.example&limit=200");
     size_t i;
     json_t *e;
-    json_array_foreach (json_object_get(data_of(&r), "events"), i, e)
+    json_array_foreach (json_object_get(cv_t_data(&r), "events"), i, e)
         ck_assert_str_eq(json_string_value(json_object_get(e, "actor")), "audit@acme.example");
-    ck_assert_int_ge(json_array_size(json_object_get(data_of(&r), "events")), 1);
+    ck_assert_int_ge(json_array_size(json_object_get(cv_t_data(&r), "events")), 1);
     cv_test_response_free(&r);
     r = audit_list(tok_a, "from=2000-01-01&to=2000-01-02");
-    ck_assert_int_eq(json_array_size(json_object_get(data_of(&r), "events")), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(cv_t_data(&r), "events")), 0);
     cv_test_response_free(&r);
     r = audit_list(tok_a, "from=2000-01-01T00:00:00Z&limit=200");
-    ck_assert_int_ge(json_array_size(json_object_get(data_of(&r), "events")), 2);
+    ck_assert_int_ge(json_array_size(json_object_get(cv_t_data(&r), "events")), 2);
     cv_test_response_free(&r);
     /* pages: newest first, `next` is the cursor, no event twice */
     r = audit_list(tok_a, "limit=2");
-    events = json_object_get(data_of(&r), "events");
+    events = json_object_get(cv_t_data(&r), "events");
     ck_assert_int_eq(json_array_size(events), 2);
     long long first = json_integer_value(json_object_get(json_array_get(events, 0), "id"));
     long long second = json_integer_value(json_object_get(json_array_get(events, 1), "id"));
     ck_assert_int_gt(first, second);
-    const char *next = json_string_value(json_object_get(data_of(&r), "next"));
+    const char *next = json_string_value(json_object_get(cv_t_data(&r), "next"));
     ck_assert_ptr_nonnull(next);
     char q[64];
     snprintf(q, sizeof(q), "limit=2&before=%s", next);
     cv_test_response_free(&r);
     r = audit_list(tok_a, q);
-    events = json_object_get(data_of(&r), "events");
+    events = json_object_get(cv_t_data(&r), "events");
     ck_assert_int_lt(json_integer_value(json_object_get(json_array_get(events, 0), "id")), second);
     cv_test_response_free(&r);
     /* refusals */
     char tok_w[160];
-    mint(tok_a, "workload-2", "workload", "acme", srv_a, tok_w, sizeof(tok_w));
-    expect_free("GET", "/api/audit", tok_w, NULL, 403, "forbidden");
-    expect_free("GET", "/api/audit", NULL, NULL, 401, "unauthorized");
-    expect_free("GET", "/api/audit?limit=0", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/audit?limit=201", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/audit?from=yesterday", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/audit?from=2026-13-01", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/audit?before=-1", tok_a, NULL, 400, NULL);
-    expect_free("GET", "/api/audit?tenant=Bad_Id", svc.admin_token, NULL, 400, NULL);
+    cv_t_token_mint(cl, tok_a, "workload-2", "workload", "acme", srv_a, tok_w, sizeof(tok_w));
+    cv_t_expect_call(cl, "GET", "/api/audit", tok_w, NULL, 403, "forbidden");
+    cv_t_expect_call(cl, "GET", "/api/audit", NULL, NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/api/audit?limit=0", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?limit=201", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?from=yesterday", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?from=2026-13-01", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?before=-1", tok_a, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/audit?tenant=Bad_Id", svc.admin_token, NULL, 400, NULL);
 }
 END_TEST
 
 START_TEST(audit_write_failure_fails_the_operation)
 {
-    long long servers = psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
-    long long events = psql_int("SELECT count(*) FROM audit_events");
-    free(psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-              "boolean, boolean) FROM credvault_app"));
+    long long servers = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
+    long long events = cv_t_psql_int("SELECT count(*) FROM audit_events");
+    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
+                   "boolean, boolean) FROM credvault_app"));
     /* a change whose event cannot be written is not made at all */
-    struct cv_test_response r = call("POST", "/api/mcp/templates/github/deploy", tok_a,
-                                     "{\"env\":{\"GITHUB_TOKEN\":\"ghp_never_stored_0123456789\"}}");
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a,
+                                             "{\"env\":{\"GITHUB_TOKEN\":\"ghp_never_stored_0123456789\"}}");
     ck_assert_int_ge(r.status, 500);
     ck_assert(json_is_false(json_object_get(r.json, "success")));
     cv_test_response_free(&r);
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'"), servers);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'"), servers);
     char path[256], sql[512];
     snprintf(sql, sizeof(sql), "SELECT revision FROM mcp_credentials WHERE server_id = '%s'", srv_a);
-    long long revision = psql_int(sql);
+    long long revision = cv_t_psql_int(sql);
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv_a);
-    r = call("PUT", path, tok_a,
-             "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"AKIAIOSFODNN7EXAMPL2\",\"AWS_SECRET_ACCESS_KEY\":\"x\"}}");
+    r = cv_t_request(cl, "PUT", path, tok_a,
+                     "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"AKIAIOSFODNN7EXAMPL2\",\"AWS_SECRET_ACCESS_KEY\":\"x\"}}");
     ck_assert_int_ge(r.status, 500);
     cv_test_response_free(&r);
-    ck_assert_int_eq(psql_int(sql), revision);
+    ck_assert_int_eq(cv_t_psql_int(sql), revision);
     /* listing is not audited, so it still answers */
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     char id[160];
-    free(psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-              "boolean, boolean) TO credvault_app"));
-    deploy(tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_readable_0123456789abcdef\"}}", id, sizeof(id));
-    free(psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-              "boolean, boolean) FROM credvault_app"));
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
+                   "boolean, boolean) TO credvault_app"));
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_readable_0123456789abcdef\"}}", id, sizeof(id));
+    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
+                   "boolean, boolean) FROM credvault_app"));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    r = call("GET", path, tok_a, NULL);
+    r = cv_t_request(cl, "GET", path, tok_a, NULL);
     ck_assert_int_ge(r.status, 500);
     ck_assert_ptr_null(strstr(r.body, "ghp_"));
     cv_test_response_free(&r);
     /* and a failed authentication whose event cannot be written is not a quiet 401 */
-    r = call("GET", "/api/mcp/servers", "cvt_1111111111111111111111111111111111111111111111111111111111111111", NULL);
+    r = cv_t_request(cl, "GET", "/api/mcp/servers",
+                     "cvt_1111111111111111111111111111111111111111111111111111111111111111", NULL);
     ck_assert_int_ge(r.status, 500);
     cv_test_response_free(&r);
-    free(psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-              "boolean, boolean) TO credvault_app"));
-    expect_free("GET", path, tok_a, NULL, 200, NULL);
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
+                   "boolean, boolean) TO credvault_app"));
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     /* only the successful deploy and the read after the grant were recorded since */
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_events"), events + 2);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events"), events + 2);
     ck_assert(cv_test_service_log_contains(&svc, "audit_write_failed"));
 }
 END_TEST
@@ -271,61 +269,65 @@ END_TEST
 START_TEST(a_change_that_did_not_happen_leaves_no_event)
 {
     /* the event rides in the change's transaction, and is written only when the change was */
-    long long events = psql_int("SELECT count(*) FROM audit_events");
-    expect_free("DELETE", "/api/mcp/servers/grc-evidence-0000000000000", tok_a, NULL, 404, "not_found");
-    expect_free("DELETE", "/api/tokens/00000000-0000-4000-8000-000000000000", tok_a, NULL, 404, "not_found");
+    long long events = cv_t_psql_int("SELECT count(*) FROM audit_events");
+    cv_t_expect_call(cl, "DELETE", "/api/mcp/servers/grc-evidence-0000000000000", tok_a, NULL, 404, "not_found");
+    cv_t_expect_call(cl, "DELETE", "/api/tokens/00000000-0000-4000-8000-000000000000", tok_a, NULL, 404, "not_found");
     char path[256];
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv_a);
     const char *stale[] = {"If-Match: \"99\"", NULL};
-    struct cv_test_response r = call_h("PUT", path, tok_a, "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"x\"}}", stale);
-    expect(&r, 412, "precondition_failed");
+    struct cv_test_response r =
+        cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"AWS_ACCESS_KEY_ID\":\"x\"}}", stale);
+    cv_t_expect_status(&r, 412, "precondition_failed");
     cv_test_response_free(&r);
     /* a server of another tenant cannot be deleted, nor its deletion recorded */
     char id[160];
-    deploy(tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_never_deleted_0123\"}}", id, sizeof(id));
-    events = psql_int("SELECT count(*) FROM audit_events");
+    cv_t_deploy(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_never_deleted_0123\"}}", id, sizeof(id));
+    events = cv_t_psql_int("SELECT count(*) FROM audit_events");
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
-    expect_free("DELETE", path, tok_a, NULL, 404, "not_found");
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_events"), events);
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_events WHERE action IN ('credentials.delete', "
-                              "'token.revoke', 'credentials.replace') AND (target LIKE 'grc-evidence-0000%' OR "
-                              "target = '00000000-0000-4000-8000-000000000000')"),
+    cv_t_expect_call(cl, "DELETE", path, tok_a, NULL, 404, "not_found");
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events"), events);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action IN ('credentials.delete', "
+                                   "'token.revoke', 'credentials.replace') AND (target LIKE 'grc-evidence-0000%' OR "
+                                   "target = '00000000-0000-4000-8000-000000000000')"),
                      0);
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM audit_events WHERE action = 'credentials.delete' AND "
              "target = '%s'",
              id);
-    ck_assert_int_eq(psql_int(sql), 0);
-    expect_free("DELETE", path, tok_b, NULL, 200, NULL);
-    ck_assert_int_eq(psql_int(sql), 1);
+    ck_assert_int_eq(cv_t_psql_int(sql), 0);
+    cv_t_expect_call(cl, "DELETE", path, tok_b, NULL, 200, NULL);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
 }
 END_TEST
 
 START_TEST(checkpoints_are_signed_by_the_sealer)
 {
     /* CREDVAULT_AUDIT_CHECKPOINT_EVENTS=5: a few events wake the sealer */
-    long long before = psql_int("SELECT count(*) FROM audit_checkpoints");
+    long long before = cv_t_psql_int("SELECT count(*) FROM audit_checkpoints");
     for (int i = 0; i < 6; i++)
-        expect_free("GET", "/api/audit?limit=1", tok_a_auditor, NULL, 200, NULL);
+        cv_t_expect_call(cl, "GET", "/api/audit?limit=1", tok_a_auditor, NULL, 200, NULL);
     long long after = before;
     for (int i = 0; i < 100 && after == before; i++) {
         sleep_ms(100);
-        after = psql_int("SELECT count(*) FROM audit_checkpoints");
+        after = cv_t_psql_int("SELECT count(*) FROM audit_checkpoints");
     }
     ck_assert_int_gt(after, before);
     /* one line of checkpoints: each names its predecessor's payload hash */
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_checkpoints c WHERE c.prev_hash <> "
-                              "coalesce((SELECT sha256(convert_to(p.payload, 'UTF8')) FROM audit_checkpoints p "
-                              "WHERE p.id < c.id ORDER BY p.id DESC LIMIT 1), decode(repeat('00', 32), 'hex'))"),
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_checkpoints c WHERE c.prev_hash <> "
+                                   "coalesce((SELECT sha256(convert_to(p.payload, 'UTF8')) FROM audit_checkpoints p "
+                                   "WHERE p.id < c.id ORDER BY p.id DESC LIMIT 1), decode(repeat('00', 32), 'hex'))"),
                      0);
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_checkpoints WHERE key_label <> 'credvault-audit-1'"), 0);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_checkpoints WHERE key_label <> 'credvault-audit-1'"), 0);
     /* the service role cannot rewrite them */
-    char *out = psql_try("SET ROLE credvault_app; UPDATE audit_checkpoints SET heads = 2");
-    ck_assert_ptr_null(out);
-    out = psql_try("SET ROLE credvault_app; INSERT INTO audit_events (actor, role, action, outcome) VALUES "
-                   "('x', 'x', 'x', 'success')");
-    ck_assert_ptr_null(out);
+    int st;
+    free(cv_t_psql_run(NULL, "SET ROLE credvault_app; UPDATE audit_checkpoints SET heads = 2", &st));
+    ck_assert_int_ne(st, 0);
+    free(cv_t_psql_run(NULL,
+                       "SET ROLE credvault_app; INSERT INTO audit_events (actor, role, action, outcome) VALUES "
+                       "('x', 'x', 'x', 'success')",
+                       &st));
+    ck_assert_int_ne(st, 0);
     /* the private key was made in the token and can never leave it; it signs and nothing else */
     char *objs = cv_test_sh_output("pkcs11-tool --module \"$CREDVAULT_PKCS11_MODULE\" --token-label cv-test --login "
                                    "--pin \"$(cat \"$CREDVAULT_HSM_PIN_FILE\")\" --list-objects --type privkey 2>&1");
@@ -402,23 +404,75 @@ END_TEST
 
 /* ---- tampering (each in its own tenant's chain) ---- */
 
+/* What a tampering case broke is put back after it, failed or not
+ * (restore_tampered), so that a case which verifies the whole trail passes
+ * whichever cases ran before it. */
+static char saved_chain[64]; /* a chain saved by chain_save, or "" */
+static int forged;           /* the first checkpoint's signature was saved and forged */
+
+/* The chain's events and head as they are now. */
+static void chain_save(const char *chain)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE \"saved-%s\" AS SELECT * FROM audit_events WHERE chain = '%s'; "
+             "CREATE TABLE \"saved-head-%s\" AS SELECT * FROM audit_heads WHERE chain = '%s'",
+             chain, chain, chain, chain);
+    free(cv_t_psql(sql));
+    snprintf(saved_chain, sizeof(saved_chain), "%s", chain);
+}
+
+static void restore_tampered(void)
+{
+    char sql[2048];
+    if (saved_chain[0]) {
+        const char *c = saved_chain;
+        /* every column but the generated ones, rows as they were saved */
+        snprintf(
+            sql, sizeof(sql),
+            "BEGIN; ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; "
+            "DELETE FROM audit_events WHERE chain = '%s'; "
+            "DO $$ DECLARE cols text; BEGIN SELECT string_agg(quote_ident(column_name), ', ' ORDER BY "
+            "ordinal_position) INTO cols FROM information_schema.columns WHERE table_name = 'audit_events' AND "
+            "table_schema = current_schema() AND is_generated = 'NEVER'; EXECUTE format('INSERT INTO audit_events "
+            "(%%s) SELECT %%s FROM %%I', cols, cols, 'saved-%s'); END $$; "
+            "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; "
+            "UPDATE audit_heads h SET seq = s.seq, hash = s.hash FROM \"saved-head-%s\" s WHERE h.chain = s.chain; "
+            "DROP TABLE \"saved-%s\", \"saved-head-%s\"; COMMIT",
+            c, c, c, c, c);
+        saved_chain[0] = '\0';
+        free(cv_t_psql(sql));
+    }
+    if (forged) {
+        forged = 0;
+        free(cv_t_psql("BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only; "
+                       "UPDATE audit_checkpoints c SET signature = s.signature FROM \"saved-signature\" s "
+                       "WHERE c.id = s.id; DROP TABLE \"saved-signature\"; "
+                       "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT"));
+    }
+    /* audit_write_failure_fails_the_operation takes it away for a while */
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
+                   "boolean, boolean) TO credvault_app"));
+}
+
 /* A tenant with a few events in its chain, all covered by a checkpoint. */
 static void tenant_with_events(const char *tenant)
 {
     char body[256], tok[160], id[160], path[256];
     snprintf(body, sizeof(body), "{\"id\":\"%s\",\"name\":\"%s\"}", tenant, tenant);
-    expect_free("POST", "/api/tenants", svc.admin_token, body, 201, NULL);
+    cv_t_expect_call(cl, "POST", "/api/tenants", svc.admin_token, body, 201, NULL);
     char name[64];
     snprintf(name, sizeof(name), "admin@%s", tenant);
-    mint(svc.admin_token, name, "tenant-admin", tenant, NULL, tok, sizeof(tok));
-    deploy(tok, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_0123456789abcdef\"}}", id, sizeof(id));
+    cv_t_token_mint(cl, svc.admin_token, name, "tenant-admin", tenant, NULL, tok, sizeof(tok));
+    cv_t_deploy(cl, tok, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_0123456789abcdef\"}}", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("GET", path, tok, NULL, 200, NULL);
-    expect_free("GET", path, tok, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
     char out[4096];
     ck_assert_int_eq(cli_out("audit checkpoint", out, sizeof(out)), 0);
     snprintf(path, sizeof(path), "audit verify --tenant %s", tenant);
     ck_assert_msg(cli_out(path, out, sizeof(out)) == 0, "not intact before the edit: %s", out);
+    chain_save(tenant);
 }
 
 /* Runs SQL with the append-only trigger off, as an attacker with superuser rights can. */
@@ -429,7 +483,7 @@ static void tamper(const char *sql)
              "BEGIN; ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; %s; "
              "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; COMMIT",
              sql);
-    free(psql(full));
+    free(cv_t_psql(full));
 }
 
 static void expect_broken(const char *tenant, const char *first_link, const char *reason)
@@ -481,12 +535,12 @@ START_TEST(verify_catches_a_rewritten_chain_through_its_checkpoint)
     /* change event 2, then recompute every hash after it and the head, as a
      * careful attacker would: only the signed checkpoint still disagrees */
     tamper("UPDATE audit_events SET outcome = 'denied' WHERE chain = 'tamper-rewrite' AND seq = 2; "
-           "DO \\$\\$ DECLARE r record; v_prev bytea := (SELECT hash FROM audit_events WHERE chain = 'tamper-rewrite' "
+           "DO $$ DECLARE r record; v_prev bytea := (SELECT hash FROM audit_events WHERE chain = 'tamper-rewrite' "
            "AND seq = 1); v_hash bytea; BEGIN FOR r IN SELECT * FROM audit_events WHERE chain = 'tamper-rewrite' AND "
            "seq >= 2 ORDER BY seq LOOP v_hash := sha256(credvault_audit_canon(r.chain, r.seq, v_prev, r.at, "
            "r.tenant_id, r.actor, r.role, r.action, r.target, r.outcome, r.request_id, r.detail_text)); UPDATE "
            "audit_events SET prev_hash = v_prev, hash = v_hash WHERE id = r.id; v_prev := v_hash; END LOOP; UPDATE "
-           "audit_heads SET hash = v_prev WHERE chain = 'tamper-rewrite'; END \\$\\$");
+           "audit_heads SET hash = v_prev WHERE chain = 'tamper-rewrite'; END $$");
     /* the chain is consistent in itself now: the first link that gives it
      * away is the first event a checkpoint signed at or after event 2 */
     expect_broken("tamper-rewrite", "", "not the event checkpoint");
@@ -500,19 +554,24 @@ START_TEST(verify_catches_a_cut_tail)
     tamper("DELETE FROM audit_events WHERE chain = 'tamper-tail' AND seq = 5");
     expect_broken("tamper-tail", "5", "deleted at the end");
     /* and with the head moved back to match, the checkpoint still names it */
-    free(psql("UPDATE audit_heads SET seq = 4, hash = (SELECT hash FROM audit_events WHERE chain = 'tamper-tail' "
-              "AND seq = 4) WHERE chain = 'tamper-tail'"));
+    free(cv_t_psql("UPDATE audit_heads SET seq = 4, hash = (SELECT hash FROM audit_events WHERE chain = 'tamper-tail' "
+                   "AND seq = 4) WHERE chain = 'tamper-tail'"));
     expect_broken("tamper-tail", "5", "signed event 5 but the chain ends at 4");
 }
 END_TEST
 
 START_TEST(verify_catches_a_forged_checkpoint)
 {
-    free(psql("BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only; "
-              "UPDATE audit_checkpoints SET signature = signature || '\\x00'::bytea WHERE id = "
-              "(SELECT min(id) FROM audit_checkpoints); "
-              "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT"));
+    /* at least one checkpoint to forge, whatever ran before (the sealer may not have made one yet) */
     char out[65536];
+    ck_assert_int_eq(cli_out("audit checkpoint", out, sizeof(out)), 0);
+    forged = 1; /* the one forged is saved first, in the same transaction, and put back after the case */
+    free(cv_t_psql("BEGIN; CREATE TABLE \"saved-signature\" AS SELECT id, signature FROM audit_checkpoints "
+                   "WHERE id = (SELECT min(id) FROM audit_checkpoints); "
+                   "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only; "
+                   "UPDATE audit_checkpoints SET signature = signature || '\\x00'::bytea WHERE id = "
+                   "(SELECT id FROM \"saved-signature\"); "
+                   "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT"));
     ck_assert_int_eq(cli_out("audit verify", out, sizeof(out)), 1);
     ck_assert_msg(strstr(out, "the signature does not verify") != NULL, "%s", out);
 }
@@ -520,29 +579,21 @@ END_TEST
 
 static Suite *ops_suite(void)
 {
-    Suite *s = suite_create("ops_audit");
-    TCase *tc = tcase_create("audit");
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, each_action_leaves_its_event);
-    tcase_add_test(tc, audit_api_roles_filters_and_pages);
-    tcase_add_test(tc, audit_write_failure_fails_the_operation);
-    tcase_add_test(tc, a_change_that_did_not_happen_leaves_no_event);
-    tcase_add_test(tc, checkpoints_are_signed_by_the_sealer);
-    tcase_add_test(tc, verify_passes_on_an_intact_trail);
-    tcase_add_test(tc, export_verifies_with_openssl_alone);
-    tcase_add_test(tc, verify_names_a_changed_event);
-    tcase_add_test(tc, verify_names_a_deleted_event);
-    tcase_add_test(tc, verify_names_reordered_events);
-    tcase_add_test(tc, verify_catches_a_rewritten_chain_through_its_checkpoint);
-    tcase_add_test(tc, verify_catches_a_cut_tail);
-    tcase_add_test(tc, verify_catches_a_forged_checkpoint);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "ops_audit", .timeout_s = 180, .teardown = restore_tampered};
+    return cv_t_suite_new(&spec, CV_T_TESTS(each_action_leaves_its_event, audit_api_roles_filters_and_pages,
+                                            audit_write_failure_fails_the_operation,
+                                            a_change_that_did_not_happen_leaves_no_event,
+                                            checkpoints_are_signed_by_the_sealer, verify_passes_on_an_intact_trail,
+                                            export_verifies_with_openssl_alone, verify_names_a_changed_event,
+                                            verify_names_a_deleted_event, verify_names_reordered_events,
+                                            verify_catches_a_rewritten_chain_through_its_checkpoint,
+                                            verify_catches_a_cut_tail, verify_catches_a_forged_checkpoint));
 }
 
 int main(void)
 {
     cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
+    Suite *suite = ops_suite();
     static const char *const env[] = {"CREDVAULT_AUDIT_CHECKPOINT_EVENTS=5", "CREDVAULT_AUDIT_CHECKPOINT_S=3", NULL};
     if (cv_test_service_start(&svc, env) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
@@ -561,11 +612,7 @@ int main(void)
     snprintf(srv_a, sizeof(srv_a), "%s", json_string_value(json_object_get(json_object_get(r.json, "data"), "id")));
     cv_test_response_free(&r);
 
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     int st = cv_test_service_stop(&svc);
     if (st != 0) {

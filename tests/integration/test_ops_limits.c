@@ -13,6 +13,9 @@
 #include "test_ops_fixture.h"
 #include "credvault/json_alloc.h"
 
+/* Made afresh for every case (fresh_actors): two tenants, and tokens whose
+ * rate buckets no earlier case has touched. */
+static char tenant_a[64], tenant_b[64];
 static char tok_a[160], tok_a_auditor[160], tok_stale[160], tok_b[160];
 
 #define BAD_TOKEN "cvt_4444444444444444444444444444444444444444444444444444444444444444"
@@ -20,6 +23,39 @@ static char tok_a[160], tok_a_auditor[160], tok_stale[160], tok_b[160];
     "CREDVAULT_RATE_READ_PER_S=2", "CREDVAULT_RATE_READ_BURST=3", "CREDVAULT_RATE_WRITE_PER_S=1",                      \
         "CREDVAULT_RATE_WRITE_BURST=6", "CREDVAULT_RATE_ADMIN_PER_S=50", "CREDVAULT_RATE_ADMIN_BURST=200",             \
         "CREDVAULT_RATE_AUTH_FAILURES=3", "CREDVAULT_RATE_AUTH_FAILURE_S=2"
+
+static const char *const default_env[] = {LIMITS, "CREDVAULT_RATE_ADDRESS_FACTOR=0", NULL};
+static int restart_after; /* the case left the limiters in a state of its own: restart before the next */
+
+static void restart_service(const char *const *env)
+{
+    ck_assert_int_eq(cv_test_service_stop(&svc), 0);
+    ck_assert_int_eq(cv_test_service_start(&svc, env), 0);
+    cv_test_client_free(cl);
+    cl = cv_test_client_new(svc.base_url, svc.ca_file);
+}
+
+static void fresh_actors(void)
+{
+    cv_t_unique_id("acme", tenant_a, sizeof(tenant_a));
+    cv_t_unique_id("beta", tenant_b, sizeof(tenant_b));
+    cv_t_tenant_create(cl, svc.admin_token, tenant_a);
+    cv_t_tenant_create(cl, svc.admin_token, tenant_b);
+    cv_t_token_mint(cl, svc.admin_token, "alice@acme.example", "tenant-admin", tenant_a, NULL, tok_a, sizeof(tok_a));
+    cv_t_token_mint(cl, svc.admin_token, "audit@acme.example", "auditor", tenant_a, NULL, tok_a_auditor,
+                    sizeof(tok_a_auditor));
+    cv_t_token_mint(cl, svc.admin_token, "stale@acme.example", "tenant-admin", tenant_a, NULL, tok_stale,
+                    sizeof(tok_stale));
+    cv_t_token_mint(cl, svc.admin_token, "bob@beta.example", "tenant-admin", tenant_b, NULL, tok_b, sizeof(tok_b));
+}
+
+/* The service as main() started it, for the next case. */
+static void restore_service(void)
+{
+    if (!restart_after) return;
+    restart_after = 0;
+    restart_service(default_env);
+}
 
 static unsigned retry_after(struct cv_test_response *r)
 {
@@ -31,19 +67,19 @@ static unsigned retry_after(struct cv_test_response *r)
 START_TEST(a_burst_over_the_limit_gets_429_then_recovers)
 {
     for (int i = 0; i < 3; i++)
-        expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
-    struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a, NULL);
-    expect(&r, 429, "rate_limited");
+        cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a, NULL);
+    cv_t_expect_status(&r, 429, "rate_limited");
     unsigned wait = retry_after(&r);
     ck_assert_uint_ge(wait, 1);
     ck_assert_uint_le(wait, 2);
     ck_assert_ptr_nonnull(strstr(r.body, "retry after"));
     cv_test_response_free(&r);
     /* another token has its own bucket */
-    expect_free("GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
     /* waiting as told is enough */
     sleep_ms((long)wait * 1000 + 50);
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     ck_assert(metric(svc.admin_token, "credvault_rate_limited_total{class=\"read\",scope=\"token\"}") >= 1);
 }
 END_TEST
@@ -52,21 +88,21 @@ START_TEST(writes_have_their_own_bucket)
 {
     /* reads spent... */
     for (int i = 0; i < 5; i++) {
-        struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a, NULL);
+        struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a, NULL);
         cv_test_response_free(&r);
     }
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 429, "rate_limited");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 429, "rate_limited");
     /* ...writes still go through, up to their own burst (6, refilled at one a second) */
     char id[160] = "";
     int made = 0, limited = 0;
     for (int i = 0; i < 12 && !limited; i++) {
-        struct cv_test_response r =
-            call("POST", "/api/mcp/templates/slack/deploy", tok_a, "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-1-limits\"}}");
+        struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/slack/deploy", tok_a,
+                                                 "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-1-limits\"}}");
         if (r.status == 201) {
             made++;
-            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(data_of(&r), "id")));
+            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
         } else {
-            expect(&r, 429, "rate_limited");
+            cv_t_expect_status(&r, 429, "rate_limited");
             ck_assert_uint_ge(retry_after(&r), 1);
             limited = 1;
         }
@@ -81,36 +117,40 @@ START_TEST(writes_have_their_own_bucket)
     char path[256];
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials/validate", id);
     for (int i = 0; i < 3; i++)
-        expect_free("POST", path, tok_a, "{\"requiredKeys\":[\"SLACK_BOT_TOKEN\"]}", 200, NULL);
-    expect_free("POST", path, tok_a, "{\"requiredKeys\":[\"SLACK_BOT_TOKEN\"]}", 429, "rate_limited");
+        cv_t_expect_call(cl, "POST", path, tok_a, "{\"requiredKeys\":[\"SLACK_BOT_TOKEN\"]}", 200, NULL);
+    cv_t_expect_call(cl, "POST", path, tok_a, "{\"requiredKeys\":[\"SLACK_BOT_TOKEN\"]}", 429, "rate_limited");
     sleep_ms(2100);
 }
 END_TEST
 
 START_TEST(failed_authentications_hold_the_address_back)
 {
-    long long before = psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'");
+    /* the address's failures counted from zero: an earlier case may have failed to authenticate */
+    restart_service(default_env);
+    restart_after = 1;
+    long long before = cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'");
     for (int i = 0; i < 3; i++)
-        expect_free("GET", "/api/mcp/servers", BAD_TOKEN, NULL, 401, "unauthorized");
+        cv_t_expect_call(cl, "GET", "/api/mcp/servers", BAD_TOKEN, NULL, 401, "unauthorized");
     /* from now on the address waits, even with a good token */
-    struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a_auditor, NULL);
-    expect(&r, 429, "rate_limited");
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 429, "rate_limited");
     unsigned wait = retry_after(&r);
     ck_assert_uint_ge(wait, 1);
     ck_assert_uint_le(wait, 2);
     cv_test_response_free(&r);
     /* …and a fourth bad token is not even looked up (nor audited) */
-    expect_free("GET", "/api/mcp/servers", BAD_TOKEN, NULL, 429, "rate_limited");
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'"), before + 3);
-    ck_assert_int_eq(psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed' AND actor = 'anonymous' "
-                              "AND detail->>'client' = '127.0.0.1' AND tenant_id IS NULL"),
-                     before + 3);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", BAD_TOKEN, NULL, 429, "rate_limited");
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'"), before + 3);
+    ck_assert_int_eq(
+        cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed' AND actor = 'anonymous' "
+                      "AND detail->>'client' = '127.0.0.1' AND tenant_id IS NULL"),
+        before + 3);
     sleep_ms((long)wait * 1000 + 50);
-    expect_free("GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
     /* one more failure right away holds it back again, for one failure's worth */
-    expect_free("GET", "/api/mcp/servers", BAD_TOKEN, NULL, 401, "unauthorized");
-    r = call("GET", "/api/mcp/servers", tok_a_auditor, NULL);
-    expect(&r, 429, "rate_limited");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", BAD_TOKEN, NULL, 401, "unauthorized");
+    r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 429, "rate_limited");
     wait = retry_after(&r);
     cv_test_response_free(&r);
     sleep_ms((long)wait * 1000 + 50);
@@ -128,35 +168,38 @@ START_TEST(stale_report_lists_the_right_servers)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(soon_at, sizeof(soon_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    deploy(tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_fresh_0123456789abcdef\"}}", fresh, sizeof(fresh));
-    deploy(tok_stale, "github",
-           "{\"env\":{\"GITHUB_TOKEN\":\"ghp_far_0123456789abcdef\"},\"expiresAt\":\"2099-01-01T00:00:00Z\"}", far,
-           sizeof(far));
+    cv_t_deploy(cl, tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_fresh_0123456789abcdef\"}}", fresh,
+                sizeof(fresh));
+    cv_t_deploy(cl, tok_stale, "github",
+                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_far_0123456789abcdef\"},\"expiresAt\":\"2099-01-01T00:00:00Z\"}", far,
+                sizeof(far));
     snprintf(body, sizeof(body), "{\"env\":{\"GITHUB_TOKEN\":\"ghp_soon_0123456789abcdef\"},\"expiresAt\":\"%s\"}",
              soon_at);
-    deploy(tok_stale, "github", body, soon, sizeof(soon));
-    deploy(tok_stale, "github",
-           "{\"env\":{\"GITHUB_TOKEN\":\"ghp_expired_0123456789abcdef\"},\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
-           expired, sizeof(expired));
-    deploy(tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_old_0123456789abcdef\"}}", old, sizeof(old));
+    cv_t_deploy(cl, tok_stale, "github", body, soon, sizeof(soon));
+    cv_t_deploy(cl, tok_stale, "github",
+                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_expired_0123456789abcdef\"},\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
+                expired, sizeof(expired));
+    cv_t_deploy(cl, tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_old_0123456789abcdef\"}}", old, sizeof(old));
     char sql[512];
     snprintf(sql, sizeof(sql),
              "UPDATE mcp_credentials SET last_updated = now() - interval '100 days', "
              "created_at = now() - interval '100 days' WHERE server_id = '%s' RETURNING 1",
              old);
-    free(psql(sql));
+    free(cv_t_psql(sql));
     /* the other tenant's stale server is none of acme's business */
     char beta_old[160];
-    deploy(tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789abcdef\"}}", beta_old, sizeof(beta_old));
+    cv_t_deploy(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789abcdef\"}}", beta_old,
+                sizeof(beta_old));
     snprintf(sql, sizeof(sql),
              "UPDATE mcp_credentials SET last_updated = now() - interval '400 days' WHERE "
              "server_id = '%s' RETURNING 1",
              beta_old);
-    free(psql(sql));
+    free(cv_t_psql(sql));
 
-    struct cv_test_response r = call("GET", "/api/mcp/credentials/stale?olderThanDays=30", tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
-    json_t *d = data_of(&r);
+    struct cv_test_response r =
+        cv_t_request(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=30", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_t *d = cv_t_data(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "olderThanDays")), 30);
     json_t *servers = json_object_get(d, "servers");
     ck_assert_int_eq(json_array_size(servers), 3);
@@ -195,32 +238,32 @@ START_TEST(stale_report_lists_the_right_servers)
     cv_test_response_free(&r);
 
     /* a longer horizon: the 100-day-old one is no longer "old", the soon one still expires within it */
-    r = call("GET", "/api/mcp/credentials/stale?olderThanDays=200", tok_stale, NULL);
-    expect(&r, 200, NULL);
+    r = cv_t_request(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=200", tok_stale, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert_ptr_null(strstr(r.body, old));
     ck_assert_ptr_nonnull(strstr(r.body, soon));
     ck_assert_ptr_nonnull(strstr(r.body, expired));
     cv_test_response_free(&r);
     /* the default is 90 days; paging works */
-    r = call("GET", "/api/mcp/credentials/stale?limit=1", tok_stale, NULL);
-    expect(&r, 200, NULL);
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "olderThanDays")), 90);
-    ck_assert_int_eq(json_array_size(json_object_get(data_of(&r), "servers")), 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(data_of(&r), "total")), 3);
+    r = cv_t_request(cl, "GET", "/api/mcp/credentials/stale?limit=1", tok_stale, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "olderThanDays")), 90);
+    ck_assert_int_eq(json_array_size(json_object_get(cv_t_data(&r), "servers")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "total")), 3);
     cv_test_response_free(&r);
     /* beta sees its own */
-    r = call("GET", "/api/mcp/credentials/stale?olderThanDays=30", tok_b, NULL);
-    expect(&r, 200, NULL);
+    r = cv_t_request(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=30", tok_b, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert_ptr_nonnull(strstr(r.body, beta_old));
     ck_assert_ptr_null(strstr(r.body, old));
     cv_test_response_free(&r);
     /* refusals (after the read bucket refilled) */
     sleep_ms(2100);
-    expect_free("GET", "/api/mcp/credentials/stale?olderThanDays=0", tok_stale, NULL, 400, NULL);
-    expect_free("GET", "/api/mcp/credentials/stale?olderThanDays=abc", tok_stale, NULL, 400, NULL);
-    expect_free("GET", "/api/mcp/credentials/stale?olderThanDays=3651", tok_stale, NULL, 400, NULL);
-    expect_free("GET", "/api/mcp/credentials/stale", svc.admin_token, NULL, 403, "forbidden");
-    expect_free("GET", "/api/mcp/credentials/stale", NULL, NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=0", tok_stale, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=abc", tok_stale, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/credentials/stale?olderThanDays=3651", tok_stale, NULL, 400, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/credentials/stale", svc.admin_token, NULL, 403, "forbidden");
+    cv_t_expect_call(cl, "GET", "/api/mcp/credentials/stale", NULL, NULL, 401, "unauthorized");
     /* and the metric of credentials past their limit sees the expired one */
     ck_assert(metric(svc.admin_token, "credvault_credentials_expired") >= 1);
 }
@@ -247,8 +290,8 @@ static json_t *log_line_of(const char *request_id)
 
 START_TEST(every_request_has_one_json_log_line)
 {
-    struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a_auditor, NULL);
-    expect(&r, 200, NULL);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     char rid[64];
     snprintf(rid, sizeof(rid), "%s", cv_test_response_header(&r, "X-Request-Id"));
     cv_test_response_free(&r);
@@ -259,13 +302,13 @@ START_TEST(every_request_has_one_json_log_line)
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         ck_assert_msg(json_is_string(json_object_get(l, fields[i])), "field %s missing", fields[i]);
     ck_assert_str_eq(json_string_value(json_object_get(l, "level")), "info");
-    ck_assert_str_eq(json_string_value(json_object_get(l, "tenant")), "acme");
+    ck_assert_str_eq(json_string_value(json_object_get(l, "tenant")), tenant_a);
     ck_assert_str_eq(json_string_value(json_object_get(l, "route")), "/api/mcp/servers");
     ck_assert_str_eq(json_string_value(json_object_get(l, "status")), "200");
     ck_assert(atof(json_string_value(json_object_get(l, "duration_ms"))) > 0);
     json_decref(l);
     /* an unauthenticated request belongs to no tenant */
-    r = call("GET", "/healthz", NULL, NULL);
+    r = cv_t_request(cl, "GET", "/healthz", NULL, NULL);
     snprintf(rid, sizeof(rid), "%s", cv_test_response_header(&r, "X-Request-Id"));
     cv_test_response_free(&r);
     l = log_line_of(rid);
@@ -275,7 +318,8 @@ START_TEST(every_request_has_one_json_log_line)
     /* a body is never logged; every line of the log is one JSON object */
     char id[160];
     sleep_ms(1100);
-    deploy(tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_log_never_0123456789abcdef\"}}", id, sizeof(id));
+    cv_t_deploy(cl, tok_stale, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_log_never_0123456789abcdef\"}}", id,
+                sizeof(id));
     sleep_ms(200);
     ck_assert(!cv_test_service_log_contains(&svc, "ghp_log_never"));
     ck_assert(!cv_test_service_log_contains(&svc, tok_a));
@@ -297,60 +341,40 @@ END_TEST
 START_TEST(an_address_has_its_own_bucket)
 {
     /* restarted with per-address limits equal to one token's */
-    ck_assert_int_eq(cv_test_service_stop(&svc), 0);
     const char *env[] = {LIMITS, "CREDVAULT_RATE_ADDRESS_FACTOR=1", NULL};
-    ck_assert_int_eq(cv_test_service_start(&svc, env), 0);
-    cv_test_client_free(cl);
-    cl = cv_test_client_new(svc.base_url, svc.ca_file);
+    restart_after = 1;
+    restart_service(env);
     for (int i = 0; i < 3; i++)
-        expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+        cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     /* another token from the same address: the address's bucket is empty */
-    struct cv_test_response r = call("GET", "/api/mcp/servers", tok_a_auditor, NULL);
-    expect(&r, 429, "rate_limited");
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL);
+    cv_t_expect_status(&r, 429, "rate_limited");
     ck_assert_uint_ge(retry_after(&r), 1);
     cv_test_response_free(&r);
     sleep_ms(1100);
-    expect_free("GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a_auditor, NULL, 200, NULL);
     ck_assert(metric(svc.admin_token, "credvault_rate_limited_total{class=\"read\",scope=\"address\"}") >= 1);
 }
 END_TEST
 
 static Suite *ops_suite(void)
 {
-    Suite *s = suite_create("ops_limits");
-    TCase *tc = tcase_create("limits");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, a_burst_over_the_limit_gets_429_then_recovers);
-    tcase_add_test(tc, writes_have_their_own_bucket);
-    tcase_add_test(tc, failed_authentications_hold_the_address_back);
-    tcase_add_test(tc, stale_report_lists_the_right_servers);
-    tcase_add_test(tc, every_request_has_one_json_log_line);
-    tcase_add_test(tc, an_address_has_its_own_bucket);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {
+        .name = "ops_limits", .timeout_s = 120, .setup = fresh_actors, .teardown = restore_service};
+    return cv_t_suite_new(&spec,
+                          CV_T_TESTS(a_burst_over_the_limit_gets_429_then_recovers, writes_have_their_own_bucket,
+                                     failed_authentications_hold_the_address_back, stale_report_lists_the_right_servers,
+                                     every_request_has_one_json_log_line, an_address_has_its_own_bucket));
 }
 
 int main(void)
 {
     cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
-    const char *env[] = {LIMITS, "CREDVAULT_RATE_ADDRESS_FACTOR=0", NULL};
-    if (cv_test_service_start(&svc, env) != 0) return 1;
+    Suite *suite = ops_suite();
+    if (cv_test_service_start(&svc, default_env) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
-    if (cv_test_cli("tenant create acme --name 'Acme Corp' >/dev/null", NULL, 0) != 0 ||
-        cv_test_cli("tenant create beta --name Beta >/dev/null", NULL, 0) != 0 ||
-        cv_test_cli("token create --name alice@acme.example --role tenant-admin --tenant acme", tok_a, sizeof(tok_a)) ||
-        cv_test_cli("token create --name audit@acme.example --role auditor --tenant acme", tok_a_auditor,
-                    sizeof(tok_a_auditor)) ||
-        cv_test_cli("token create --name stale@acme.example --role tenant-admin --tenant acme", tok_stale,
-                    sizeof(tok_stale)) ||
-        cv_test_cli("token create --name bob@beta.example --role tenant-admin --tenant beta", tok_b, sizeof(tok_b)))
-        return 1;
 
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     int st = cv_test_service_stop(&svc);
     if (st != 0) {

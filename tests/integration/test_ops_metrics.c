@@ -19,14 +19,14 @@ static char tok_a[160], tok_a_auditor[160], metrics_token[80];
 
 START_TEST(only_the_scrape_token_or_an_admin_may_scrape)
 {
-    expect_free("GET", "/metrics", NULL, NULL, 401, "unauthorized");
-    expect_free("GET", "/metrics", "cvt_2222222222222222222222222222222222222222222222222222222222222222", NULL, 401,
-                "unauthorized");
-    expect_free("GET", "/metrics", "not-the-metrics-token", NULL, 401, "unauthorized");
-    expect_free("GET", "/metrics", tok_a, NULL, 403, "forbidden");
-    expect_free("GET", "/metrics", tok_a_auditor, NULL, 403, "forbidden");
-    struct cv_test_response r = call("GET", "/metrics", metrics_token, NULL);
-    expect(&r, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/metrics", NULL, NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/metrics", "cvt_2222222222222222222222222222222222222222222222222222222222222222",
+                     NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/metrics", "not-the-metrics-token", NULL, 401, "unauthorized");
+    cv_t_expect_call(cl, "GET", "/metrics", tok_a, NULL, 403, "forbidden");
+    cv_t_expect_call(cl, "GET", "/metrics", tok_a_auditor, NULL, 403, "forbidden");
+    struct cv_test_response r = cv_t_request(cl, "GET", "/metrics", metrics_token, NULL);
+    cv_t_expect_status(&r, 200, NULL);
     ck_assert(strncmp(cv_test_response_header(&r, "Content-Type"), "text/plain; version=0.0.4", 25) == 0);
     ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
     /* every family is announced, and no line is anything but a comment or a sample */
@@ -43,7 +43,7 @@ START_TEST(only_the_scrape_token_or_an_admin_may_scrape)
     ck_assert_ptr_null(strstr(r.body, metrics_token));
     ck_assert_ptr_null(strstr(r.body, "cvt_"));
     cv_test_response_free(&r);
-    expect_free("GET", "/metrics", svc.admin_token, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/metrics", svc.admin_token, NULL, 200, NULL);
 }
 END_TEST
 
@@ -54,10 +54,10 @@ START_TEST(requests_latency_and_auth_failures_move)
     double fails = metric(metrics_token, "credvault_auth_failures_total");
     ck_assert(fails >= 0);
     for (int i = 0; i < 5; i++)
-        expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+        cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     for (int i = 0; i < 3; i++)
-        expect_free("GET", "/api/mcp/servers", "cvt_3333333333333333333333333333333333333333333333333333333333333333",
-                    NULL, 401, NULL);
+        cv_t_expect_call(cl, "GET", "/api/mcp/servers",
+                         "cvt_3333333333333333333333333333333333333333333333333333333333333333", NULL, 401, NULL);
     /* the scrape's own request is counted once it completed, so compare with >= */
     ck_assert(metric(metrics_token, SERVERS_200) == (before < 0 ? 0 : before) + 5);
     ck_assert(metric(metrics_token, "credvault_http_request_duration_seconds_count{route=\"/api/mcp/servers\"}") >=
@@ -66,8 +66,8 @@ START_TEST(requests_latency_and_auth_failures_move)
     ck_assert(metric(metrics_token, "credvault_http_requests_total{method=\"GET\",route=\"/api/mcp/servers\","
                                     "status=\"401\"}") >= 3);
     /* unknown paths all share one label: a scanner cannot grow the series */
-    expect_free("GET", "/no/such/path/1", tok_a, NULL, 404, NULL);
-    expect_free("GET", "/no/such/path/2", tok_a, NULL, 404, NULL);
+    cv_t_expect_call(cl, "GET", "/no/such/path/1", tok_a, NULL, 404, NULL);
+    cv_t_expect_call(cl, "GET", "/no/such/path/2", tok_a, NULL, 404, NULL);
     char *text = scrape(metrics_token);
     ck_assert(metric_in(text, "credvault_http_requests_total{method=\"GET\",route=\"-\",status=\"404\"}") >= 2);
     ck_assert_ptr_null(strstr(text, "/no/such/path"));
@@ -87,20 +87,15 @@ END_TEST
 
 START_TEST(a_tampered_record_raises_the_decrypt_failure_counter)
 {
-    char id[160], path[256], sql[1024];
-    deploy(tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_metrics_tamper_0123456789\"}}", id, sizeof(id));
+    char id[160], path[256];
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_metrics_tamper_0123456789\"}}", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    expect_free("GET", path, tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     double before = metric(metrics_token, "credvault_decrypt_failures_total");
     ck_assert(before >= 0);
-    snprintf(sql, sizeof(sql),
-             "UPDATE mcp_credentials SET encrypted_env = regexp_replace(encrypted_env, "
-             "'(\\\"authTag\\\":\\\")(.)', '\\\\1' || CASE WHEN substring(encrypted_env from "
-             "'\\\"authTag\\\":\\\"(.)') = '0' THEN '1' ELSE '0' END) WHERE server_id = '%s' RETURNING 1",
-             id);
-    free(psql(sql));
-    expect_free("GET", path, tok_a, NULL, 500, "decrypt_failed");
-    expect_free("GET", path, tok_a_auditor, NULL, 500, "decrypt_failed");
+    cv_t_record_flip(id, "authTag");
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 500, "decrypt_failed");
+    cv_t_expect_call(cl, "GET", path, tok_a_auditor, NULL, 500, "decrypt_failed");
     ck_assert(metric(metrics_token, "credvault_decrypt_failures_total") == before + 2);
     /* a bad tag is an answer about the data, not an HSM outage: no recovery */
     ck_assert(metric(metrics_token, "credvault_hsm_recoveries_total{result=\"ok\"}") <= 0);
@@ -111,14 +106,14 @@ END_TEST
 START_TEST(hsm_and_key_cache_numbers_move)
 {
     char id[160], path[256];
-    deploy(tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-123456789012-metrics\"}}", id, sizeof(id));
+    cv_t_deploy(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"xoxb-123456789012-metrics\"}}", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
     double ops = metric(metrics_token, "credvault_hsm_operations_total{result=\"ok\"}");
     double hits = metric(metrics_token, "credvault_key_cache_hits_total");
     double misses = metric(metrics_token, "credvault_key_cache_misses_total");
     ck_assert(misses >= 1); /* the first use of acme's key unwrapped it */
     for (int i = 0; i < 4; i++)
-        expect_free("GET", path, tok_a, NULL, 200, NULL);
+        cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     ck_assert(metric(metrics_token, "credvault_hsm_operations_total{result=\"ok\"}") >= ops + 4);
     ck_assert(metric(metrics_token, "credvault_key_cache_hits_total") >= hits + 4);
     ck_assert(metric(metrics_token, "credvault_key_cache_misses_total") == misses);
@@ -131,17 +126,21 @@ START_TEST(gauges_from_the_database)
 {
     char id[160];
     /* one credential map already past its expiry */
-    deploy(tok_a, "github",
-           "{\"env\":{\"GITHUB_TOKEN\":\"ghp_expired_0123456789abcdef\"},\"expiresAt\":\"2001-01-01T00:00:00Z\"}", id,
-           sizeof(id));
+    cv_t_deploy(cl, tok_a, "github",
+                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_expired_0123456789abcdef\"},\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
+                id, sizeof(id));
+    /* a read: its audit event is written without waiting for the disk */
+    char path[256];
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
+    cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     char *text = scrape(metrics_token);
     ck_assert(metric_in(text, "credvault_db_up") == 1);
     ck_assert(metric_in(text, "credvault_credentials_expired") >= 1);
-    long long stored = psql_int("SELECT count(*) FROM mcp_credentials");
+    long long stored = cv_t_psql_int("SELECT count(*) FROM mcp_credentials");
     ck_assert(metric_in(text, "credvault_credentials") == (double)stored);
     ck_assert(metric_in(text, "credvault_tenants") == 2);
     ck_assert(metric_in(text, "credvault_tenant_key_versions{state=\"active\"}") >= 2);
-    long long acme = psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
+    long long acme = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
     ck_assert(metric_in(text, "credvault_key_encryptions{tenant=\"acme\",version=\"1\"}") >= (double)acme);
     ck_assert(metric_in(text, "credvault_key_max_encryptions") == 1000000000);
     ck_assert(metric_in(text, "credvault_key_usage_ratio_max") > 0);
@@ -154,7 +153,7 @@ START_TEST(gauges_from_the_database)
              "UPDATE mcp_credentials SET last_updated = now() - interval '100 days' WHERE "
              "server_id = '%s' RETURNING 1",
              id);
-    free(psql(sql));
+    free(cv_t_psql(sql));
     ck_assert(metric(metrics_token, "credvault_credentials_over_age") >= 1);
 }
 END_TEST
@@ -178,36 +177,31 @@ START_TEST(database_errors_are_counted_and_the_scrape_survives_an_outage)
     double before = db_errors(text);
     free(text);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" stop \"$CV_PG_DIR\" >/dev/null"), 0);
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 503, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 503, NULL);
     /* the scrape still answers, with the database marked down */
     text = scrape(metrics_token);
     ck_assert(metric_in(text, "credvault_db_up") == 0);
     ck_assert(db_errors(text) >= before + 1);
     free(text);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" start \"$CV_PG_DIR\" >/dev/null"), 0);
-    expect_free("GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     ck_assert(metric(metrics_token, "credvault_db_up") == 1);
 }
 END_TEST
 
 static Suite *ops_suite(void)
 {
-    Suite *s = suite_create("ops_metrics");
-    TCase *tc = tcase_create("metrics");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, only_the_scrape_token_or_an_admin_may_scrape);
-    tcase_add_test(tc, requests_latency_and_auth_failures_move);
-    tcase_add_test(tc, a_tampered_record_raises_the_decrypt_failure_counter);
-    tcase_add_test(tc, hsm_and_key_cache_numbers_move);
-    tcase_add_test(tc, gauges_from_the_database);
-    tcase_add_test(tc, database_errors_are_counted_and_the_scrape_survives_an_outage);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "ops_metrics", .timeout_s = 120};
+    return cv_t_suite_new(
+        &spec, CV_T_TESTS(only_the_scrape_token_or_an_admin_may_scrape, requests_latency_and_auth_failures_move,
+                          a_tampered_record_raises_the_decrypt_failure_counter, hsm_and_key_cache_numbers_move,
+                          gauges_from_the_database, database_errors_are_counted_and_the_scrape_survives_an_outage));
 }
 
 int main(void)
 {
     cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
+    Suite *suite = ops_suite();
     /* the scrape token, in a file as Prometheus' credentials_file would hold it */
     snprintf(metrics_token, sizeof(metrics_token), "scrape-%08x-%lx", (unsigned)getpid(), (long)time(NULL));
     char file[512], setting[600];
@@ -229,11 +223,7 @@ int main(void)
                     sizeof(tok_a_auditor)))
         return 1;
 
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     int st = cv_test_service_stop(&svc);
     if (st != 0) {

@@ -11,6 +11,7 @@
 
 #include "credvault/buf.h"
 #include "credvault/hsm_signing.h"
+#include "cv_test_suite.h"
 #include "test_hsm_fixture.h"
 
 static const uint8_t msg[] = "credvault.audit.checkpoint.v1\nheads:1:1\n";
@@ -24,8 +25,39 @@ static void sign(struct cv_hsm *hsm, uint8_t *sig, size_t *len)
     ck_assert_uint_eq(sig[0], 0x30); /* a DER SEQUENCE (r, s) */
 }
 
+/* A handle on a token that holds the audit key, whichever case made it. */
+static struct cv_hsm *open_with_key(void)
+{
+    struct cv_hsm *hsm = fixture_open();
+    cv_result r = cv_hsm_audit_key_create(hsm);
+    ck_assert_msg(cv_ok(r) || r.err == CV_ERR_CONFLICT, "audit key: %s", cv_error_message());
+    return hsm;
+}
+
+/* Destroys the audit key pair an earlier case made, through PKCS#11 itself. */
+static void destroy_key(void)
+{
+    struct cv_hsm *hsm = fixture_open();
+    CK_FUNCTION_LIST_PTR f = cv_hsm_testing_functions(hsm);
+    CK_SESSION_HANDLE s;
+    ck_assert_uint_eq(f->C_OpenSession(cv_hsm_testing_slot(hsm), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+                      CKR_OK);
+    const char *label = CV_HSM_AUDIT_KEY_LABEL;
+    CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, strlen(label)}};
+    CK_OBJECT_HANDLE h[8];
+    CK_ULONG n = 0;
+    ck_assert_uint_eq(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+    ck_assert_uint_eq(f->C_FindObjects(s, h, 8, &n), CKR_OK);
+    ck_assert_uint_eq(f->C_FindObjectsFinal(s), CKR_OK);
+    for (CK_ULONG i = 0; i < n; i++)
+        ck_assert_uint_eq(f->C_DestroyObject(s, h[i]), CKR_OK);
+    f->C_CloseSession(s);
+    cv_hsm_close(hsm);
+}
+
 START_TEST(no_key_until_created_and_never_twice)
 {
+    destroy_key(); /* as a fresh token has it, whatever ran before */
     struct cv_hsm *hsm = fixture_open();
     int exists = 1;
     ck_assert(cv_ok(cv_hsm_audit_key_exists(hsm, &exists)));
@@ -47,7 +79,7 @@ END_TEST
 
 START_TEST(the_private_key_can_only_sign_and_never_leaves)
 {
-    struct cv_hsm *hsm = fixture_open();
+    struct cv_hsm *hsm = open_with_key();
     CK_FUNCTION_LIST_PTR f = cv_hsm_testing_functions(hsm);
     CK_SESSION_HANDLE s;
     ck_assert_uint_eq(f->C_OpenSession(cv_hsm_testing_slot(hsm), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
@@ -79,7 +111,7 @@ END_TEST
 
 START_TEST(signatures_verify_here_and_with_openssl)
 {
-    struct cv_hsm *hsm = fixture_open();
+    struct cv_hsm *hsm = open_with_key();
     uint8_t sig[CV_HSM_SIGNATURE_MAX_BYTES];
     size_t len = 0;
     sign(hsm, sig, &len);
@@ -140,7 +172,7 @@ END_TEST
 
 START_TEST(signing_survives_the_raw_layers_recovery)
 {
-    struct cv_hsm *hsm = fixture_open();
+    struct cv_hsm *hsm = open_with_key();
     uint8_t sig[CV_HSM_SIGNATURE_MAX_BYTES];
     size_t len = 0;
     sign(hsm, sig, &len);
@@ -185,18 +217,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("ops_signing");
-    TCase *tc = tcase_create("signing");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, no_key_until_created_and_never_twice);
-    tcase_add_test(tc, the_private_key_can_only_sign_and_never_leaves);
-    tcase_add_test(tc, signatures_verify_here_and_with_openssl);
-    tcase_add_test(tc, signing_survives_the_raw_layers_recovery);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    static const struct cv_t_suite_spec spec = {.name = "ops_signing", .timeout_s = 120};
+    Suite *s = cv_t_suite_new(
+        &spec, CV_T_TESTS(no_key_until_created_and_never_twice, the_private_key_can_only_sign_and_never_leaves,
+                          signatures_verify_here_and_with_openssl, signing_survives_the_raw_layers_recovery));
+    return cv_t_suite_run(s, CK_NOFORK) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
