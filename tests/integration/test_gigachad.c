@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "credvault/json_alloc.h"
 #include "cv_test_http.h"
+#include "cv_test_suite.h"
 #include "cv_test_service.h"
 
 static struct cv_test_service svc;
@@ -447,22 +449,14 @@ START_TEST(file_value_reaches_run_child_in_memory)
 }
 END_TEST
 
-static Suite *gigachad_suite(void)
-{
-    Suite *s = suite_create("gigachad");
-    TCase *tc = tcase_create("frontend");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, templates_as_the_frontend_reads_them);
-    tcase_add_test(tc, servers_as_the_frontend_reads_them);
-    tcase_add_test(tc, google_service_account_route);
-    tcase_add_test(tc, file_values_deploy_mask_validate);
-    tcase_add_test(tc, file_value_reaches_run_child_in_memory);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
+    static const struct cv_t_suite_spec spec = {.name = "gigachad", .timeout_s = 120};
+    Suite *suite = cv_t_suite_new(&spec, CV_T_TESTS(templates_as_the_frontend_reads_them,
+                                                    servers_as_the_frontend_reads_them, google_service_account_route,
+                                                    file_values_deploy_mask_validate,
+                                                    file_value_reaches_run_child_in_memory));
     if (cv_test_service_start(&svc, NULL) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
     if (cv_test_cli("tenant create acme --name 'Acme Corp' >/dev/null", NULL, 0) != 0 ||
@@ -473,11 +467,7 @@ int main(void)
         cv_test_cli("token create --name bob@beta.example --role tenant-admin --tenant beta", tok_b, sizeof(tok_b)))
         return 1;
 
-    SRunner *sr = srunner_create(gigachad_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     int st = cv_test_service_stop(&svc);
     if (st != 0) {

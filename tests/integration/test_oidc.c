@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "credvault/json_alloc.h"
 #include "cv_test_http.h"
+#include "cv_test_suite.h"
 #include "cv_test_service.h"
 
 #define ISSUER "https://sso.acme.test/realms/grc"
@@ -296,16 +298,10 @@ END_TEST
 
 static Suite *oidc_suite(void)
 {
-    Suite *s = suite_create("oidc");
-    TCase *tc = tcase_create("oidc");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, jwt_works_in_its_own_tenant_only);
-    tcase_add_test(tc, roles_come_from_the_mapping_only);
-    tcase_add_test(tc, hostile_and_stale_tokens_refused);
-    tcase_add_test(tc, unknown_kid_reloads_the_jwks_file);
-    tcase_add_test(tc, jwks_url_fetched_on_unknown_kid_only);
-    suite_add_tcase(s, tc);
-    return s;
+    static const struct cv_t_suite_spec spec = {.name = "oidc", .timeout_s = 120};
+    return cv_t_suite_new(&spec, CV_T_TESTS(jwt_works_in_its_own_tenant_only, roles_come_from_the_mapping_only,
+                                            hostile_and_stale_tokens_refused, unknown_kid_reloads_the_jwks_file,
+                                            jwks_url_fetched_on_unknown_kid_only));
 }
 
 static int deploy_as(const char *token, char *id, size_t n)
@@ -355,6 +351,8 @@ static int start_jwks_server(void)
 
 int main(void)
 {
+    cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
+    Suite *suite = oidc_suite();
     snprintf(issuer_dir, sizeof(issuer_dir), "%s/issuer", getenv("CV_TEST_TMP"));
     char cmd[4096];
     snprintf(cmd, sizeof(cmd),
@@ -394,11 +392,7 @@ int main(void)
         deploy_as(tok_a, acme_server, sizeof(acme_server)) || deploy_as(tok_b, beta_server, sizeof(beta_server)))
         return 1;
 
-    SRunner *sr = srunner_create(oidc_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
     cv_test_client_free(cl);
     cv_test_client_free(cl_url);
     if (jwks_server_pid > 0) {
