@@ -1,6 +1,7 @@
 /* `credvault serve`: opens the HSM and the database, proves the token's
  * master key opens this database's keys, then serves the API until SIGINT or
  * SIGTERM. Refuses to start rather than fail on the first request. */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,9 +17,6 @@
 #include "http/http.h"
 #include "http/routes.h"
 
-#ifndef CV_MIGRATIONS_DIR
-#define CV_MIGRATIONS_DIR "migrations"
-#endif
 
 static void serve_help_settings(void)
 {
@@ -33,7 +31,8 @@ static void serve_help_settings(void)
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
-    struct cv_cli_option opts[] = {{"--migrations-dir", 1, "folder of the migrations the schema must match", &dir}};
+    char dirbuf[PATH_MAX];
+    struct cv_cli_option opts[] = {{"--migrations-dir", 1, CV_MIGRATIONS_OPTION_HELP, &dir}};
     const char *pos[1];
     size_t npos;
     int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR]",
@@ -76,7 +75,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("oidc");
         goto out;
     }
-    if (cv_failed(cv_app_check_schema(app, dir ? dir : CV_MIGRATIONS_DIR))) {
+    if (cv_failed(cv_app_check_schema(app, cv_cli_migrations_dir(dir, dirbuf, sizeof(dirbuf))))) {
         cv_cli_report("database");
         goto out;
     }
