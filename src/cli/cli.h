@@ -67,7 +67,8 @@ int cv_cli_run_on_id(struct cv_cli_ctx *ctx, int argc, char **argv, const char *
  * beside an installed binary, else the source tree's (the build folder's
  * binary). May return `buf`, which must hold PATH_MAX bytes. */
 const char *cv_cli_migrations_dir(const char *option, char *buf, size_t size);
-#define CV_MIGRATIONS_OPTION_HELP "folder of the NNNN_*.sql migrations (default: share/credvault/migrations beside the installed binary)"
+/* --migrations-dir's help, naming the folder the default resolves to. */
+void cv_cli_migrations_help(char *buf, size_t size);
 
 int cv_cli_main(int argc, char **argv);
 

@@ -32,7 +32,9 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
     char dirbuf[PATH_MAX];
-    struct cv_cli_option opts[] = {{"--migrations-dir", 1, CV_MIGRATIONS_OPTION_HELP, &dir}};
+    char dirhelp[PATH_MAX + 64];
+    cv_cli_migrations_help(dirhelp, sizeof(dirhelp));
+    struct cv_cli_option opts[] = {{"--migrations-dir", 1, dirhelp, &dir}};
     const char *pos[1];
     size_t npos;
     int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR]",

@@ -4,6 +4,7 @@
  * and the binary in the build folder uses the source tree's. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,9 +34,18 @@ const char *cv_cli_migrations_dir(const char *option, char *buf, size_t size)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            int w = snprintf(buf, size, "%s/%s", exe, CV_MIGRATIONS_RELATIVE);
-            if (w > 0 && (size_t)w < size && is_dir(buf)) return buf;
+            char rel[PATH_MAX];
+            int w = snprintf(rel, sizeof(rel), "%s/%s", exe, CV_MIGRATIONS_RELATIVE);
+            /* realpath: messages and --help name the folder without "bin/.." */
+            if (w > 0 && (size_t)w < sizeof(rel) && is_dir(rel) && size >= PATH_MAX && realpath(rel, buf)) return buf;
         }
     }
     return CV_MIGRATIONS_SOURCE;
+}
+
+void cv_cli_migrations_help(char *buf, size_t size)
+{
+    char dir[PATH_MAX];
+    snprintf(buf, size, "folder of the NNNN_*.sql migrations (default: %s)",
+             cv_cli_migrations_dir(NULL, dir, sizeof(dir)));
 }
