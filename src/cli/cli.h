@@ -70,6 +70,15 @@ const char *cv_cli_migrations_dir(const char *option, char *buf, size_t size);
 /* --migrations-dir's help, naming the folder the default resolves to. */
 void cv_cli_migrations_help(char *buf, size_t size);
 
+/* src/cli/notify.c: systemd's notification protocol (no-ops outside systemd).
+ * The watchdog pings while cv_app_ready holds; started only when systemd
+ * asked for one (WatchdogSec=). */
+struct cv_cli_watchdog;
+void cv_cli_notify_ready(void);
+void cv_cli_notify_stopping(void);
+int cv_cli_watchdog_start(struct cv_app *app, struct cv_cli_watchdog **out);
+void cv_cli_watchdog_stop(struct cv_cli_watchdog *w);
+
 int cv_cli_main(int argc, char **argv);
 
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv);

@@ -67,6 +67,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     struct cv_app *app = NULL;
     struct cv_http_server *srv = NULL;
     struct cv_lifecycle *lc = NULL; /* key-event listener and rewrap worker */
+    struct cv_cli_watchdog *wd = NULL; /* systemd's keep-alive, when it asks for one */
     rc = CV_EXIT_FAIL;
     if (cv_failed(cv_app_open(&cfg, CV_APP_ALL, &app))) {
         cv_cli_report("start");
@@ -116,12 +117,18 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
     cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
            "master_version", mv, NULL);
+    /* the token and the database answered every start-up check above */
+    if (cv_cli_watchdog_start(app, &wd) != 0)
+        cv_log(CV_LOG_WARN, "systemd watchdog could not start", "hint", "the service runs without keep-alives", NULL);
+    cv_cli_notify_ready();
 
     int sig = 0;
     sigwait(&sigs, &sig);
     cv_log(CV_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    cv_cli_notify_stopping();
     rc = CV_EXIT_OK;
 out:
+    cv_cli_watchdog_stop(wd);
     cv_http_server_stop(srv);
     cv_routes_limits_close(app);
     cv_audit_sealer_stop(app); /* seals the last events, then joins */
