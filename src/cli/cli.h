@@ -99,6 +99,9 @@ const char *cv_cli_build_type(void);
 /* {"openssl", "libpq", "cjose", "libmicrohttpd", "gnutls", "jansson"}: the
  * versions loaded at run time (a new reference; NULL when out of memory) */
 json_t *cv_cli_library_versions(void);
+struct cv_metrics;
+/* credvault_build_info's labels: version, commit, build_type and the libraries */
+CV_RESULT cv_cli_set_build_info(struct cv_metrics *reg);
 /* audit: src/cli/cmd_audit.c */
 int cv_cli_audit_verify(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_audit_export(struct cv_cli_ctx *ctx, int argc, char **argv);

@@ -73,6 +73,10 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("start");
         goto out;
     }
+    if (cv_failed(cv_cli_set_build_info(app->metrics))) {
+        cv_cli_report("metrics");
+        goto out;
+    }
     /* JWTs of the platform's issuer beside credvault's tokens, when configured */
     if (cv_failed(cv_oidc_open(&cfg, cv_cli_fetch_url, NULL, &app->oidc))) {
         cv_cli_report("oidc");

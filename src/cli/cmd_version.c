@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "credvault/metrics.h"
 #include "domain/ops.h"
 #include "http/http.h"
 
@@ -68,4 +69,23 @@ int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv)
     rc = cv_cli_print_json(doc);
     json_decref(doc);
     return rc;
+}
+
+cv_result cv_cli_set_build_info(struct cv_metrics *reg)
+{
+    const char *names[CV_METRICS_INFO_MAX] = {"version", "commit", "build_type"};
+    const char *values[CV_METRICS_INFO_MAX] = {CV_VERSION, CV_GIT_COMMIT, CV_BUILD_TYPE};
+    size_t n = 3;
+    json_t *libs = cv_cli_library_versions();
+    CV_ENSURE(libs != NULL, CV_ERR_MEMORY, "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(libs, k, v) {
+        if (n == CV_METRICS_INFO_MAX) break;
+        names[n] = k;
+        values[n++] = json_string_value(v);
+    }
+    cv_result r = cv_metrics_set_build_info(reg, names, values, n);
+    json_decref(libs);
+    return r;
 }
