@@ -12,7 +12,6 @@
 #include "domain/domain.h"
 #include "domain/ops.h"
 
-
 int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;

@@ -17,7 +17,6 @@
 #include "http/http.h"
 #include "http/routes.h"
 
-
 static void serve_help_settings(void)
 {
     printf("\nsettings (environment or --config file; the environment wins):\n");
