@@ -121,9 +121,9 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
            "master_version", mv, NULL);
     /* the token and the database answered every start-up check above */
+    cv_cli_notify_ready();
     if (cv_cli_watchdog_start(app, &wd) != 0)
         cv_log(CV_LOG_WARN, "systemd watchdog could not start", "hint", "the service runs without keep-alives", NULL);
-    cv_cli_notify_ready();
 
     int sig = 0;
     sigwait(&sigs, &sig);
