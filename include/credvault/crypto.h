@@ -52,4 +52,8 @@ CV_RESULT cv_record_aad(const char *tenant_id, const char *server_id, uint32_t k
  * splits a UTF-8 sequence. Invalid UTF-8 is masked fully. Appends to out. */
 CV_RESULT cv_mask_value(const char *value, size_t len, struct cv_buf *out);
 
+/* The run-time versions of OpenSSL ("OpenSSL 3.0.x 1 Nov 2022") and cjose. */
+const char *cv_crypto_openssl_version(void);
+const char *cv_crypto_cjose_version(void);
+
 #endif

@@ -66,8 +66,21 @@ void cv_metric_observe(struct cv_metrics *reg, enum cv_metric m, const char *l1,
  * (histograms: the observation count). 0 when the series does not exist. */
 uint64_t cv_metric_value(struct cv_metrics *reg, enum cv_metric m, const char *l1, const char *l2, const char *l3);
 
-/* Appends every family to `out` (a buffer made with cv_buf_init). */
+/* The build's identity, rendered as credvault_build_info{name="value",…} 1
+ * (version, commit, build type, library versions). Copies the strings;
+ * replaces what an earlier call set. At most CV_METRICS_INFO_MAX pairs. */
+#define CV_METRICS_INFO_MAX 12
+CV_RESULT cv_metrics_set_build_info(struct cv_metrics *reg, const char *const *names, const char *const *values,
+                                    size_t n);
+
+/* Appends every family to `out` (a buffer made with cv_buf_init): the build
+ * info, the registry's families (labelled counters that alerts use exist at
+ * 0 from the start, for their known label values) and the process_* ones. */
 CV_RESULT cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out);
+/* process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_open_fds, process_max_fds and
+ * process_start_time_seconds of the calling process (src/core/metrics_process.c). */
+CV_RESULT cv_metrics_render_process(struct cv_buf *out);
 
 /* For families computed elsewhere at scrape time (gauges read from the
  * database): the HELP/TYPE lines, then samples. Names must be

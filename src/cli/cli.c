@@ -31,7 +31,7 @@ static const struct cv_cli_command commands[] = {
     {"audit", "checkpoint", cv_cli_audit_checkpoint, "sign the audit chains' new heads now"},
     {"run", NULL, cv_cli_run, "fetch a server's credentials with a workload token and exec a command"},
     {"import-legacy", NULL, cv_cli_import_legacy, "import GigaChad GRC's mcp_credentials records"},
-    {"version", NULL, cv_cli_version, "print the version"},
+    {"version", NULL, cv_cli_version, "print the version (--json: with commit, build type and library versions)"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -54,6 +54,7 @@ static void help(void)
     printf("\nglobal options:\n"
            "  --config FILE    read NAME=value settings (environment variables win)\n"
            "  --help           this text; `credvault <command> --help` explains a command\n"
+           "  --version        the version, commit and build type (`credvault version --json` for more)\n"
            "\nexit status: 0 success, 1 failure, 2 usage error (run and import-legacy add their own: see their --help)\n");
 }
 
@@ -68,6 +69,10 @@ int cv_cli_main(int argc, char **argv)
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             help();
+            return CV_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            cv_cli_print_version(stdout);
             return CV_EXIT_OK;
         }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {

@@ -63,6 +63,22 @@ typedef cv_result (*cv_cli_id_fn)(struct cv_app *app, const struct cv_principal 
 int cv_cli_run_on_id(struct cv_cli_ctx *ctx, int argc, char **argv, const char *usage_line,
                      const char *description, cv_cli_id_fn fn, const char *what);
 
+/* The migrations folder: `option` when given, else share/credvault/migrations
+ * beside an installed binary, else the source tree's (the build folder's
+ * binary). May return `buf`, which must hold PATH_MAX bytes. */
+const char *cv_cli_migrations_dir(const char *option, char *buf, size_t size);
+/* --migrations-dir's help, naming the folder the default resolves to. */
+void cv_cli_migrations_help(char *buf, size_t size);
+
+/* src/cli/notify.c: systemd's notification protocol (no-ops outside systemd).
+ * The watchdog pings while cv_app_ready holds; started only when systemd
+ * asked for one (WatchdogSec=). */
+struct cv_cli_watchdog;
+void cv_cli_notify_ready(void);
+void cv_cli_notify_stopping(void);
+int cv_cli_watchdog_start(struct cv_app *app, struct cv_cli_watchdog **out);
+void cv_cli_watchdog_stop(struct cv_cli_watchdog *w);
+
 int cv_cli_main(int argc, char **argv);
 
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv);
@@ -74,6 +90,18 @@ int cv_cli_tenant_list(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_token_create(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv);
+/* src/cli/cmd_version.c: what `credvault --version` prints, and the parts of
+ * the build fixed at configure time (the build-info metric reports them) */
+void cv_cli_print_version(FILE *f);
+const char *cv_cli_build_version(void);
+const char *cv_cli_build_commit(void);
+const char *cv_cli_build_type(void);
+/* {"openssl", "libpq", "cjose", "libmicrohttpd", "gnutls", "jansson"}: the
+ * versions loaded at run time (a new reference; NULL when out of memory) */
+json_t *cv_cli_library_versions(void);
+struct cv_metrics;
+/* credvault_build_info's labels: version, commit, build_type and the libraries */
+CV_RESULT cv_cli_set_build_info(struct cv_metrics *reg);
 /* audit: src/cli/cmd_audit.c */
 int cv_cli_audit_verify(struct cv_cli_ctx *ctx, int argc, char **argv);
 int cv_cli_audit_export(struct cv_cli_ctx *ctx, int argc, char **argv);

@@ -1,6 +1,7 @@
 /* Local administration: migrations, tenants and tokens from the command line,
  * acting as the platform admin "cli". `token create` prints the new token
  * once on stdout (and nothing else there), so scripts can capture it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,16 @@
 #include "domain/domain.h"
 #include "domain/ops.h"
 
-#ifndef CV_MIGRATIONS_DIR
-#define CV_MIGRATIONS_DIR "migrations"
-#endif
-
 int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
-    struct cv_cli_option opts[] = {{"--dir", 1, "folder of NNNN_*.sql files (default: the built-in path)", &dir}};
+    char dirbuf[PATH_MAX];
+    char dirhelp[PATH_MAX + 64];
+    cv_cli_migrations_help(dirhelp, sizeof(dirhelp));
+    struct cv_cli_option opts[] = {{"--migrations-dir", 1, dirhelp, &dir}};
     const char *pos[1];
     size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault migrate [--dir DIR]",
+    int rc = cv_cli_parse(argc, argv, "credvault migrate [--migrations-dir DIR]",
                           "Applies the numbered SQL migrations that are missing, each in its own\n"
                           "transaction, recorded in schema_migrations. Connects with\n"
                           "CREDVAULT_DATABASE_OWNER_URL (the role that owns the schema), or with\n"
@@ -31,7 +31,7 @@ int cv_cli_migrate(struct cv_cli_ctx *ctx, int argc, char **argv)
     struct cv_config cfg;
     if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
     unsigned applied = 0;
-    if (cv_failed(cv_app_migrate(&cfg, dir ? dir : CV_MIGRATIONS_DIR, &applied))) {
+    if (cv_failed(cv_app_migrate(&cfg, cv_cli_migrations_dir(dir, dirbuf, sizeof(dirbuf)), &applied))) {
         cv_cli_report("migrate");
         rc = CV_EXIT_FAIL;
     } else {
@@ -138,15 +138,4 @@ int cv_cli_token_revoke(struct cv_cli_ctx *ctx, int argc, char **argv)
     cv_result r = cv_token_revoke(app, &p, pos[0]);
     if (cv_ok(r)) printf("revoked %s\n", pos[0]);
     return cv_cli_close_app(app, &cfg, r, NULL, "token revoke");
-}
-
-int cv_cli_version(struct cv_cli_ctx *ctx, int argc, char **argv)
-{
-    (void)ctx;
-    const char *pos[1];
-    size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault version", "Prints the version.", NULL, 0, pos, 0, 0, &npos);
-    if (rc) return rc < 0 ? CV_EXIT_OK : rc;
-    printf("credvault %s\n", CV_VERSION);
-    return CV_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* `credvault serve`: opens the HSM and the database, proves the token's
  * master key opens this database's keys, then serves the API until SIGINT or
  * SIGTERM. Refuses to start rather than fail on the first request. */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,10 +17,6 @@
 #include "http/http.h"
 #include "http/routes.h"
 
-#ifndef CV_MIGRATIONS_DIR
-#define CV_MIGRATIONS_DIR "migrations"
-#endif
-
 static void serve_help_settings(void)
 {
     printf("\nsettings (environment or --config file; the environment wins):\n");
@@ -33,7 +30,10 @@ static void serve_help_settings(void)
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
-    struct cv_cli_option opts[] = {{"--migrations-dir", 1, "folder of the migrations the schema must match", &dir}};
+    char dirbuf[PATH_MAX];
+    char dirhelp[PATH_MAX + 64];
+    cv_cli_migrations_help(dirhelp, sizeof(dirhelp));
+    struct cv_cli_option opts[] = {{"--migrations-dir", 1, dirhelp, &dir}};
     const char *pos[1];
     size_t npos;
     int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR]",
@@ -66,9 +66,14 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     struct cv_app *app = NULL;
     struct cv_http_server *srv = NULL;
     struct cv_lifecycle *lc = NULL; /* key-event listener and rewrap worker */
+    struct cv_cli_watchdog *wd = NULL; /* systemd's keep-alive, when it asks for one */
     rc = CV_EXIT_FAIL;
     if (cv_failed(cv_app_open(&cfg, CV_APP_ALL, &app))) {
         cv_cli_report("start");
+        goto out;
+    }
+    if (cv_failed(cv_cli_set_build_info(app->metrics))) {
+        cv_cli_report("metrics");
         goto out;
     }
     /* JWTs of the platform's issuer beside credvault's tokens, when configured */
@@ -76,7 +81,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_cli_report("oidc");
         goto out;
     }
-    if (cv_failed(cv_app_check_schema(app, dir ? dir : CV_MIGRATIONS_DIR))) {
+    if (cv_failed(cv_app_check_schema(app, cv_cli_migrations_dir(dir, dirbuf, sizeof(dirbuf))))) {
         cv_cli_report("database");
         goto out;
     }
@@ -115,12 +120,18 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
     cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
            "master_version", mv, NULL);
+    /* the token and the database answered every start-up check above */
+    cv_cli_notify_ready();
+    if (cv_cli_watchdog_start(app, &wd) != 0)
+        cv_log(CV_LOG_WARN, "systemd watchdog could not start", "hint", "the service runs without keep-alives", NULL);
 
     int sig = 0;
     sigwait(&sigs, &sig);
     cv_log(CV_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    cv_cli_notify_stopping();
     rc = CV_EXIT_OK;
 out:
+    cv_cli_watchdog_stop(wd);
     cv_http_server_stop(srv);
     cv_routes_limits_close(app);
     cv_audit_sealer_stop(app); /* seals the last events, then joins */

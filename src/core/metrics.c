@@ -30,7 +30,25 @@ struct family {
     unsigned nlabels;
     const char *labels[CV_METRICS_LABELS_MAX];
     unsigned capacity; /* series; a power of two */
+    /* label values made at 0 with the registry, NULL-terminated; several
+     * labels joined by "\x1f": a rate() over them sees the first event */
+    const char *const *known;
 };
+
+#define K2(a, b) a "\x1f" b
+static const char *const known_rate_limited[] = {
+    K2("read", "token"),         K2("read", "address"),  K2("read", "auth_failures"),
+    K2("write", "token"),        K2("write", "address"), K2("write", "auth_failures"),
+    K2("admin", "token"),        K2("admin", "address"), K2("admin", "auth_failures"), NULL};
+static const char *const known_ok_error[] = {"ok", "error", NULL};
+static const char *const known_ok_failed[] = {"ok", "failed", NULL};
+/* the return values the HSM alert names (docs/operations.md) */
+static const char *const known_rv[] = {"CKR_DEVICE_ERROR",   "CKR_DEVICE_MEMORY",          "CKR_DEVICE_REMOVED",
+                                       "CKR_SESSION_CLOSED", "CKR_SESSION_HANDLE_INVALID", "CKR_TOKEN_NOT_PRESENT",
+                                       NULL};
+static const char *const known_durability[] = {"sync", "async", NULL};
+static const char *const known_checkpoints[] = {"ok", "unchanged", "error", NULL};
+static const char *const known_db_errors[] = {"connect", "connection_lost", "unavailable", NULL};
 
 /* one family per entry reads better than one field per line */
 /* clang-format off */
@@ -46,16 +64,16 @@ static const struct family families[CV_M__COUNT] = {
                             0, {NULL}, 1},
     [CV_M_RATE_LIMITED] = {"credvault_rate_limited_total", COUNTER,
                            "requests answered 429, by limit class (read, write, admin) and scope (token, address, "
-                           "auth_failures)", 2, {"class", "scope"}, 16},
+                           "auth_failures)", 2, {"class", "scope"}, 16, known_rate_limited},
     [CV_M_HSM_OPERATIONS] = {"credvault_hsm_operations_total", COUNTER,
-                             "HSM operations (each with its retries), by result", 1, {"result"}, 4},
+                             "HSM operations (each with its retries), by result", 1, {"result"}, 4, known_ok_error},
     [CV_M_HSM_DURATION] = {"credvault_hsm_operation_duration_seconds", HISTOGRAM,
                            "time per HSM operation, retries and recovery included", 0, {NULL}, 1},
     [CV_M_HSM_ERRORS] = {"credvault_hsm_errors_total", COUNTER, "failed PKCS#11 calls, by CK_RV name", 1, {"rv"},
-                         64},
+                         64, known_rv},
     [CV_M_HSM_RECOVERIES] = {"credvault_hsm_recoveries_total", COUNTER,
                              "module re-initialisations after a session or device failure, by result", 1,
-                             {"result"}, 4},
+                             {"result"}, 4, known_ok_failed},
     [CV_M_HSM_UP] = {"credvault_hsm_up", GAUGE, "1 while the HSM answers, 0 after a recovery failed", 0, {NULL}, 1},
     [CV_M_KEY_CACHE_HITS] = {"credvault_key_cache_hits_total", COUNTER,
                              "tenant-key lookups answered by an unwrapped key already in the token", 0, {NULL}, 1},
@@ -69,15 +87,17 @@ static const struct family families[CV_M__COUNT] = {
                                {NULL}, 1},
     [CV_M_AUDIT_EVENTS] = {"credvault_audit_events_total", COUNTER,
                            "audit events written, by durability (sync: waited for the WAL flush)", 1,
-                           {"durability"}, 4},
+                           {"durability"}, 4, known_durability},
     [CV_M_AUDIT_FAILURES] = {"credvault_audit_write_failures_total", COUNTER,
                              "audit events that could not be written; each failed its operation", 0, {NULL}, 1},
     [CV_M_AUDIT_CHECKPOINTS] = {"credvault_audit_checkpoints_total", COUNTER,
-                                "signed audit checkpoints attempted by this process, by result", 1, {"result"}, 8},
+                                "signed audit checkpoints attempted by this process, by result", 1, {"result"}, 8,
+                                known_checkpoints},
     [CV_M_AUDIT_CHECKPOINT_TIME] = {"credvault_audit_last_checkpoint_timestamp_seconds", GAUGE,
                                     "unix time of the last audit checkpoint this process signed", 0, {NULL}, 1},
     [CV_M_DB_ERRORS] = {"credvault_db_errors_total", COUNTER,
-                        "database statements that failed and connections lost, by category", 1, {"category"}, 16},
+                        "database statements that failed and connections lost, by category", 1, {"category"}, 16,
+                        known_db_errors},
     [CV_M_METRICS_DROPPED] = {"credvault_metrics_series_dropped_total", COUNTER,
                               "metric updates dropped because their family had no room for another series", 0,
                               {NULL}, 1},
@@ -96,8 +116,13 @@ struct series {
 /* One per service object: two services in one process share no series. */
 struct cv_metrics {
     struct series *tables[CV_M__COUNT];
-    pthread_mutex_t grow;
+    pthread_mutex_t grow; /* also guards the build info */
+    size_t ninfo;
+    char *info[CV_METRICS_INFO_MAX][2]; /* name, value */
 };
+
+static struct series *probe(struct series *t, unsigned cap, uint64_t h, const char *key, int claim);
+static uint64_t fnv(const char *s);
 
 cv_result cv_metrics_new(struct cv_metrics **out)
 {
@@ -110,14 +135,50 @@ cv_result cv_metrics_new(struct cv_metrics **out)
             cv_metrics_free(reg);
             CV_BAIL(CV_ERR_MEMORY, "out of memory");
         }
+        for (const char *const *k = families[m].known; k && *k; k++)
+            (void)probe(reg->tables[m], families[m].capacity, fnv(*k), *k, 1);
     }
     *out = reg;
     return CV_OK;
 }
 
+static void info_clear(struct cv_metrics *reg)
+{
+    for (size_t i = 0; i < reg->ninfo; i++) {
+        free(reg->info[i][0]);
+        free(reg->info[i][1]);
+    }
+    reg->ninfo = 0;
+}
+
+cv_result cv_metrics_set_build_info(struct cv_metrics *reg, const char *const *names, const char *const *values,
+                                    size_t n)
+{
+    CV_ENSURE_REF(reg);
+    CV_ENSURE(n <= CV_METRICS_INFO_MAX, CV_ERR_INTERNAL, "too many build-info labels");
+    pthread_mutex_lock(&reg->grow);
+    info_clear(reg);
+    cv_result r = CV_OK;
+    for (size_t i = 0; i < n; i++) {
+        char *k = strdup(names[i]), *v = strdup(values[i] ? values[i] : "");
+        if (!k || !v) {
+            free(k);
+            free(v);
+            r = cv_fail(CV_ERR_MEMORY, "out of memory");
+            break;
+        }
+        reg->info[i][0] = k;
+        reg->info[i][1] = v;
+        reg->ninfo = i + 1;
+    }
+    pthread_mutex_unlock(&reg->grow);
+    return r;
+}
+
 void cv_metrics_free(struct cv_metrics *reg)
 {
     if (!reg) return;
+    info_clear(reg);
     for (unsigned m = 0; m < CV_M__COUNT; m++) free(reg->tables[m]);
     pthread_mutex_destroy(&reg->grow);
     free(reg);
@@ -358,6 +419,18 @@ cv_result cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out)
 {
     CV_ENSURE_REF(reg);
     static const char *const kind_names[] = {"counter", "gauge", "histogram"};
+    CV_GUARD(cv_metrics_write_family(out, "credvault_build_info", "gauge",
+                                     "always 1; the labels name the version, commit, build type and libraries"));
+    pthread_mutex_lock(&reg->grow);
+    const char *names[CV_METRICS_INFO_MAX], *values[CV_METRICS_INFO_MAX];
+    size_t ninfo = reg->ninfo;
+    for (size_t i = 0; i < ninfo; i++) {
+        names[i] = reg->info[i][0];
+        values[i] = reg->info[i][1];
+    }
+    cv_result r = cv_metrics_write_sample(out, "credvault_build_info", names, values, ninfo, 1);
+    pthread_mutex_unlock(&reg->grow);
+    CV_GUARD(r);
     for (unsigned m = 0; m < CV_M__COUNT; m++) {
         const struct family *f = &families[m];
         /* an unlabelled family always shows, at 0 until it moves, so alerts
@@ -386,7 +459,7 @@ cv_result cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out)
             }
         }
     }
-    return CV_OK;
+    return cv_metrics_render_process(out);
 }
 
 cv_result cv_metrics_write_sample(struct cv_buf *out, const char *name, const char *const *label_names,

@@ -140,7 +140,7 @@ static cv_result database_gauges(struct cv_app *app, struct cv_buf *out)
     uint64_t limit = cfg ? cfg->key_max_encryptions : 0;
     CV_GUARD(gauge(out, "credvault_key_max_encryptions", "CREDVAULT_KEY_MAX_ENCRYPTIONS, the rotation threshold",
                    (double)limit));
-    return gauge(out, "credvault_key_usage_ratio_max",
+    return gauge(out, "credvault_key_usage_max_ratio",
                  "encryptions of the most used key version over CREDVAULT_KEY_MAX_ENCRYPTIONS",
                  limit ? (double)u.max / (double)limit : 0);
 }

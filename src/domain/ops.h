@@ -32,4 +32,9 @@ struct cv_token_report {
 };
 CV_RESULT cv_app_token_report(struct cv_app *app, struct cv_token_report *out);
 
+/* `credvault version --json` and the build-info metric: the run-time versions
+ * of OpenSSL, libpq and cjose as {"openssl": …, "libpq": …, "cjose": …}
+ * (a new reference; NULL only when out of memory). */
+json_t *cv_app_library_versions(void);
+
 #endif

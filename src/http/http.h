@@ -126,4 +126,9 @@ unsigned cv_http_server_port(const struct cv_http_server *srv);
  * closes every connection and frees the server. NULL is a no-op. */
 void cv_http_server_stop(struct cv_http_server *srv);
 
+/* The run-time versions of libmicrohttpd and of the GnuTLS it serves TLS
+ * with, for `credvault version` and the build-info metric. */
+const char *cv_http_mhd_version(void);
+const char *cv_http_gnutls_version(void);
+
 #endif

@@ -143,7 +143,7 @@ START_TEST(gauges_from_the_database)
     long long acme = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
     ck_assert(metric_in(text, "credvault_key_encryptions{tenant=\"acme\",version=\"1\"}") >= (double)acme);
     ck_assert(metric_in(text, "credvault_key_max_encryptions") == 1000000000);
-    ck_assert(metric_in(text, "credvault_key_usage_ratio_max") > 0);
+    ck_assert(metric_in(text, "credvault_key_usage_max_ratio") > 0);
     ck_assert(metric_in(text, "credvault_audit_events_total{durability=\"sync\"}") >= 1);
     ck_assert(metric_in(text, "credvault_audit_events_total{durability=\"async\"}") >= 1);
     free(text);
