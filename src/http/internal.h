@@ -76,6 +76,8 @@ struct cv_http_listen_addr {
 CV_RESULT cv_http_listen_parse(const char *text, struct cv_http_listen_addr *out);
 /* 127.0.0.0/8, ::1, and ::ffff:127.0.0.0/104. */
 bool cv_http_listen_is_loopback(const struct cv_http_listen_addr *addr);
+/* After the daemon failed to start on `la`: what to fix, into out. */
+void cv_http_listen_why(const struct cv_http_listen_addr *la, const char *listen, char *out, size_t n);
 
 /* ---- the request and response behind the opaque types ---- */
 

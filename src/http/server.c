@@ -124,10 +124,9 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     srv->daemon = MHD_start_daemon(flags, la.port, NULL, NULL, cv_http_on_access, srv, MHD_OPTION_ARRAY, items,
                                    MHD_OPTION_END);
     if (!srv->daemon) {
-        r = cv_fail(CV_ERR_UNAVAILABLE,
-                    "cannot serve on %.80s: the address is in use or not local, or GnuTLS refused the "
-                    "certificate or key (the log line before this one says which)",
-                    opts->listen);
+        char why[256];
+        cv_http_listen_why(&la, opts->listen, why, sizeof(why));
+        r = cv_fail(CV_ERR_UNAVAILABLE, "%s", why);
         goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);

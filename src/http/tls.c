@@ -4,7 +4,10 @@
  * is ever logged. */
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "credvault/secret_file.h"
@@ -62,12 +65,66 @@ static cv_result read_key(const char *path, struct cv_buf *out)
     return r;
 }
 
+/* What an operator must fix, said before the server starts: a key that is
+ * not the certificate's, or a certificate outside its validity period. The
+ * first certificate of the chain is the server's. */
+static cv_result check_pair(const char *cert_file, const char *key_file, const struct cv_buf *cert,
+                            const struct cv_buf *key)
+{
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_x509_privkey_t pk = NULL;
+    cv_result r = CV_OK;
+    const gnutls_datum_t cd = {cert->data, (unsigned)cert->len};
+    const gnutls_datum_t kd = {key->data, (unsigned)key->len};
+    if (gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_privkey_init(&pk) < 0) {
+        r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        goto out;
+    }
+    if (gnutls_x509_crt_import(crt, &cd, GNUTLS_X509_FMT_PEM) < 0) {
+        r = cv_fail(CV_ERR_INPUT, "the TLS certificate file %s holds no certificate GnuTLS can read", cert_file);
+        goto out;
+    }
+    if (gnutls_x509_privkey_import(pk, &kd, GNUTLS_X509_FMT_PEM) < 0) {
+        r = cv_fail(CV_ERR_INPUT, "the TLS key file %s holds no unencrypted private key GnuTLS can read", key_file);
+        goto out;
+    }
+    unsigned char cid[64], kid[64];
+    size_t cn = sizeof(cid), kn = sizeof(kid);
+    if (gnutls_x509_crt_get_key_id(crt, 0, cid, &cn) < 0 || gnutls_x509_privkey_get_key_id(pk, 0, kid, &kn) < 0 ||
+        cn != kn || memcmp(cid, kid, cn) != 0) {
+        r = cv_fail(CV_ERR_INPUT,
+                    "the TLS key %s is not the key of the certificate %s: use the key the certificate was issued "
+                    "for, or issue a certificate for this key",
+                    key_file, cert_file);
+        goto out;
+    }
+    time_t now = time(NULL), from = gnutls_x509_crt_get_activation_time(crt),
+           until = gnutls_x509_crt_get_expiration_time(crt);
+    char when[32];
+    if (from != (time_t)-1 && now < from) {
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+        r = cv_fail(CV_ERR_INPUT, "the TLS certificate %s is not valid before %s: check this machine's clock",
+                    cert_file, when);
+    } else if (until != (time_t)-1 && now > until) {
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&until));
+        r = cv_fail(CV_ERR_INPUT, "the TLS certificate %s expired on %s: renew it", cert_file, when);
+    }
+out:
+    if (pk) gnutls_x509_privkey_deinit(pk); /* deinit wipes the key material */
+    if (crt) gnutls_x509_crt_deinit(crt);
+    return r;
+}
+
 cv_result cv_http_tls_load(const char *cert_file, const char *key_file, struct cv_buf *cert, struct cv_buf *key)
 {
     cv_buf_init(cert, CV_HTTP_TLS_CERT_MAX_BYTES);
     cv_buf_init_secret(key, CV_HTTP_TLS_KEY_MAX_BYTES);
     CV_GUARD(read_pem("certificate", cert_file, cert));
     cv_result r = read_key(key_file, key);
-    if (cv_failed(r)) cv_buf_free(cert);
+    if (cv_ok(r)) r = check_pair(cert_file, key_file, cert, key);
+    if (cv_failed(r)) {
+        cv_buf_free(cert);
+        cv_buf_free(key);
+    }
     return r;
 }

@@ -247,6 +247,75 @@ START_TEST(bad_start_refused)
 }
 END_TEST
 
+/* Start-up failures name what to fix: a key that is not the certificate's, a
+ * certificate outside its validity period, an address another process holds. */
+START_TEST(start_errors_say_what_to_fix)
+{
+    struct cv_http_server_options o;
+    struct cv_http_server *srv = NULL;
+    char other[700], cmd[3000], cert[800], key[800];
+    snprintf(other, sizeof(other), "%s/other", cert_dir);
+    ck_assert_int_eq(cv_test_make_cert(other), 0);
+    options(&o, "127.0.0.1:0", 1);
+    snprintf(key, sizeof(key), "%s/server.key", other);
+    o.tls_key_file = key; /* another certificate's key */
+    ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_INPUT);
+    ck_assert_msg(strstr(cv_error_message(), "is not the key of the certificate"), "%s", cv_error_message());
+    ck_assert_ptr_null(srv);
+
+    /* expired, and not yet valid: made with Python's cryptography, not with our code */
+    const char *when[][2] = {{"-400", "-1"}, {"30", "400"}};
+    const char *says[] = {"expired on", "is not valid before"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%s' && /usr/bin/python3 - <<'PY'\n"
+                 "import datetime\n"
+                 "from cryptography import x509\n"
+                 "from cryptography.x509.oid import NameOID\n"
+                 "from cryptography.hazmat.primitives import hashes, serialization\n"
+                 "from cryptography.hazmat.primitives.asymmetric import ec\n"
+                 "k = ec.generate_private_key(ec.SECP256R1())\n"
+                 "n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'localhost')])\n"
+                 "now = datetime.datetime.now(datetime.timezone.utc)\n"
+                 "c = (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key())\n"
+                 "     .serial_number(x509.random_serial_number())\n"
+                 "     .not_valid_before(now + datetime.timedelta(days=%s))\n"
+                 "     .not_valid_after(now + datetime.timedelta(days=%s)).sign(k, hashes.SHA256()))\n"
+                 "open('dated%d.crt', 'wb').write(c.public_bytes(serialization.Encoding.PEM))\n"
+                 "open('dated%d.key', 'wb').write(k.private_bytes(serialization.Encoding.PEM,\n"
+                 "    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))\n"
+                 "PY\n"
+                 "chmod 0600 dated%d.key",
+                 cert_dir, when[i][0], when[i][1], i, i, i);
+        ck_assert_int_eq(cv_test_sh(cmd), 0);
+        options(&o, "127.0.0.1:0", 1);
+        snprintf(cert, sizeof(cert), "%s/dated%d.crt", cert_dir, i);
+        snprintf(key, sizeof(key), "%s/dated%d.key", cert_dir, i);
+        o.tls_cert_file = cert;
+        o.tls_key_file = key;
+        ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_INPUT);
+        ck_assert_msg(strstr(cv_error_message(), says[i]), "%s", cv_error_message());
+    }
+
+    /* the port of a server this process runs: named, with this process as its holder */
+    struct fixture f;
+    start(&f, "127.0.0.1:0", 0);
+    char listen[64], pid[32];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", cv_http_server_port(f.srv));
+    snprintf(pid, sizeof(pid), "pid %d ", (int)getpid());
+    options(&o, listen, 0);
+    ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_UNAVAILABLE);
+    ck_assert_msg(strstr(cv_error_message(), "in use by") && strstr(cv_error_message(), pid) &&
+                      strstr(cv_error_message(), listen),
+                  "%s", cv_error_message());
+    /* an address that is not this machine's */
+    options(&o, "192.0.2.1:0", 1);
+    ck_assert_int_eq(cv_http_server_start(&o, routes, NROUTES, NULL, &srv).err, CV_ERR_UNAVAILABLE);
+    ck_assert_msg(strstr(cv_error_message(), "not an address of this machine"), "%s", cv_error_message());
+    stop(&f);
+}
+END_TEST
+
 START_TEST(oversize_body_content_length)
 {
     struct fixture f;
@@ -871,7 +940,7 @@ static Suite *suite(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "http_server", .timeout_s = 120};
     return cv_t_suite_new(&spec,
-                          CV_T_TESTS(plain_http_refused_off_loopback, bad_start_refused, oversize_body_content_length,
+                          CV_T_TESTS(plain_http_refused_off_loopback, bad_start_refused, start_errors_say_what_to_fix, oversize_body_content_length,
                                      oversize_body_chunked, endless_chunked_body_is_cut_off, wrong_media_type,
                                      invalid_json_refused, not_found_and_method_not_allowed, bad_paths_refused,
                                      path_params_and_query_decoded, common_headers_and_request_ids,
