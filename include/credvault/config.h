@@ -91,6 +91,10 @@ const struct cv_config_setting *cv_config_setting_at(size_t i);
 
 /* Loads defaults, then `file` (may be NULL), then the environment. */
 CV_RESULT cv_config_load(struct cv_config *cfg, const char *file);
+/* The known setting closest to `name` (a few edits at most), or NULL; a
+ * CREDVAULT_* variable of the environment that is no setting is logged with
+ * it by cv_config_load. */
+const char *cv_config_closest(const char *name);
 /* Parses one NAME=value text (a file's contents); exposed for tests and fuzzing.
  * Unknown CREDVAULT_* names are refused; other names (SOFTHSM2_CONF, a vendor
  * module's settings) are put into the process environment unless already set,

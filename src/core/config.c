@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "credvault/buf.h"
 #include "credvault/config.h"
+#include "credvault/log.h"
 #include "credvault/secret_file.h"
 
 extern char **environ;
@@ -299,8 +302,61 @@ void cv_config_scrub_environment(void)
         if (table[i].kind == K_SECRET) scrub_variable(table[i].doc.name);
 }
 
+/* Levenshtein distance of two setting names (both short: the table's
+ * longest is under 64 bytes; longer names are cut, they are typos anyway). */
+static size_t distance(const char *a, const char *b)
+{
+    enum { N = 64 };
+    size_t la = strnlen(a, N), lb = strnlen(b, N);
+    size_t prev[N + 1], cur[N + 1];
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+    }
+    return prev[lb];
+}
+
+const char *cv_config_closest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        size_t d = distance(name, table[i].doc.name);
+        if (d < best_d) {
+            best_d = d;
+            best = table[i].doc.name;
+        }
+    }
+    /* a guess further than a few edits away would mislead more than help */
+    return best_d <= 4 ? best : NULL;
+}
+
+/* A misspelt setting in the environment is ignored by getenv: say so, naming
+ * the closest known one (the same typo in a file is refused outright). Only
+ * names are logged, never values. */
+static void warn_unknown_environment(void)
+{
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "CREDVAULT_", 10) != 0) continue;
+        size_t len = strcspn(*e, "=");
+        if (find(*e, len)) continue;
+        char name[96];
+        snprintf(name, sizeof(name), "%.*s", (int)(len < 95 ? len : 95), *e);
+        const char *near = cv_config_closest(name);
+        cv_log(CV_LOG_WARN, "unknown_setting", "name", name, "did_you_mean", near ? near : "-", "source",
+               "environment", NULL);
+    }
+}
+
 cv_result cv_config_load(struct cv_config *cfg, const char *file)
 {
+    warn_unknown_environment();
     cv_config_defaults(cfg);
     if (file) {
         struct cv_buf b;

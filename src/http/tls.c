@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credvault/isotime.h"
 #include "credvault/secret_file.h"
 #include "tls.h"
 
@@ -100,13 +101,13 @@ static cv_result check_pair(const char *cert_file, const char *key_file, const s
     }
     time_t now = time(NULL), from = gnutls_x509_crt_get_activation_time(crt),
            until = gnutls_x509_crt_get_expiration_time(crt);
-    char when[32];
+    char when[CV_TIME_TEXT_BYTES];
     if (from != (time_t)-1 && now < from) {
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&from));
+        cv_time_iso8601((int64_t)from * 1000, when);
         r = cv_fail(CV_ERR_INPUT, "the TLS certificate %s is not valid before %s: check this machine's clock",
                     cert_file, when);
     } else if (until != (time_t)-1 && now > until) {
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&until));
+        cv_time_iso8601((int64_t)until * 1000, when);
         r = cv_fail(CV_ERR_INPUT, "the TLS certificate %s expired on %s: renew it", cert_file, when);
     }
 out:

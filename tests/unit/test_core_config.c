@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "credvault/buf.h"
@@ -385,6 +386,43 @@ START_TEST(foreign_names_go_to_environment)
 }
 END_TEST
 
+/* A misspelt CREDVAULT_* in the environment is no longer silent: a warning
+ * names it and the closest setting, never its value. */
+START_TEST(unknown_environment_names_are_warned)
+{
+    ck_assert_str_eq(cv_config_closest("CREDVAULT_LISTN"), "CREDVAULT_LISTEN");
+    ck_assert_str_eq(cv_config_closest("CREDVAULT_HSM_PIN_FIEL"), "CREDVAULT_HSM_PIN_FILE");
+    ck_assert_ptr_null(cv_config_closest("CREDVAULT_SOMETHING_ELSE_ENTIRELY"));
+    char path[64];
+    temp_file(path, "", 0);
+    int saved = dup(STDERR_FILENO);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+    ck_assert_int_eq(setenv("CREDVAULT_LISTN", "value-that-must-not-be-logged", 1), 0);
+    struct cv_config cfg;
+    cv_result r = cv_config_load(&cfg, NULL);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    unsetenv("CREDVAULT_LISTN");
+    ck_assert(cv_ok(r));
+    ck_assert_str_eq(cfg.listen, "127.0.0.1:8443"); /* ignored, as before */
+    cv_config_free(&cfg);
+    char got[4096] = "";
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(got, 1, sizeof(got) - 1, f);
+    got[n] = '\0';
+    fclose(f);
+    unlink(path);
+    ck_assert_msg(strstr(got, "\"unknown_setting\"") && strstr(got, "\"CREDVAULT_LISTN\"") &&
+                      strstr(got, "\"did_you_mean\":\"CREDVAULT_LISTEN\""),
+                  "%s", got);
+    ck_assert_ptr_null(strstr(got, "value-that-must-not-be-logged"));
+}
+END_TEST
+
 START_TEST(load_file_then_environment)
 {
     struct cv_config cfg;
@@ -459,6 +497,7 @@ int main(void)
     tcase_add_test(pos, pin_file_wins_over_pin);
     tcase_add_test(pos, pin_file_named_first_still_wins);
     tcase_add_test(pos, load_file_then_environment);
+    tcase_add_test(pos, unknown_environment_names_are_warned);
     tcase_add_test(pos, foreign_names_go_to_environment);
     tcase_add_test(pos, inline_pin_scrubbed_from_environment);
     suite_add_tcase(s, pos);
