@@ -84,6 +84,9 @@
     X(READY_VERSIONS, "ready_versions") \
     /* servers.c */ \
     X(SERVER_INSERT, "server_insert") \
+    X(IDEM_PRUNE, "idem_prune") \
+    X(IDEM_INSERT, "idem_insert") \
+    X(IDEM_GET, "idem_get") \
     X(SERVER_GET, "server_get") \
     X(SERVER_LIST, "server_list") \
     X(SERVER_UPDATE, "server_update") \

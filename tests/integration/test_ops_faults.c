@@ -4,11 +4,14 @@
  * with Retry-After within the deadline, /readyz 503 within a second,
  * /healthz 200 at once even with requests hanging on the database, and the
  * service serves again soon after SIGCONT. The log says the outage once,
- * then the recovery, not a line per request. */
+ * then the recovery, not a line per request. And Idempotency-Key: a retry
+ * of a deploy or an update, also after `kill -9` of serve, gets the first
+ * answer; the same key with another body gets 409. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -162,11 +165,102 @@ START_TEST(frozen_database_answers_503_within_the_deadline)
 }
 END_TEST
 
+
+/* ---- Idempotency-Key ---- */
+
+#define DEPLOY "/api/mcp/templates/github/deploy"
+#define BODY_A "{\"env\":{\"GITHUB_TOKEN\":\"ghp_idempotent_first_0123456789abcdef\"}}"
+#define BODY_B "{\"env\":{\"GITHUB_TOKEN\":\"ghp_idempotent_other_0123456789abcdef\"}}"
+
+static long long servers_of(const char *t)
+{
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers?limit=100", t, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    long long n = (long long)json_array_size(cv_t_data(&r));
+    cv_test_response_free(&r);
+    return n;
+}
+
+static void deploy_with_key(const char *t, const char *key, const char *body, long want, char *id, size_t id_len)
+{
+    char h[320];
+    snprintf(h, sizeof(h), "Idempotency-Key: %s", key);
+    const char *headers[] = {h, NULL};
+    struct cv_test_response r = cv_t_request_h(cl, "POST", DEPLOY, t, body, headers);
+    cv_t_expect_status(&r, want, want == 409 ? "idempotency_key_reused" : NULL);
+    if (id) snprintf(id, id_len, "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    cv_test_response_free(&r);
+}
+
+START_TEST(deploy_retried_with_the_same_key_makes_one_server)
+{
+    char first[160], again[160], other[160];
+    long long before = servers_of(tok);
+    deploy_with_key(tok, "deploy-key-1", BODY_A, 201, first, sizeof(first));
+    deploy_with_key(tok, "deploy-key-1", BODY_A, 201, again, sizeof(again));
+    ck_assert_str_eq(first, again);
+    ck_assert_int_eq(servers_of(tok), before + 1);
+    /* the same key for another request */
+    deploy_with_key(tok, "deploy-key-1", BODY_B, 409, NULL, 0);
+    ck_assert_int_eq(servers_of(tok), before + 1);
+    /* another token's keys are its own */
+    char tok2[160];
+    cv_t_token_mint(cl, svc.admin_token, "bob@frozen.example", "tenant-admin", tenant, NULL, tok2, sizeof(tok2));
+    deploy_with_key(tok2, "deploy-key-1", BODY_A, 201, other, sizeof(other));
+    ck_assert_str_ne(first, other);
+    /* a key that is not printable ASCII is refused */
+    deploy_with_key(tok, "bad key", BODY_A, 400, NULL, 0);
+    /* nothing of the body is kept: only its hash */
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM idempotency_keys WHERE octet_length(request_hash) = 32"),
+                     cv_t_psql_int("SELECT count(*) FROM idempotency_keys"));
+
+    /* serve killed (-9) after answering: the key outlives the process */
+    int st;
+    kill(svc.pid, SIGKILL);
+    waitpid(svc.pid, &st, 0);
+    svc.pid = 0;
+    ck_assert_int_eq(cv_test_service_start(&svc, env), 0);
+    cv_test_client_free(cl);
+    cl = cv_test_client_new(svc.base_url, svc.ca_file);
+    deploy_with_key(tok, "deploy-key-1", BODY_A, 201, again, sizeof(again));
+    ck_assert_str_eq(first, again);
+    ck_assert_int_eq(servers_of(tok), before + 2); /* this token's one and bob's */
+}
+END_TEST
+
+START_TEST(update_retried_with_the_same_key_applies_once)
+{
+    char id[160], path[256], h[64];
+    deploy_with_key(tok, "deploy-for-update", BODY_A, 201, id, sizeof(id));
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", id);
+    snprintf(h, sizeof(h), "Idempotency-Key: update-key-1");
+    const char *headers[] = {h, NULL};
+    const char *body = "{\"env\":{\"GITHUB_ORG\":\"org-once\"}}";
+    struct cv_test_response r = cv_t_request_h(cl, "PUT", path, tok, body, headers);
+    cv_t_expect_status(&r, 200, NULL);
+    cv_test_response_free(&r);
+    char sql[320];
+    snprintf(sql, sizeof(sql), "SELECT revision FROM mcp_credentials WHERE server_id = '%s'", id);
+    long long once = cv_t_psql_int(sql);
+    r = cv_t_request_h(cl, "PUT", path, tok, body, headers);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(cv_t_data(&r), "id")), id);
+    cv_test_response_free(&r);
+    ck_assert_int_eq(cv_t_psql_int(sql), once); /* not applied a second time */
+    r = cv_t_request_h(cl, "PUT", path, tok, "{\"env\":{\"GITHUB_ORG\":\"org-twice\"}}", headers);
+    cv_t_expect_status(&r, 409, "idempotency_key_reused");
+    cv_test_response_free(&r);
+    ck_assert_int_eq(cv_t_psql_int(sql), once);
+}
+END_TEST
+
 static Suite *faults_suite(void)
 {
     static const struct cv_t_suite_spec spec = {
         .name = "ops_faults", .timeout_s = 120, .setup = fresh_actors, .teardown = thaw};
-    return cv_t_suite_new(&spec, CV_T_TESTS(frozen_database_answers_503_within_the_deadline));
+    return cv_t_suite_new(&spec, CV_T_TESTS(frozen_database_answers_503_within_the_deadline,
+                                                 deploy_retried_with_the_same_key_makes_one_server,
+                                                 update_retried_with_the_same_key_applies_once));
 }
 
 int main(void)
