@@ -207,6 +207,9 @@ static enum outcome run_once(struct cv_conn *c, struct cv_q *all[], size_t n, st
     return cv_store_sqlstate_drops(PQresultErrorField(run->error, PG_DIAG_SQLSTATE)) ? RUN_LOST : RUN_SQL_ERROR;
 }
 
+/* Per request during an outage: the first in full, then counts (log.h). */
+static struct cv_log_burst lost_burst, unavailable_burst;
+
 static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const struct run *run)
 {
     const char *state = PQresultErrorField(run->error, PG_DIAG_SQLSTATE);
@@ -214,7 +217,8 @@ static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const 
     cv_err e = cv_store_sqlstate_err(state, msgs ? msgs->fk_err : CV_ERR_NONE);
     cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
     int level = e == CV_ERR_INTERNAL ? CV_LOG_ERROR : e == CV_ERR_UNAVAILABLE ? CV_LOG_WARN : CV_LOG_DEBUG;
-    cv_store_log_result_error("db_error", run->failed, run->error, level);
+    if (e != CV_ERR_UNAVAILABLE || cv_log_burst_failed(&unavailable_burst, "db_error_unavailable"))
+        cv_store_log_result_error("db_error", run->failed, run->error, level);
     if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", msgs && msgs->fk ? msgs->fk : "not found");
     switch (e) {
     case CV_ERR_CONFLICT:
@@ -228,11 +232,19 @@ static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const 
     }
 }
 
+
+static void log_ok(void)
+{
+    cv_log_burst_ok(&lost_burst, "db_connection_lost");
+    cv_log_burst_ok(&unavailable_burst, "db_error_unavailable");
+}
+
 static void log_lost(struct cv_conn *c, const struct run *run)
 {
+    cv_metric_inc_l(c->st->metrics, CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
+    if (!cv_log_burst_failed(&lost_burst, "db_connection_lost")) return;
     if (run->error) cv_store_log_result_error("db_connection_lost", run->failed, run->error, CV_LOG_WARN);
     else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
-    cv_metric_inc_l(c->st->metrics, CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
 }
 
 static cv_result check_statements(struct cv_q *qs, size_t n)
@@ -298,7 +310,10 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         if (if_changed) cv_q_clear(&mark, 1);
         cv_q_clear(events, tx->nevents);
         if (o != RUN_LOST) cv_store_breaker_ok(st);
-        if (o == RUN_OK) break;
+        if (o == RUN_OK) {
+            log_ok();
+            break;
+        }
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
             r = sql_error(st, tx, &run);
@@ -365,7 +380,10 @@ static cv_result tx_batch(struct cv_tx_open *o, struct cv_q *all[], size_t n, co
     enum outcome out = run_once(o->c, all, n, &run);
     if (out != RUN_LOST) cv_store_breaker_ok(o->st);
     else cv_store_breaker_failed(o->st);
-    if (out == RUN_OK) return CV_OK;
+    if (out == RUN_OK) {
+        log_ok();
+        return CV_OK;
+    }
     for (size_t i = 0; i < n; i++) cv_q_clear(all[i], 1);
     cv_result r;
     if (out == RUN_SQL_ERROR) {
