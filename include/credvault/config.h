@@ -26,6 +26,7 @@ struct cv_config {
     char *database_url;    /* CREDVAULT_DATABASE_URL (password may come from CREDVAULT_DATABASE_PASSWORD_FILE) */
     char *database_password; /* secret memory, or NULL */
     char *database_owner_url; /* CREDVAULT_DATABASE_OWNER_URL: the role that owns the schema (migrate only) */
+    unsigned database_timeout_ms; /* CREDVAULT_DATABASE_TIMEOUT_MS: statement timeout */
     /* HTTP */
     char *listen;          /* CREDVAULT_LISTEN host:port */
     int tls;               /* CREDVAULT_TLS on|off */

@@ -105,6 +105,18 @@ struct cv_server_row {
 };
 void cv_server_row_free(struct cv_server_row *row);
 
+/* An Idempotency-Key (migration 0013): remembered with the write it names,
+ * in the same transaction, for CV_STORE_IDEM_KEEP_S; scoped to the tenant
+ * and `principal` (the token's id). */
+#define CV_STORE_IDEM_KEY_MAX_BYTES 255
+#define CV_STORE_IDEM_KEEP_S 86400
+#define CV_STORE_IDEM_KEEP_SQL "24 hours"
+struct cv_store_idem {
+    const char *key;
+    const char *principal;
+    uint8_t request_hash[32]; /* SHA-256 of method, route and body: never the body */
+};
+
 /* An audit event. Store calls that change state take the event that
  * records the change and commit it in the same transaction, or neither. */
 struct cv_audit_event {
@@ -179,6 +191,16 @@ CV_RESULT cv_store_server_list(struct cv_store *st, const char *tenant_id, unsig
  * last_updated_ms get the new values. */
 CV_RESULT cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
                                  const struct cv_audit_event *ev);
+/* The same writes, remembering `idem` in their transaction. A key already
+ * remembered fails the write with CV_ERR_CONFLICT: look it up. */
+CV_RESULT cv_store_server_insert_idem(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev,
+                                     const struct cv_store_idem *idem);
+CV_RESULT cv_store_server_update_idem(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
+                                     const struct cv_audit_event *ev, const struct cv_store_idem *idem);
+/* *found when `idem` is remembered (and not expired); *same_request when its
+ * request hash matches; server_id: the server its write named. */
+CV_RESULT cv_store_idem_get(struct cv_store *st, const char *tenant_id, const struct cv_store_idem *idem, int *found,
+                            int *same_request, char server_id[CV_SERVER_ID_MAX_BYTES + 1]);
 CV_RESULT cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id,
                                  const struct cv_audit_event *ev);
 

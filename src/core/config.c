@@ -42,6 +42,7 @@ static const struct setting table[] = {
     {{"CREDVAULT_DATABASE_URL", NULL, "libpq connection string or URI"}, K_STR, F(database_url), 0, 0},
     {{"CREDVAULT_DATABASE_OWNER_URL", NULL, "connection of the role that owns the schema; used by migrate only (default: CREDVAULT_DATABASE_URL)"}, K_STR, F(database_owner_url), 0, 0},
     {{"CREDVAULT_DATABASE_PASSWORD_FILE", NULL, "file holding the database password"}, K_SECRET_FILE, F(database_password), 0, 0},
+    {{"CREDVAULT_DATABASE_TIMEOUT_MS", "5000", "statement timeout; the client gives up 1 s later (a frozen database answers nothing)"}, K_UINT, F(database_timeout_ms), 100, 600000},
     {{"CREDVAULT_LISTEN", "127.0.0.1:8443", "host:port to listen on"}, K_STR, F(listen), 0, 0},
     {{"CREDVAULT_TLS", "on", "on, or off (plain HTTP, loopback addresses only)"}, K_BOOL, F(tls), 0, 1},
     {{"CREDVAULT_TLS_CERT", NULL, "PEM certificate chain file"}, K_STR, F(tls_cert), 0, 0},

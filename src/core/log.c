@@ -1,6 +1,7 @@
 /* JSON-lines logger on stderr. One write(2) per line so lines from worker
  * threads never interleave. Values are escaped; callers never pass secrets. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -93,4 +94,45 @@ void cv_log(enum cv_log_level level, const char *event, ...)
     l.buf[l.len++] = '\n';
     ssize_t w = write(STDERR_FILENO, l.buf, l.len);
     (void)w;
+}
+
+/* ---- bursts of one failure ---- */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int cv_log_burst_failed(struct cv_log_burst *b, const char *event)
+{
+    long long now = mono_ms();
+    int was = 0;
+    if (atomic_compare_exchange_strong(&b->failing, &was, 1)) {
+        atomic_store(&b->since_ms, now);
+        atomic_store(&b->window_ms, now);
+        atomic_store(&b->count, 0);
+        return 1;
+    }
+    atomic_fetch_add(&b->count, 1);
+    long long w = atomic_load(&b->window_ms);
+    if (now - w >= CV_LOG_BURST_INTERVAL_MS && atomic_compare_exchange_strong(&b->window_ms, &w, now)) {
+        char name[96], n[24], s[24];
+        snprintf(name, sizeof(name), "%s_repeated", event);
+        snprintf(n, sizeof(n), "%llu", atomic_exchange(&b->count, 0));
+        snprintf(s, sizeof(s), "%lld", (now - w) / 1000);
+        cv_log(CV_LOG_WARN, name, "count", n, "interval_s", s, (char *)NULL);
+    }
+    return 0;
+}
+
+void cv_log_burst_ok(struct cv_log_burst *b, const char *event)
+{
+    if (!atomic_load(&b->failing) || !atomic_exchange(&b->failing, 0)) return;
+    char name[96], n[24], ms[24];
+    snprintf(name, sizeof(name), "%s_recovered", event);
+    snprintf(n, sizeof(n), "%llu", atomic_exchange(&b->count, 0));
+    snprintf(ms, sizeof(ms), "%lld", mono_ms() - atomic_load(&b->since_ms));
+    cv_log(CV_LOG_INFO, name, "after_ms", ms, "repeats", n, (char *)NULL);
 }

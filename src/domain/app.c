@@ -6,6 +6,7 @@
 
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/ops.h"
 
 cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out)
 {
@@ -38,7 +39,8 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
             goto out;
         }
         struct cv_store_options so = {
-            .url = cfg->database_url, .password = cfg->database_password, .metrics = app->metrics};
+            .url = cfg->database_url, .password = cfg->database_password, .metrics = app->metrics,
+            .statement_timeout_ms = cfg->database_timeout_ms};
         CV_GUARD_OUT(r, cv_store_open(&so, &app->store));
     }
     if (parts & CV_APP_CATALOG) CV_GUARD_OUT(r, cv_catalog_load(cfg->templates_file, &app->catalog));
@@ -54,6 +56,7 @@ out:
 void cv_app_close(struct cv_app *app)
 {
     if (!app) return;
+    cv_app_ready_stop(app);
     cv_audit_sealer_stop(app);
     cv_oidc_close(app->oidc);
     if (app->catalog) cv_catalog_free(app->catalog);

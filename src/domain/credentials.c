@@ -120,8 +120,88 @@ static void next_server_id(const char *template_id, char out[CV_SERVER_ID_MAX_BY
     snprintf(out, CV_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
 }
 
+/* ---- Idempotency-Key ---- */
+
+/* The key's scope and the request's SHA-256 (route and canonical body;
+ * the body itself is never kept). */
+static cv_result idem_prepare(const struct cv_principal *p, const char *route, const char *target, int merge,
+                              const char *if_match, json_t *body, const char *key, struct cv_store_idem *idem)
+{
+    size_t n = strlen(key);
+    CV_ENSURE(n >= 1 && n <= CV_STORE_IDEM_KEY_MAX_BYTES, CV_ERR_INPUT, "Idempotency-Key must be 1 to %d characters",
+              CV_STORE_IDEM_KEY_MAX_BYTES);
+    for (size_t i = 0; i < n; i++)
+        CV_ENSURE(key[i] > 0x20 && key[i] < 0x7f, CV_ERR_INPUT, "Idempotency-Key must be printable ASCII");
+    memset(idem, 0, sizeof(*idem));
+    idem->key = key;
+    idem->principal = p->token_id[0] ? p->token_id : p->name;
+    char *canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    CV_ENSURE(canon != NULL, CV_ERR_MEMORY, "out of memory");
+    size_t head = strlen(route) + strlen(target) + (if_match ? strlen(if_match) : 0) + 8, len = strlen(canon);
+    char *buf = malloc(head + len + 1);
+    if (!buf) {
+        cv_json_free(canon);
+        CV_BAIL(CV_ERR_MEMORY, "out of memory");
+    }
+    int h = snprintf(buf, head, "%s %s %d %s\n", route, target, merge, if_match ? if_match : "");
+    memcpy(buf + h, canon, len);
+    cv_crypto_sha256(buf, (size_t)h + len, idem->request_hash);
+    cv_wipe(buf, (size_t)h + len);
+    free(buf);
+    cv_wipe(canon, len);
+    cv_json_free(canon);
+    return CV_OK;
+}
+
+/* A remembered key: the first answer for the same request, 409 for another. */
+static cv_result idem_lookup(struct cv_app *app, const struct cv_principal *p, const struct cv_store_idem *idem,
+                             int *found, char server_id[CV_SERVER_ID_MAX_BYTES + 1])
+{
+    int same = 0;
+    CV_GUARD(cv_store_idem_get(app->store, p->tenant_id, idem, found, &same, server_id));
+    if (*found && !same)
+        return cv_fail_code(CV_ERR_CONFLICT, "idempotency_key_reused",
+                            "this Idempotency-Key was used for a different request");
+    return CV_OK;
+}
+
+static json_t *deploy_json(json_t *tmpl, const struct cv_server_row *row, json_t *integrations)
+{
+    char created[32];
+    cv_time_iso8601(row->created_at_ms, created);
+    /* the seed's shape, with the transport the frontend shows beside the id */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row->server_id, "name",
+                     row->server_name, "status", "disconnected", "transport", template_transport(tmpl), "templateId",
+                     row->template_id, "createdAt", created, "createdBy", row->created_by, "configuration",
+                     "configuredIntegrations", integrations, "evidenceTypes", json_object_get(tmpl, "evidenceTypes"));
+}
+
+static cv_result deploy_replay(struct cv_app *app, const struct cv_principal *p, json_t *tmpl, const char *server_id,
+                               json_t **data)
+{
+    struct cv_server_row row;
+    memset(&row, 0, sizeof(row));
+    cv_result r = cv_store_server_get(app->store, p->tenant_id, server_id, 0, &row);
+    if (r.err == CV_ERR_NOT_FOUND)
+        return cv_fail_code(CV_ERR_CONFLICT, "idempotency_key_reused",
+                            "this Idempotency-Key deployed a server that was deleted since");
+    CV_GUARD(r);
+    json_t *integrations = row.configured_integrations ? json_loads(row.configured_integrations, 0, NULL) : NULL;
+    *data = integrations ? deploy_json(tmpl, &row, integrations) : NULL;
+    json_decref(integrations);
+    cv_server_row_free(&row);
+    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
+    return CV_OK;
+}
+
 cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,
                                 json_t *body, json_t **data)
+{
+    return cv_credentials_deploy_idem(app, p, template_id, body, NULL, data);
+}
+
+cv_result cv_credentials_deploy_idem(struct cv_app *app, const struct cv_principal *p, const char *template_id,
+                                     json_t *body, const char *idem_key, json_t **data)
 {
     CV_GUARD(require_tenant_role(p, 1));
     json_t *tmpl = cv_catalog_template(app->catalog, template_id);
@@ -151,6 +231,16 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
                   "template %s requires %s", template_id, json_string_value(req));
     }
 
+    struct cv_store_idem idem, *ip = NULL;
+    char replay_id[CV_SERVER_ID_MAX_BYTES + 1];
+    if (idem_key) {
+        CV_GUARD(idem_prepare(p, "deploy", template_id, 0, NULL, body, idem_key, &idem));
+        ip = &idem;
+        int found = 0;
+        CV_GUARD(idem_lookup(app, p, ip, &found, replay_id));
+        if (found) return deploy_replay(app, p, tmpl, replay_id, data);
+    }
+
     struct cv_server_row row;
     memset(&row, 0, sizeof(row));
     snprintf(row.tenant_id, sizeof(row.tenant_id), "%s", p->tenant_id);
@@ -176,18 +266,22 @@ cv_result cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p
         /* the event commits with the row, or neither does */
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, "credentials.deploy", row.server_id, "success");
-        r = cv_audit_change(app, cv_store_server_insert(app->store, &row, &ev), 1);
+        r = cv_audit_change(app, cv_store_server_insert_idem(app->store, &row, &ev, ip), 1);
         if (r.err != CV_ERR_CONFLICT) break;
+        if (ip) {
+            /* the same key committed meanwhile (a concurrent retry), or an id clash */
+            int found = 0;
+            CV_GUARD_OUT(r, idem_lookup(app, p, ip, &found, replay_id));
+            if (found) {
+                r = deploy_replay(app, p, tmpl, replay_id, data);
+                goto out;
+            }
+            r = cv_fail(CV_ERR_CONFLICT, "server already exists");
+        }
     }
     if (cv_failed(r)) goto out;
 
-    char created[32];
-    cv_time_iso8601(row.created_at_ms, created);
-    /* the seed's shape, with the transport the frontend shows beside the id */
-    *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:O, s:O}}", "id", row.server_id, "name",
-                      row.server_name, "status", "disconnected", "transport", template_transport(tmpl), "templateId",
-                      template_id, "createdAt", created, "createdBy", row.created_by, "configuration",
-                      "configuredIntegrations", integrations, "evidenceTypes", json_object_get(tmpl, "evidenceTypes"));
+    *data = deploy_json(tmpl, &row, integrations);
     if (!*data) r = cv_fail(CV_ERR_MEMORY, "out of memory");
 out:
     json_decref(integrations);
@@ -381,7 +475,35 @@ static cv_result parse_if_match(const char *h, int64_t *rev)
 cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                 json_t *body, int merge, const char *if_match, json_t **data)
 {
+    return cv_credentials_update_idem(app, p, server_id, body, merge, if_match, NULL, data);
+}
+
+/* A remembered update: the server as it is now (the same server). */
+static cv_result update_replay(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
+{
+    struct cv_server_row row;
+    CV_GUARD(get_row(app, p, server_id, 0, &row));
+    *data = server_json(app, &row);
+    cv_server_row_free(&row);
+    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
+    return CV_OK;
+}
+
+cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                     json_t *body, int merge, const char *if_match, const char *idem_key,
+                                     json_t **data)
+{
     CV_GUARD(require_tenant_role(p, 1));
+    struct cv_store_idem idem, *ip = NULL;
+    char replay_id[CV_SERVER_ID_MAX_BYTES + 1];
+    if (idem_key) {
+        CV_GUARD(check_server_id(server_id));
+        CV_GUARD(idem_prepare(p, "update", server_id, merge, if_match, body, idem_key, &idem));
+        ip = &idem;
+        int found = 0;
+        CV_GUARD(idem_lookup(app, p, ip, &found, replay_id));
+        if (found) return update_replay(app, p, server_id, data);
+    }
     static const char *const known[] = {"env", "expiresAt"};
     CV_GUARD(cv_check_fields(body, known, 2));
     int64_t want_rev;
@@ -443,7 +565,14 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace", server_id,
                             "success");
-        r = cv_audit_change(app, cv_store_server_update(app->store, &row, row.revision, &ev), 1);
+        r = cv_audit_change(app, cv_store_server_update_idem(app->store, &row, row.revision, &ev, ip), 1);
+        if (r.err == CV_ERR_CONFLICT && ip) {
+            /* the same key committed meanwhile: a concurrent retry */
+            int found = 0;
+            r = idem_lookup(app, p, ip, &found, replay_id);
+            if (cv_ok(r)) r = found ? update_replay(app, p, server_id, data) : cv_fail(CV_ERR_CONFLICT, "conflict");
+            goto out;
+        }
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
         if (cv_ok(r)) {
             *data = server_json(app, &row);

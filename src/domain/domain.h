@@ -59,6 +59,7 @@ struct cv_app {
     struct cv_metrics *metrics;     /* this service's registry */
     struct cv_oidc *oidc;           /* NULL unless CREDVAULT_OIDC_ISSUER is set (serve opens it) */
     uint32_t master_version;        /* current master key version */
+    struct cv_readiness *readiness; /* /readyz's probe thread, started on first use */
 };
 
 enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7 };
@@ -118,6 +119,14 @@ int cv_catalog_allows_name(json_t *tmpl, const char *name);
 /* ---- credentials (tenant-admin; auditor reads) ---- */
 CV_RESULT cv_credentials_deploy(struct cv_app *app, const struct cv_principal *p, const char *template_id,
                                 json_t *body, json_t **data);
+/* With an Idempotency-Key (NULL: none): a retry of the same request gets
+ * the first answer (the same server), another request with that key
+ * CV_ERR_CONFLICT "idempotency_key_reused". */
+CV_RESULT cv_credentials_deploy_idem(struct cv_app *app, const struct cv_principal *p, const char *template_id,
+                                     json_t *body, const char *idem_key, json_t **data);
+CV_RESULT cv_credentials_update_idem(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                     json_t *body, int merge, const char *if_match, const char *idem_key,
+                                     json_t **data);
 CV_RESULT cv_credentials_masked(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                 json_t **data);
 CV_RESULT cv_credentials_validate(struct cv_app *app, const struct cv_principal *p, const char *server_id,

@@ -7,16 +7,6 @@
 #include "credvault/store.h"
 #include "domain/ops.h"
 
-cv_result cv_app_ready(struct cv_app *app)
-{
-    cv_result hsm = cv_hsm_ping(app->hsm);
-    cv_result db = cv_store_ping(app->store);
-    if (cv_ok(hsm) && cv_ok(db)) return CV_OK;
-    cv_error_clear(); /* a probe's detail is for the log, not for /readyz */
-    return cv_fail_code(CV_ERR_UNAVAILABLE, "not_ready", "not ready: HSM %s, database %s",
-                        cv_ok(hsm) ? "ok" : "unavailable", cv_ok(db) ? "ok" : "unavailable");
-}
-
 cv_result cv_app_migrate(const struct cv_config *cfg, const char *dir, unsigned *applied)
 {
     const char *url = cfg->database_owner_url ? cfg->database_owner_url : cfg->database_url;

@@ -12,8 +12,12 @@
 
 /* /readyz: a token session answers and its login holds, and the database
  * answers. CV_ERR_UNAVAILABLE (code "not_ready", naming each part)
- * otherwise; neither probe's own error reaches the caller. */
+ * otherwise; neither probe's own error reaches the caller. Answers within
+ * a second whatever the dependencies do (readiness.c: the probes run on
+ * their own thread). */
 CV_RESULT cv_app_ready(struct cv_app *app);
+/* Ends the probe thread (cv_app_close does). */
+void cv_app_ready_stop(struct cv_app *app);
 
 /* `credvault migrate`: applies the migrations in `dir` as the schema's owner
  * (CREDVAULT_DATABASE_OWNER_URL, else CREDVAULT_DATABASE_URL); `applied`

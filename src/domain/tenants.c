@@ -48,12 +48,20 @@ cv_result cv_tenant_create(struct cv_app *app, const struct cv_principal *p, jso
     memset(&key, 0, sizeof(key));
     snprintf(key.ref.tenant_id, sizeof(key.ref.tenant_id), "%s", id);
     key.ref.version = 1;
-    key.ref.master_version = cv_lifecycle_master_version(app);
     snprintf(key.state, sizeof(key.state), "active");
-    CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &key.ref));
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, id, "tenant.create", id, "success");
-    cv_result r = cv_audit_change(app, cv_store_tenant_create(app->store, &t, &key, p->name, &ev), 1);
+    cv_result r;
+    for (int attempt = 0;; attempt++) {
+        key.ref.master_version = cv_lifecycle_master_version(app);
+        CV_GUARD(cv_hsm_tenant_key_generate(app->hsm, &key.ref));
+        r = cv_audit_change(app, cv_store_tenant_create(app->store, &t, &key, p->name, &ev), 1);
+        if (r.err != CV_ERR_NOT_FOUND || attempt > 0) break;
+        /* the master version was retired by another instance before this
+         * one heard of it: follow the database and wrap again */
+        CV_GUARD(cv_lifecycle_refresh_master(app));
+        if (cv_lifecycle_master_version(app) == key.ref.master_version) break;
+    }
     if (r.err == CV_ERR_CONFLICT) return cv_fail_code(CV_ERR_CONFLICT, "tenant_exists", "tenant '%s' exists", id);
     CV_GUARD(r);
     CV_GUARD(cv_store_tenant_get(app->store, id, &t));

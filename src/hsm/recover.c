@@ -3,6 +3,7 @@
  * sessions and re-finds handles while the others wait, then the operation is
  * retried with bounded exponential backoff. Never retries an answer about the
  * data (a wrong tag is not an outage) and never retries a refused PIN. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -74,6 +75,9 @@ cv_result cv_hsm_connect_retrying(struct cv_hsm *hsm, CK_RV *rv)
 /* Exclusive: waits for every attempt in flight to end. `seen` is the
  * generation the failed attempt ran in; if another thread recovered since,
  * there is nothing to do. */
+/* Per request while the token is gone: the first in full, then counts (log.h). */
+static struct cv_log_burst recover_burst, unavailable_burst;
+
 static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned attempt)
 {
     pthread_rwlock_wrlock(&hsm->state);
@@ -83,7 +87,8 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
     }
     char attempt_text[16];
     snprintf(attempt_text, sizeof(attempt_text), "%u", attempt);
-    cv_log(CV_LOG_WARN, "hsm_recover", "rv", cv_hsm_rv_text(cause).s, "attempt", attempt_text, (char *)NULL);
+    if (!atomic_load(&recover_burst.failing))
+        cv_log(CV_LOG_WARN, "hsm_recover", "rv", cv_hsm_rv_text(cause).s, "attempt", attempt_text, (char *)NULL);
 
     cv_hsm_disconnect(hsm);
     CK_RV rv = CKR_OK;
@@ -94,14 +99,16 @@ static void recover(struct cv_hsm *hsm, uint64_t seen, CK_RV cause, unsigned att
     if (cv_ok(r)) {
         hsm->healthy = 1;
         hsm->broken_rv = CKR_OK;
+        cv_log_burst_ok(&recover_burst, "hsm_recover_failed");
         cv_log(CV_LOG_INFO, "hsm_recovered", "attempt", attempt_text, (char *)NULL);
     } else {
         hsm->healthy = 0;
         hsm->broken_rv = rv != CKR_OK ? rv : CKR_GENERAL_ERROR;
         /* Leave nothing half open for the next try. */
         cv_hsm_sessions_close(hsm);
-        cv_log(CV_LOG_WARN, "hsm_recover_failed", "rv", cv_hsm_rv_text(hsm->broken_rv).s, "attempt",
-               attempt_text, "error", cv_error_message(), (char *)NULL);
+        if (cv_log_burst_failed(&recover_burst, "hsm_recover_failed"))
+            cv_log(CV_LOG_WARN, "hsm_recover_failed", "rv", cv_hsm_rv_text(hsm->broken_rv).s, "attempt",
+                   attempt_text, "error", cv_error_message(), (char *)NULL);
     }
     pthread_rwlock_unlock(&hsm->state);
 }
@@ -138,11 +145,14 @@ static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
         }
         if (cv_failed(r) && lease.rv != CKR_OK)
             cv_metric_inc_l(hsm->metrics, CV_M_HSM_ERRORS, cv_hsm_rv_text(lease.rv).s, NULL, NULL);
+        if (cv_ok(r)) cv_log_burst_ok(&unavailable_burst, "hsm_unavailable");
         if (cv_ok(r) || !lease.retry) return r;
         if (attempt >= hsm->retries) {
             char tries[16];
             snprintf(tries, sizeof(tries), "%u", attempt + 1);
-            cv_log(CV_LOG_ERROR, "hsm_unavailable", "rv", cv_hsm_rv_text(lease.rv).s, "attempts", tries, (char *)NULL);
+            if (cv_log_burst_failed(&unavailable_burst, "hsm_unavailable"))
+                cv_log(CV_LOG_ERROR, "hsm_unavailable", "rv", cv_hsm_rv_text(lease.rv).s, "attempts", tries,
+                       (char *)NULL);
             return cv_fail(CV_ERR_UNAVAILABLE, "HSM unavailable (%s)", cv_hsm_rv_text(lease.rv).s);
         }
         /* The first retry follows a recovery at once (stale sessions after a

@@ -196,6 +196,9 @@ static enum MHD_Result queue_response(struct exchange *ex)
     /* RFC 6750 §3: a 401 names the scheme it wants */
     if (ok && status == 401 && (fallback || !has_header(res, "WWW-Authenticate")))
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"credvault\"") == MHD_YES;
+    /* every 503 says when to come back: the breakers probe once a second */
+    if (ok && status == 503 && (fallback || !has_header(res, "Retry-After")))
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, CV_HTTP_RETRY_AFTER_S) == MHD_YES;
     if (ok && atomic_load(&ex->srv->stopping))
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
     enum MHD_Result q = ok ? MHD_queue_response(ex->req.conn, status, r) : MHD_NO;

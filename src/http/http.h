@@ -19,6 +19,7 @@
 #define CV_HTTP_MAX_SEGMENTS 16             /* more: 400 */
 #define CV_HTTP_MAX_PARAMS 8                /* ":name" segments in one pattern */
 #define CV_HTTP_MAX_QUERY_PARAMS 32         /* more: 400 */
+#define CV_HTTP_RETRY_AFTER_S "1"            /* Retry-After of a 503 that names none */
 #define CV_HTTP_MAX_RESPONSE_HEADERS 16     /* cv_http_header_add beyond this: 500 */
 #define CV_HTTP_CONNECTION_MEMORY_BYTES (32 * 1024) /* per connection: request line + headers */
 #define CV_HTTP_DISCARD_MAX_BYTES (1024 * 1024) /* read past the body limit before dropping */

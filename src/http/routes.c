@@ -151,7 +151,8 @@ static void deploy(void *a, struct cv_http_request *req, struct cv_http_response
     struct cv_principal p;
     json_t *body, *data = NULL;
     if (!cv_routes_authenticate_json(a, req, res, &p, &body)) return;
-    cv_result r = cv_credentials_deploy(a, &p, cv_http_param(req, "templateId"), body, &data);
+    cv_result r = cv_credentials_deploy_idem(a, &p, cv_http_param(req, "templateId"), body,
+                                             cv_http_header(req, "Idempotency-Key"), &data);
     json_decref(body);
     cv_routes_finish(res, r, 201, data);
 }
@@ -203,8 +204,9 @@ static void credentials_update(void *a, struct cv_http_request *req, struct cv_h
     if (merge && strcmp(merge, "true") != 0 && strcmp(merge, "false") != 0)
         r = cv_fail(CV_ERR_INPUT, "merge must be true or false");
     if (cv_ok(r))
-        r = cv_credentials_update(a, &p, cv_http_param(req, "serverId"), body, merge && strcmp(merge, "true") == 0,
-                                  cv_http_header(req, "If-Match"), &data);
+        r = cv_credentials_update_idem(a, &p, cv_http_param(req, "serverId"), body,
+                                       merge && strcmp(merge, "true") == 0, cv_http_header(req, "If-Match"),
+                                       cv_http_header(req, "Idempotency-Key"), &data);
     json_decref(body);
     if (cv_ok(r)) etag(res, data);
     cv_routes_finish(res, r, 200, data);

@@ -26,6 +26,7 @@ void cv_conn_reset(struct cv_conn *c)
     c->pg = NULL;
     memset(c->prepared, 0, sizeof(c->prepared));
     c->fatal = 0;
+    c->timed_out = 0;
 }
 
 void cv_conn_release(struct cv_conn *c)
@@ -83,7 +84,11 @@ cv_result cv_conn_get(struct cv_store *st, struct cv_conn **out)
         cv_conn_reset(c);
     }
     if (!c->pg) {
-        CV_GUARD(cv_store_connect(&st->ci, &c->pg, &c->fatal));
+        cv_result r = cv_store_connect(&st->ci, &c->pg, &c->fatal);
+        if (cv_failed(r)) {
+            cv_store_breaker_failed(st);
+            return r;
+        }
         memset(c->prepared, 0, sizeof(c->prepared));
     }
     *out = c;

@@ -30,16 +30,20 @@ void cv_store_log_result_error(const char *event, const char *what, const PGresu
            NULL);
 }
 
+static struct cv_log_burst connect_burst; /* one line per outage, not per attempt */
+
 cv_result cv_store_connect(const struct cv_conninfo *ci, PGconn **out, int *fatal)
 {
     *out = NULL;
     PGconn *pg = PQconnectdbParams(ci->keys, ci->vals, 1);
     CV_ENSURE(pg != NULL, CV_ERR_MEMORY, "out of memory");
     if (PQstatus(pg) != CONNECTION_OK) {
-        cv_log(CV_LOG_WARN, "db_connect_failed", "message", PQerrorMessage(pg), NULL);
+        if (cv_log_burst_failed(&connect_burst, "db_connect_failed"))
+            cv_log(CV_LOG_WARN, "db_connect_failed", "message", PQerrorMessage(pg), NULL);
         PQfinish(pg);
         CV_BAIL(CV_ERR_UNAVAILABLE, "database unavailable");
     }
+    cv_log_burst_ok(&connect_burst, "db_connect_failed");
     if (fatal) *fatal = 0;
     PQsetNoticeReceiver(pg, notice_receiver, fatal);
     *out = pg;

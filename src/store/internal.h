@@ -21,6 +21,11 @@
 #define CV_STORE_TIME_MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 #define CV_STORE_CONNECT_TIMEOUT_S 3
 #define CV_STORE_STATEMENT_TIMEOUT_MS 5000
+/* the client's deadline of one round trip is the statement timeout plus
+ * this: a live server cancels first and says so; a frozen one says nothing */
+#define CV_STORE_DEADLINE_GRACE_MS 1000
+#define CV_STORE_BREAKER_MS 500      /* an open breaker refuses calls this long, then one probes */
+#define CV_STORE_BREAKER_LOG_MS 10000 /* while open, one line with the count per interval */
 #define CV_STORE_MIGRATE_LOCK_TIMEOUT_MS 30000
 #define CV_STORE_URL_MAX_BYTES 4096
 #define CV_MIGRATION_MAX_BYTES ((size_t)1024 * 1024)

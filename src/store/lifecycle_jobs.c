@@ -75,6 +75,16 @@ CV_SQL_DEF(join_master_sql, LC_JOB_JOIN_MASTER,
     "SELECT " CV_LC_JOB_COLS ", " REMAINING " FROM key_jobs j WHERE j.kind = 'master_rewrap' AND j.state = 'running'",
     0);
 
+/* Whether there is a version to move to at all (else: not found). */
+CV_SQL_DEF(has_master_sql, LC_JOB_HAS_MASTER, "SELECT EXISTS (SELECT 1 FROM master_keys WHERE state = 'active')", 0);
+
+CV_SQL_DEF(has_tenant_key_sql, LC_JOB_HAS_TENANT_KEY,
+    "SELECT EXISTS (SELECT 1 FROM tenant_keys WHERE tenant_id = $1::text AND state = 'active')", 1);
+
+/* A job that ends between "start" and "join" sends the start round again;
+ * a job ending that often in one call means something else is wrong. */
+#define JOB_START_ATTEMPTS 4
+
 cv_result cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, const char *tenant_id, const char *actor,
                                 const struct cv_audit_event *ev, struct cv_key_job_row *job, int *started)
 {
@@ -85,36 +95,50 @@ cv_result cv_store_lc_job_start(struct cv_store *st, enum cv_job_kind kind, cons
     struct cv_tx_open tx;
     struct cv_tx d;
     struct cv_q q;
-    cv_q_init(&q, master ? &start_master_sql : &start_record_sql);
+    cv_q_init(&q, &start_master_sql);
     cv_result r;
     CV_GUARD_OUT(r, cv_lc_begin(st, job_scope(kind, tenant_id), &d, &tx));
-    if (!master) cv_q_text(&q, tenant_id);
-    cv_q_text(&q, actor);
-    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
-    CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
-    if (PQntuples(q.res) == 1) {
-        CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
+    /* Each statement reads the newest committed rows (READ COMMITTED): the
+     * running job that made the insert do nothing can end before the join
+     * looks for it. Then no job runs, and the insert is tried again. */
+    for (int attempt = 0; attempt < JOB_START_ATTEMPTS; attempt++) {
+        cv_q_init(&q, master ? &start_master_sql : &start_record_sql);
+        if (!master) cv_q_text(&q, tenant_id);
+        cv_q_text(&q, actor);
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
+        CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
+        if (PQntuples(q.res) == 1) {
+            CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
+            cv_q_clear(&q, 1);
+            CV_GUARD_OUT(r, cv_tx_key_event(&tx, "job_started", master ? NULL : tenant_id, job->target_version));
+            CV_GUARD_OUT(r, cv_tx_audit(&tx, ev, job->target_version));
+            CV_GUARD_OUT(r, cv_tx_commit(&tx));
+            *started = 1;
+            goto out;
+        }
         cv_q_clear(&q, 1);
-        CV_GUARD_OUT(r, cv_tx_key_event(&tx, "job_started", master ? NULL : tenant_id, job->target_version));
-        CV_GUARD_OUT(r, cv_tx_audit(&tx, ev, job->target_version));
-        CV_GUARD_OUT(r, cv_tx_commit(&tx));
-        *started = 1;
-        goto out;
+        /* a job is running already (or there is no key to move to) */
+        cv_q_init(&q, master ? &join_master_sql : &join_record_sql);
+        if (!master) cv_q_text(&q, tenant_id);
+        CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
+        CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
+        if (PQntuples(q.res) == 1) {
+            CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
+            cv_q_clear(&q, 1);
+            CV_GUARD_OUT(r, cv_tx_commit(&tx));
+            goto out;
+        }
+        cv_q_clear(&q, 1);
+        cv_q_init(&q, master ? &has_master_sql : &has_tenant_key_sql);
+        if (!master) cv_q_text(&q, tenant_id);
+        CV_GUARD_OUT(r, cv_tx_exec_row(&tx, &q, NULL, 1));
+        int target_exists = 0;
+        CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 0, &target_exists));
+        cv_q_clear(&q, 1);
+        if (!target_exists) break;
     }
-    cv_q_clear(&q, 1);
-    /* a job is running already (or there is no key to move to) */
-    cv_q_init(&q, master ? &join_master_sql : &join_record_sql);
-    if (!master) cv_q_text(&q, tenant_id);
-    CV_GUARD_OUT(r, cv_tx_exec(&tx, &q, NULL));
-    CV_GUARD_OUT(r, cv_pq_expect(q.res, CV_LC_JOB_NCOLS + 1));
-    if (PQntuples(q.res) != 1) {
-        r = master ? cv_fail(CV_ERR_NOT_FOUND, "no active master key is registered")
-                   : cv_fail(CV_ERR_NOT_FOUND, "tenant not found");
-        goto out;
-    }
-    CV_GUARD_OUT(r, read_job_with_remaining(q.res, 0, job));
-    cv_q_clear(&q, 1);
-    CV_GUARD_OUT(r, cv_tx_commit(&tx));
+    r = master ? cv_fail(CV_ERR_NOT_FOUND, "no active master key is registered")
+               : cv_fail(CV_ERR_NOT_FOUND, "tenant not found");
 out:
     cv_q_clear(&q, 1);
     cv_tx_abort(&tx);

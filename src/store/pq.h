@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "store/internal.h"
@@ -31,7 +32,28 @@ struct cv_store {
     pthread_mutex_t lock;
     struct cv_conn *conns; /* every live one, so close can finish them */
     struct cv_metrics *metrics; /* the service's, or NULL */
+    unsigned deadline_ms;       /* one round trip, client side: statement_timeout + grace */
+    /* circuit breaker (breaker.c): 0 closed, else calls fail until this time */
+    _Atomic int64_t breaker_until;
+    _Atomic int64_t breaker_since;
+    _Atomic int64_t breaker_logged;
+    _Atomic uint64_t breaker_refused;
 };
+
+int64_t cv_store_now_ms(void);
+/* CV_ERR_UNAVAILABLE at once while the breaker is open (one caller per
+ * interval is let through to probe). */
+CV_RESULT cv_store_breaker_admit(struct cv_store *st);
+/* The database was lost (connect failed, deadline passed, connection dropped). */
+void cv_store_breaker_failed(struct cv_store *st);
+/* The database answered. */
+void cv_store_breaker_ok(struct cv_store *st);
+
+struct cv_conn;
+/* Flushes what was sent and waits until a result can be read without
+ * blocking; 0 when the connection failed or `deadline` (cv_store_now_ms)
+ * passed first. */
+int cv_conn_wait_result(struct cv_conn *c, int64_t deadline);
 
 /* One thread's connection. `pg` NULL means "connect on next use". */
 struct cv_conn {
@@ -39,6 +61,7 @@ struct cv_conn {
     PGconn *pg;
     uint64_t prepared[CV_SQL_PREPARED_WORDS]; /* bit per enum cv_sql_id */
     int fatal;         /* the server said FATAL: it is closing this connection */
+    int timed_out;     /* a round trip passed its deadline */
     struct cv_conn *prev, *next;
 };
 

@@ -120,8 +120,78 @@ static cv_result check_sealed(const struct cv_server_row *row)
     return CV_OK;
 }
 
+/* ---- idempotency keys (migration 0013) ---- */
+
+CV_SQL_DEF(idem_prune_sql, IDEM_PRUNE,
+    "DELETE FROM idempotency_keys WHERE tenant_id = $1::text AND created_at < now() - interval '"
+    CV_STORE_IDEM_KEEP_SQL "'", 1);
+
+CV_SQL_DEF(idem_insert_sql, IDEM_INSERT,
+    "INSERT INTO idempotency_keys (tenant_id, principal, idem_key, request_hash, server_id) "
+    "VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::text)", 5);
+
+CV_SQL_DEF(idem_get_sql, IDEM_GET,
+    "SELECT server_id, request_hash = $4::bytea FROM idempotency_keys WHERE tenant_id = $1::text"
+    " AND principal = $2::text AND idem_key = $3::text AND created_at >= now() - interval '"
+    CV_STORE_IDEM_KEEP_SQL "'", 4);
+
+static cv_result check_idem(const struct cv_store_idem *idem)
+{
+    CV_ENSURE_REF(idem);
+    CV_GUARD(cv_store_check_len("idempotency key", idem->key, 1, CV_STORE_IDEM_KEY_MAX_BYTES));
+    CV_GUARD(cv_store_check_len("principal", idem->principal, 1, CV_STORE_PRINCIPAL_MAX_BYTES));
+    return CV_OK;
+}
+
+/* The two statements that remember `idem` in the write's transaction. */
+static void bind_idem(struct cv_q q[2], const char *tenant_id, const struct cv_store_idem *idem, const char *server_id)
+{
+    cv_q_init(&q[0], &idem_prune_sql);
+    cv_q_text(&q[0], tenant_id);
+    cv_q_init(&q[1], &idem_insert_sql);
+    cv_q_text(&q[1], tenant_id);
+    cv_q_text(&q[1], idem->principal);
+    cv_q_text(&q[1], idem->key);
+    cv_q_bytes(&q[1], idem->request_hash, sizeof(idem->request_hash));
+    cv_q_text(&q[1], server_id);
+}
+
+cv_result cv_store_idem_get(struct cv_store *st, const char *tenant_id, const struct cv_store_idem *idem, int *found,
+                            int *same_request, char server_id[CV_SERVER_ID_MAX_BYTES + 1])
+{
+    *found = *same_request = 0;
+    server_id[0] = '\0';
+    CV_ENSURE(cv_tenant_id_valid(tenant_id), CV_ERR_INPUT, "invalid tenant id");
+    CV_GUARD(check_idem(idem));
+    struct cv_q q;
+    cv_q_init(&q, &idem_get_sql);
+    cv_q_text(&q, tenant_id);
+    cv_q_text(&q, idem->principal);
+    cv_q_text(&q, idem->key);
+    cv_q_bytes(&q, idem->request_hash, sizeof(idem->request_hash));
+    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id, .flags = CV_TX_READ_ONLY};
+    cv_result r;
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, 2));
+    if (PQntuples(q.res) == 1) {
+        CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 0, server_id, CV_SERVER_ID_MAX_BYTES + 1));
+        CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 1, same_request));
+        *found = 1;
+    }
+out:
+    cv_q_clear(&q, 1);
+    return r;
+}
+
 cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev)
 {
+    return cv_store_server_insert_idem(st, row, ev, NULL);
+}
+
+cv_result cv_store_server_insert_idem(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev,
+                                     const struct cv_store_idem *idem)
+{
+    if (idem) CV_GUARD(check_idem(idem));
     CV_ENSURE_REF(row);
     CV_GUARD(check_sealed(row));
     CV_ENSURE(cv_store_fixed_ok(row->id, sizeof(row->id)) && (row->id[0] == '\0' || cv_store_uuid_ok(row->id)),
@@ -154,7 +224,13 @@ cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row,
                              .conflict = "server already exists",
                              .fk = "tenant key not found"};
     cv_result r;
-    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    struct cv_q qs[3];
+    qs[0] = q;
+    if (idem) bind_idem(&qs[1], row->tenant_id, idem, row->server_id);
+    r = cv_store_tx(st, &tx, qs, idem ? 3 : 1);
+    q = qs[0];
+    if (idem) cv_q_clear(&qs[1], 2);
+    if (cv_failed(r)) goto out;
     CV_GUARD_OUT(r, cv_pq_expect(q.res, 5));
     if (PQntuples(q.res) != 1) {
         r = cv_fail(CV_ERR_INTERNAL, "unexpected database result");
@@ -232,6 +308,13 @@ out:
 cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
                                  const struct cv_audit_event *ev)
 {
+    return cv_store_server_update_idem(st, row, expected_revision, ev, NULL);
+}
+
+cv_result cv_store_server_update_idem(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
+                                     const struct cv_audit_event *ev, const struct cv_store_idem *idem)
+{
+    if (idem) CV_GUARD(check_idem(idem));
     CV_ENSURE_REF(row);
     CV_GUARD(check_sealed(row));
     CV_ENSURE(expected_revision >= 1, CV_ERR_PRECONDITION, "the server's credentials changed; read them again");
@@ -255,7 +338,13 @@ cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row,
                              .fk = "tenant key not found"};
     cv_result r;
     int existed = 0;
-    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    struct cv_q qs[3];
+    qs[0] = q;
+    if (idem) bind_idem(&qs[1], row->tenant_id, idem, row->server_id);
+    r = cv_store_tx(st, &tx, qs, idem ? 3 : 1);
+    q = qs[0];
+    if (idem) cv_q_clear(&qs[1], 2);
+    if (cv_failed(r)) goto out;
     CV_GUARD_OUT(r, cv_pq_expect(q.res, 4));
     if (PQntuples(q.res) != 1) {
         r = cv_fail(CV_ERR_INTERNAL, "unexpected database result");

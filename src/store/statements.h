@@ -39,6 +39,8 @@
     X(LC_JOB_START_MASTER, "lc_job_start_master") \
     X(LC_JOB_JOIN_RECORD, "lc_job_join_record") \
     X(LC_JOB_JOIN_MASTER, "lc_job_join_master") \
+    X(LC_JOB_HAS_MASTER, "lc_job_has_master") \
+    X(LC_JOB_HAS_TENANT_KEY, "lc_job_has_tenant_key") \
     X(LC_JOB_LATEST, "lc_job_latest") \
     X(LC_JOB_BY_ID, "lc_job_by_id") \
     X(LC_JOBS_RUNNING, "lc_jobs_running") \
@@ -82,6 +84,9 @@
     X(READY_VERSIONS, "ready_versions") \
     /* servers.c */ \
     X(SERVER_INSERT, "server_insert") \
+    X(IDEM_PRUNE, "idem_prune") \
+    X(IDEM_INSERT, "idem_insert") \
+    X(IDEM_GET, "idem_get") \
     X(SERVER_GET, "server_get") \
     X(SERVER_LIST, "server_list") \
     X(SERVER_UPDATE, "server_update") \

@@ -49,6 +49,7 @@ cv_result cv_store_open(const struct cv_store_options *opt, struct cv_store **ou
         .lock_timeout_ms = 0,
         .application_name = "credvault",
     };
+    st->deadline_ms = st->params.statement_timeout_ms + CV_STORE_DEADLINE_GRACE_MS;
     CV_GUARD_OUT(r, cv_store_conninfo_init(&st->ci, &st->params));
     if (pthread_key_create(&st->key, thread_exit) != 0) {
         r = cv_fail(CV_ERR_MEMORY, "out of thread-local keys");

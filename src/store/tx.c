@@ -155,8 +155,9 @@ static int send_step(struct cv_conn *c, struct run *run, struct cv_q *q)
 
 /* Reads one step's result and the NULL that ends it. 0: the connection is
  * unusable (gone, or libpq and we disagree about what comes next). */
-static int read_step(struct cv_conn *c, struct run *run, const struct step *s)
+static int read_step(struct cv_conn *c, struct run *run, const struct step *s, int64_t deadline)
 {
+    if (!cv_conn_wait_result(c, deadline)) return 0;
     PGresult *res = PQgetResult(c->pg);
     if (!res) return 0;
     ExecStatusType t = PQresultStatus(res);
@@ -173,6 +174,7 @@ static int read_step(struct cv_conn *c, struct run *run, const struct step *s)
         res = NULL;
     }
     PQclear(res);
+    if (!cv_conn_wait_result(c, deadline)) return 0;
     PGresult *extra = PQgetResult(c->pg);
     if (extra) {
         PQclear(extra);
@@ -187,20 +189,26 @@ static int read_step(struct cv_conn *c, struct run *run, const struct step *s)
 static enum outcome run_once(struct cv_conn *c, struct cv_q *all[], size_t n, struct run *run)
 {
     memset(run, 0, sizeof(*run));
-    if (!PQenterPipelineMode(c->pg)) return RUN_LOST;
+    /* non-blocking, so that no send and no read outlives the deadline */
+    int64_t deadline = cv_store_now_ms() + (int64_t)c->st->deadline_ms;
+    if (PQsetnonblocking(c->pg, 1) != 0 || !PQenterPipelineMode(c->pg)) return RUN_LOST;
     for (size_t i = 0; i < n; i++)
         if (!send_step(c, run, all[i])) return RUN_LOST;
     if (!PQpipelineSync(c->pg)) return RUN_LOST;
     run->all_sent = 1;
     for (size_t i = 0; i < run->nsteps; i++)
-        if (!read_step(c, run, &run->steps[i])) return RUN_LOST;
+        if (!read_step(c, run, &run->steps[i], deadline)) return RUN_LOST;
+    if (!cv_conn_wait_result(c, deadline)) return RUN_LOST;
     PGresult *sync = PQgetResult(c->pg);
     int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
     PQclear(sync);
-    if (!synced || !PQexitPipelineMode(c->pg)) return RUN_LOST;
+    if (!synced || !PQexitPipelineMode(c->pg) || PQsetnonblocking(c->pg, 0) != 0) return RUN_LOST;
     if (!run->error) return RUN_OK;
     return cv_store_sqlstate_drops(PQresultErrorField(run->error, PG_DIAG_SQLSTATE)) ? RUN_LOST : RUN_SQL_ERROR;
 }
+
+/* Per request during an outage: the first in full, then counts (log.h). */
+static struct cv_log_burst lost_burst, unavailable_burst;
 
 static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const struct run *run)
 {
@@ -209,7 +217,8 @@ static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const 
     cv_err e = cv_store_sqlstate_err(state, msgs ? msgs->fk_err : CV_ERR_NONE);
     cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, cv_err_name(e), NULL, NULL);
     int level = e == CV_ERR_INTERNAL ? CV_LOG_ERROR : e == CV_ERR_UNAVAILABLE ? CV_LOG_WARN : CV_LOG_DEBUG;
-    cv_store_log_result_error("db_error", run->failed, run->error, level);
+    if (e != CV_ERR_UNAVAILABLE || cv_log_burst_failed(&unavailable_burst, "db_error_unavailable"))
+        cv_store_log_result_error("db_error", run->failed, run->error, level);
     if (strcmp(state, "23503") == 0) return cv_fail(e, "%s", msgs && msgs->fk ? msgs->fk : "not found");
     switch (e) {
     case CV_ERR_CONFLICT:
@@ -223,11 +232,19 @@ static cv_result sql_error(struct cv_store *st, const struct cv_tx *msgs, const 
     }
 }
 
+
+static void log_ok(void)
+{
+    cv_log_burst_ok(&lost_burst, "db_connection_lost");
+    cv_log_burst_ok(&unavailable_burst, "db_error_unavailable");
+}
+
 static void log_lost(struct cv_conn *c, const struct run *run)
 {
+    cv_metric_inc_l(c->st->metrics, CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
+    if (!cv_log_burst_failed(&lost_burst, "db_connection_lost")) return;
     if (run->error) cv_store_log_result_error("db_connection_lost", run->failed, run->error, CV_LOG_WARN);
     else cv_log(CV_LOG_WARN, "db_connection_lost", "message", PQerrorMessage(c->pg), NULL);
-    cv_metric_inc_l(c->st->metrics, CV_M_DB_ERRORS, "connection_lost", NULL, NULL);
 }
 
 static cv_result check_statements(struct cv_q *qs, size_t n)
@@ -277,8 +294,13 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
     cv_result r = CV_OK;
     for (int attempt = 0;; attempt++) {
         struct cv_conn *c;
-        r = cv_conn_get(st, &c);
+        /* the retry after a dropped connection is part of this call */
+        r = attempt == 0 ? cv_store_breaker_admit(st) : CV_OK;
+        if (cv_ok(r)) r = cv_conn_get(st, &c);
         if (cv_failed(r)) {
+            if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
+            if (if_changed) cv_q_clear(&mark, 1);
+            cv_q_clear(events, tx->nevents);
             cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, "connect", NULL, NULL);
             break;
         }
@@ -287,7 +309,11 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
         if (if_changed) cv_q_clear(&mark, 1);
         cv_q_clear(events, tx->nevents);
-        if (o == RUN_OK) break;
+        if (o != RUN_LOST) cv_store_breaker_ok(st);
+        if (o == RUN_OK) {
+            log_ok();
+            break;
+        }
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
             r = sql_error(st, tx, &run);
@@ -297,11 +323,14 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         /* the server named the failing statement: the implicit transaction
          * was rolled back, so running it again cannot apply it twice */
         int rolled_back = run.error && PQresultErrorField(run.error, PG_DIAG_SQLSTATE) != NULL;
-        int retry = attempt == 0 && (!run.all_sent || rolled_back || (tx->flags & CV_TX_READ_ONLY));
+        /* not after the deadline: a frozen server would cost a connect
+         * timeout more */
+        int retry = attempt == 0 && !c->timed_out && (!run.all_sent || rolled_back || (tx->flags & CV_TX_READ_ONLY));
         log_lost(c, &run);
         PQclear(run.error);
         cv_conn_reset(c);
         if (!retry) {
+            cv_store_breaker_failed(st);
             r = cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
             break;
         }
@@ -319,9 +348,16 @@ static void tx_close(struct cv_tx_open *o, int broken)
         if (o->c->pg == o->pg) cv_conn_reset(o->c);
         return;
     }
-    PGresult *res = PQexec(o->pg, "ROLLBACK");
-    int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    /* within the deadline too: a frozen server must not hold the abort */
+    int ok = PQsendQuery(o->pg, "ROLLBACK") && cv_conn_wait_result(o->c, cv_store_now_ms() + o->st->deadline_ms);
+    PGresult *res = ok ? PQgetResult(o->pg) : NULL;
+    ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
+    if (ok && cv_conn_wait_result(o->c, cv_store_now_ms() + o->st->deadline_ms)) {
+        res = PQgetResult(o->pg);
+        if (res) ok = 0;
+        PQclear(res);
+    }
     if (!ok || PQtransactionStatus(o->pg) != PQTRANS_IDLE) cv_conn_reset(o->c);
 }
 
@@ -342,7 +378,12 @@ static cv_result tx_batch(struct cv_tx_open *o, struct cv_q *all[], size_t n, co
     }
     struct run run;
     enum outcome out = run_once(o->c, all, n, &run);
-    if (out == RUN_OK) return CV_OK;
+    if (out != RUN_LOST) cv_store_breaker_ok(o->st);
+    else cv_store_breaker_failed(o->st);
+    if (out == RUN_OK) {
+        log_ok();
+        return CV_OK;
+    }
     for (size_t i = 0; i < n; i++) cv_q_clear(all[i], 1);
     cv_result r;
     if (out == RUN_SQL_ERROR) {
@@ -366,7 +407,12 @@ cv_result cv_tx_begin(struct cv_store *st, const struct cv_tx *tx, struct cv_tx_
     CV_ENSURE(!(tx->flags & CV_TX_EVENTS_IF_CHANGED), CV_ERR_INTERNAL, "conditional events need one round trip");
     o->st = st;
     o->tx = tx;
-    CV_GUARD(cv_conn_get(st, &o->c));
+    CV_GUARD(cv_store_breaker_admit(st));
+    cv_result got = cv_conn_get(st, &o->c);
+    if (cv_failed(got)) {
+        cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, "connect", NULL, NULL);
+        return got;
+    }
     o->pg = o->c->pg;
     o->open = 1;
     struct cv_q begin, scope;

@@ -412,6 +412,34 @@ cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row,
     return CV_OK;
 }
 
+/* Idempotency keys are the real store's (integration tests): the fake
+ * remembers none, so every write goes through. */
+cv_result cv_store_server_insert_idem(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev,
+                                     const struct cv_store_idem *idem)
+{
+    (void)idem;
+    return cv_store_server_insert(st, row, ev);
+}
+
+cv_result cv_store_server_update_idem(struct cv_store *st, struct cv_server_row *row, int64_t expected_revision,
+                                     const struct cv_audit_event *ev, const struct cv_store_idem *idem)
+{
+    (void)idem;
+    return cv_store_server_update(st, row, expected_revision, ev);
+}
+
+cv_result cv_store_idem_get(struct cv_store *st, const char *tenant_id, const struct cv_store_idem *idem, int *found,
+                            int *same_request, char server_id[CV_SERVER_ID_MAX_BYTES + 1])
+{
+    (void)tenant_id;
+    (void)idem;
+    CV_GUARD(cv_fake_enter(__func__));
+    (void)st;
+    *found = *same_request = 0;
+    server_id[0] = '\0';
+    return CV_OK;
+}
+
 cv_result cv_store_server_get(struct cv_store *st, const char *tenant_id, const char *server_id, int with_env,
                               struct cv_server_row *row)
 {
