@@ -46,7 +46,8 @@ cv_result cv_hsm_module_initialize(struct cv_hsm *hsm, CK_RV *rv)
     }
     /* Another user in this process (libp11) initialised it first; it owns C_Finalize. */
     if (*rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) return CV_OK;
-    return cv_fail(CV_ERR_UNAVAILABLE, "HSM C_Initialize failed (%s)", cv_hsm_rv_text(*rv).s);
+    return cv_fail(CV_ERR_UNAVAILABLE, "PKCS#11 module %s: C_Initialize failed (%s)", hsm->module_path,
+                   cv_hsm_rv_text(*rv).s);
 }
 
 void cv_hsm_module_finalize(struct cv_hsm *hsm)
