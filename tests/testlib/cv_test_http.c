@@ -130,6 +130,7 @@ static void record_exchange(CURL *h, const char *method, const char *path, const
     int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ssize_t w = fd >= 0 ? write(fd, text, n + 1) : -1;
     if (fd >= 0) close(fd);
+    text[n] = '\0';
     json_free_t json_free; /* the service's code may have set wiping allocators */
     json_get_alloc_funcs(NULL, &json_free);
     json_free(text);
