@@ -2,7 +2,8 @@
 # The cluster shape under a steady write load through HAProxy (scripts/cluster,
 # in a folder and on ports of its own): the primary stopped in immediate mode
 # and the standby promoted, one instance killed with SIGKILL and restarted,
-# the old primary re-attached and switched back to. Right after the failover,
+# the old primary re-attached and switched back to; a rewrap started on the
+# killed instance is finished by the others. Right after the failover,
 # a tenant key rotation, a master rotation, a token revoke and a tenant shred
 # made on one instance take effect on every instance within 1 s (the key
 # listeners reconnected and caught up). Afterwards every acknowledged write is
@@ -51,6 +52,8 @@ finish() {
 trap finish EXIT
 fail() { echo "test_cluster: $*" >&2; exit 1; }
 
+# rewrap batches small and slow, so that the job outlives the instance that starts it
+export CREDVAULT_REWRAP_BATCH_SIZE=20 CREDVAULT_REWRAP_PAUSE_MS=100
 say "starting the cluster in $dir (HAProxy on $CV_CLUSTER_PORT, instances on $CV_CLUSTER_INSTANCE_PORTS)"
 "$src/scripts/cluster" start
 ca=$dir/tls/ca.crt admin=$(cat "$dir/admin-token") front=https://127.0.0.1:$CV_CLUSTER_PORT
@@ -95,7 +98,12 @@ say "cache agreement: each change made on instance 1, polled on all three, under
 wait_progress 20 30 "after the failover"
 say "$(acked) writes acknowledged so far"
 
-say "SIGKILL to instance 2 under load"
+say "tenant key rotated and a rewrap of its records started on instance 2, then SIGKILL to instance 2 under load"
+i2=https://127.0.0.1:${ports[1]}
+curl -sS --fail-with-body --max-time 10 --cacert "$ca" -X POST -H "Authorization: Bearer $admin" \
+  "$i2/api/tenants/load/keys/rotate" >/dev/null
+curl -sS --fail-with-body --max-time 10 --cacert "$ca" -X POST -H "Authorization: Bearer $admin" \
+  "$i2/api/tenants/load/rewrap" >/dev/null
 kill -KILL "$(cat "$dir/run/instance-2.pid")"
 wait_progress 20 15 "with instance 2 dead"
 curl -s -o /dev/null --max-time 2 --cacert "$ca" "https://127.0.0.1:${ports[1]}/healthz" && fail "instance 2 still answers"
@@ -108,6 +116,13 @@ for _ in $(seq 100); do
 done
 (($(grep -c '/deploy' "$dir/log/instance-2.log" || true) > before)) || fail "HAProxy sent no write to the restarted instance 2 within 20 s"
 say "instance 2 rejoined: HAProxy sends it writes again"
+for _ in $(seq 150); do
+  job=$(api GET /api/tenants/load/rewrap "$admin" || true)
+  [[ $job == *'"state":"done"'* ]] && break
+  sleep 0.2
+done
+[[ $job == *'"state":"done"'* && $job == *'"remaining":0'* ]] || fail "the rewrap that instance 2 started was not finished by the others: $job"
+say "the rewrap instance 2 started and died in is done: $(sed -E 's/.*"done":([0-9]+).*/\1/' <<<"$job") records"
 
 say "failback: the old primary re-attached (pg_rewind), then switched back to"
 "$src/scripts/cluster" failback
