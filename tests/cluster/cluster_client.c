@@ -88,8 +88,8 @@ static void resp_free(struct resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void request(CURL *c, const char *ca, const char *method, const char *url, const char *token,
-                    const char *body, const char *idem, struct resp *r)
+static void request(CURL *c, const char *ca, const char *method, const char *url, const char *token, const char *body,
+                    const char *idem, struct resp *r)
 {
     memset(r, 0, sizeof(*r));
     char auth[256], key[160];
@@ -130,8 +130,10 @@ static void data_field(const struct resp *r, const char *field, char *out, size_
     out[0] = '\0';
     json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
     json_t *v = json_object_get(json_object_get(j, "data"), field);
-    if (json_is_string(v)) snprintf(out, n, "%s", json_string_value(v));
-    else if (json_is_integer(v)) snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
     json_decref(j);
 }
 
@@ -172,8 +174,8 @@ static void *writer_main(void *arg)
         if (stop_at) break;
         snprintf(key, sizeof(key), "w%d-%06d", w->n, seq);
         /* the value's last four characters are the key's: the masked read shows them */
-        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"env\":{\"GITHUB_TOKEN\":\"ghp_cluster_test_value_%s\"}}",
-                 key, key);
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"env\":{\"GITHUB_TOKEN\":\"ghp_cluster_test_value_%s\"}}", key,
+                 key);
         long long first_fail = 0;
         for (;;) {
             struct resp r;
@@ -200,7 +202,8 @@ static void *writer_main(void *arg)
                 atomic_fetch_add(&ld->hung, 1);
             } else if (r.status == 0) {
                 /* the first few say why: refused, reset, a handshake cut short */
-                if (atomic_fetch_add(&ld->no_answer, 1) < 5) fprintf(stderr, "cluster_client: write %s: %s\n", key, r.error);
+                if (atomic_fetch_add(&ld->no_answer, 1) < 5)
+                    fprintf(stderr, "cluster_client: write %s: %s\n", key, r.error);
             } else {
                 atomic_fetch_add(&ld->unexpected, 1);
                 fprintf(stderr, "cluster_client: write %s: status %ld: %.300s\n", key, r.status, r.body ? r.body : "");
@@ -232,7 +235,8 @@ static int cmd_load(char **a)
         w[i] = (struct writer){&ld, i};
         if (pthread_create(&t[i], NULL, writer_main, &w[i]) != 0) die("pthread_create");
     }
-    for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
     printf("requests=%ld\nacknowledged=%ld\nanswered_503=%ld\nanswered_503_without_retry_after=%ld\n"
            "no_answer=%ld\nanswered_429=%ld\nunexpected=%ld\nhung=%ld\nunresolved=%ld\n"
            "longest_unavailability_ms=%lld\nslowest_request_ms=%lld\n",
@@ -300,7 +304,8 @@ static int cmd_verify(char **a)
         parts[i] = (struct verify_part){&v, i};
         if (pthread_create(&t[i], NULL, verify_main, &parts[i]) != 0) die("pthread_create");
     }
-    for (int i = 0; i < MAX_WRITERS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < MAX_WRITERS; i++)
+        pthread_join(t[i], NULL);
     long acked = atomic_load(&v.acked), found = atomic_load(&v.found), wrong = atomic_load(&v.wrong);
     CURL *c = curl_easy_init();
     char url[640];
@@ -316,12 +321,14 @@ static int cmd_verify(char **a)
         json_t *arr = json_object_get(j, "data");
         size_t i, n = json_array_size(arr);
         json_t *s;
-        json_array_foreach(arr, i, s) {
+        json_array_foreach (arr, i, s) {
             const char *name = json_string_value(json_object_get(s, "name"));
             if (!name) continue;
             servers++;
-            if (json_object_get(names, name)) duplicates++;
-            else json_object_set_new(names, name, json_true());
+            if (json_object_get(names, name))
+                duplicates++;
+            else
+                json_object_set_new(names, name, json_true());
         }
         json_decref(j);
         resp_free(&r);
@@ -342,8 +349,8 @@ struct agree {
 };
 
 /* right after a failover an instance may still say 503 (its breaker probes every 500 ms) */
-static void call_r(struct agree *g, int inst, const char *method, const char *path, const char *token,
-                   const char *body, struct resp *r)
+static void call_r(struct agree *g, int inst, const char *method, const char *path, const char *token, const char *body,
+                   struct resp *r)
 {
     char url[640];
     snprintf(url, sizeof(url), "%s%s", g->url[inst], path);
@@ -359,8 +366,8 @@ static void call_r(struct agree *g, int inst, const char *method, const char *pa
                 r->body ? r->body : r->error);
 }
 
-static long call(struct agree *g, int inst, const char *method, const char *path, const char *token,
-                 const char *body, char *field_out, const char *field, size_t n)
+static long call(struct agree *g, int inst, const char *method, const char *path, const char *token, const char *body,
+                 char *field_out, const char *field, size_t n)
 {
     struct resp r;
     call_r(g, inst, method, path, token, body, &r);
@@ -395,7 +402,8 @@ static long long until_all(struct agree *g, long long t0, probe_fn probe, void *
             }
         }
         if (!left) break;
-        if (now_ms() - t0 > 10 * AGREE_BOUND_MS) die("%s: not on every instance after %d ms", what, 10 * AGREE_BOUND_MS);
+        if (now_ms() - t0 > 10 * AGREE_BOUND_MS)
+            die("%s: not on every instance after %d ms", what, 10 * AGREE_BOUND_MS);
         sleep_ms(10);
     }
     printf("%s_ms=%lld\n", what, worst);
@@ -478,7 +486,8 @@ static int cmd_agree(char **a)
            201, "deploy");
     /* every instance has the tenant's key cached before each change */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv);
-    for (int i = 0; i < 3; i++) expect(call(&g, i, "GET", path, tok, NULL, NULL, NULL, 0), 200, "masked read");
+    for (int i = 0; i < 3; i++)
+        expect(call(&g, i, "GET", path, tok, NULL, NULL, NULL, 0), 200, "masked read");
 
     /* 1. tenant key rotate (first: right after a failover it shows the
      * listeners caught up with what they could not hear): the others write
@@ -522,7 +531,8 @@ static int cmd_agree(char **a)
 
     /* 4. tenant shred: the others refuse the tenant's record */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv);
-    for (int i = 0; i < 3; i++) expect(call(&g, i, "GET", path, tok, NULL, NULL, NULL, 0), 200, "masked read");
+    for (int i = 0; i < 3; i++)
+        expect(call(&g, i, "GET", path, tok, NULL, NULL, NULL, 0), 200, "masked read");
     snprintf(path, sizeof(path), "/api/tenants/%s?confirm=%s", tenant, tenant);
     t0 = now_ms();
     expect(call(&g, 0, "DELETE", path, g.admin, NULL, NULL, NULL, 0), 200, "tenant shred");
@@ -532,7 +542,8 @@ static int cmd_agree(char **a)
 
     curl_easy_cleanup(g.c);
     printf("agree_worst_ms=%lld\n", worst);
-    if (worst > AGREE_BOUND_MS) die("a change took %lld ms to reach every instance (bound %d ms)", worst, AGREE_BOUND_MS);
+    if (worst > AGREE_BOUND_MS)
+        die("a change took %lld ms to reach every instance (bound %d ms)", worst, AGREE_BOUND_MS);
     return 0;
 }
 
@@ -541,9 +552,12 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc;
-    if (argc == 8 && strcmp(argv[1], "load") == 0) rc = cmd_load(argv + 2);
-    else if (argc == 6 && strcmp(argv[1], "verify") == 0) rc = cmd_verify(argv + 2);
-    else if (argc == 7 && strcmp(argv[1], "agree") == 0) rc = cmd_agree(argv + 2);
+    if (argc == 8 && strcmp(argv[1], "load") == 0)
+        rc = cmd_load(argv + 2);
+    else if (argc == 6 && strcmp(argv[1], "verify") == 0)
+        rc = cmd_verify(argv + 2);
+    else if (argc == 7 && strcmp(argv[1], "agree") == 0)
+        rc = cmd_agree(argv + 2);
     else {
         fprintf(stderr, "usage: cluster_client load URL CA TOKEN DIR WRITERS STOPFILE\n"
                         "       cluster_client verify URL CA TOKEN DIR\n"
