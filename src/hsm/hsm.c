@@ -80,6 +80,7 @@ static cv_result alloc(const struct cv_hsm_options *opt, struct cv_hsm **out)
     hsm->retries = opt->retries;
     hsm->backoff_ms = opt->backoff_ms;
     hsm->key_cache_size = opt->key_cache_size;
+    hsm->inspect = opt->inspect;
 
     cv_result res = CV_OK;
     hsm->module_path = strdup(opt->module_path);

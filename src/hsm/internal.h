@@ -52,6 +52,7 @@ struct cv_hsm {
     size_t pin_len;
     struct cv_hsm_selector *selector;
     unsigned session_count, retries, backoff_ms, key_cache_size;
+    int inspect; /* opened to report: missing mechanisms are gaps, not errors */
     struct cv_metrics *metrics; /* the service's, or NULL */
 
     void *dl;
@@ -65,7 +66,7 @@ struct cv_hsm {
     struct cv_hsm_profile profile;
     struct {
         CK_MECHANISM_TYPE mechanism;
-        int present;
+        int present, needed;
     } mechanisms[CV_HSM_STATUS_MECHANISMS];
     size_t mechanism_count;
 

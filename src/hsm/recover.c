@@ -20,6 +20,7 @@
 
 cv_result cv_hsm_connect(struct cv_hsm *hsm, CK_RV *rv)
 {
+    hsm->foreign = 0; /* set again only by this connect's identity check */
     CV_GUARD(cv_hsm_module_initialize(hsm, rv));
     CV_GUARD(cv_hsm_token_select(hsm, rv));
     CV_GUARD(cv_hsm_token_capabilities(hsm, rv));
