@@ -263,7 +263,11 @@ static cv_result run(struct cv_hsm *hsm, cv_hsm_op op, void *arg)
             r = op(hsm, &lease, arg);
             cv_hsm_lease_release(hsm, &lease);
         }
-        if (cv_ok(r)) return r;
+        if (cv_ok(r)) {
+            /* ends a burst of failures that never opened the breaker (one atomic load otherwise) */
+            cv_log_burst_ok(&unavailable_burst, "hsm_unavailable");
+            return r;
+        }
         if (lease.broken) return unavailable();
         if (lease.rv != CKR_OK) cv_metric_inc_l(hsm->metrics, CV_M_HSM_ERRORS, cv_hsm_rv_text(lease.rv).s, NULL, NULL);
         if (!lease.retry) {
