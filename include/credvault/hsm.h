@@ -33,6 +33,7 @@ struct cv_hsm_options {
     unsigned backoff_ms;     /* first backoff, doubled per attempt */
     unsigned key_cache_size; /* unwrapped tenant keys kept (LRU) */
     struct cv_metrics *metrics; /* the service's registry, or NULL */
+    int inspect;             /* open a token that lacks mechanisms, to report them (hsm status) */
 };
 
 /* A tenant key as stored in the database: wrapped by master `master_version`
@@ -66,9 +67,11 @@ struct cv_hsm_status {
     int binding_key_present;
     uint32_t master_versions[CV_HSM_MASTER_VERSIONS_MAX];
     size_t master_versions_count;
-    /* mechanisms credvault needs, and whether the token has them */
-    struct { char name[48]; int present; } mechanisms[12];
+    /* mechanisms credvault knows, whether the token has them, and, for one it
+     * needs and lacks (a gap), what the gap disables */
+    struct { char name[48]; int present; int needed; char disables[112]; } mechanisms[12];
     size_t mechanisms_count;
+    size_t gaps; /* needed and missing: only an `inspect` open gets this far with gaps */
     unsigned cached_keys;
 };
 CV_RESULT cv_hsm_status_get(struct cv_hsm *hsm, struct cv_hsm_status *st);

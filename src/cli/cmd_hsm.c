@@ -10,10 +10,10 @@
 #include "domain/domain.h"
 #include "domain/ops.h"
 
-static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app)
+static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app **app, unsigned extra)
 {
     if (cv_cli_config(ctx, cfg) != 0) return CV_EXIT_FAIL;
-    if (cv_failed(cv_app_open(cfg, CV_APP_HSM, app))) {
+    if (cv_failed(cv_app_open(cfg, CV_APP_HSM | extra, app))) {
         cv_cli_report("HSM");
         cv_config_free(cfg);
         return CV_EXIT_FAIL;
@@ -35,7 +35,7 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_hsm(ctx, &cfg, &app)) != 0) return rc;
+    if ((rc = open_hsm(ctx, &cfg, &app, 0)) != 0) return rc;
     unsigned created = 0;
     cv_result r = cv_keys_init(app->hsm, &created);
     if (cv_failed(r)) {
@@ -55,18 +55,22 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
 
 static json_t *status_json(const struct cv_hsm_status *st)
 {
-    json_t *mechs = json_object(), *masters = json_array();
-    for (size_t i = 0; i < st->mechanisms_count; i++)
+    json_t *mechs = json_object(), *masters = json_array(), *gaps = json_array();
+    for (size_t i = 0; i < st->mechanisms_count; i++) {
         json_object_set_new(mechs, st->mechanisms[i].name, json_boolean(st->mechanisms[i].present));
+        if (st->mechanisms[i].disables[0])
+            json_array_append_new(gaps, json_pack("{s:s, s:s}", "mechanism", st->mechanisms[i].name, "disables",
+                                                  st->mechanisms[i].disables));
+    }
     for (size_t i = 0; i < st->master_versions_count; i++)
         json_array_append_new(masters, json_integer(st->master_versions[i]));
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:b, s:o, s:b, s:o, s:i}", "module",
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:b, s:o, s:b, s:o, s:i, s:o}", "module",
                      st->module_path, "library", st->library_description, "token", "label", st->token_label,
                      "serial", st->token_serial, "model", st->token_model, "manufacturer", st->manufacturer,
                      "profile", st->profile, "wrapMechanism", st->wrap_mechanism, "gcmIvSource",
                      st->gcm_iv_source, "loggedIn", st->logged_in, "masterKeyVersions", masters,
                      "bindingKeyPresent", st->binding_key_present, "mechanisms", mechs, "cachedKeys",
-                     (int)st->cached_keys);
+                     (int)st->cached_keys, "gaps", gaps);
 }
 
 int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -83,7 +87,8 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
-    if ((rc = open_hsm(ctx, &cfg, &app)) != 0) return rc;
+    /* a token that lacks mechanisms is reported, not refused */
+    if ((rc = open_hsm(ctx, &cfg, &app, CV_APP_HSM_INSPECT)) != 0) return rc;
     struct cv_token_report report;
     if (cv_failed(cv_app_token_report(app, &report))) {
         cv_cli_report("hsm status");
@@ -91,6 +96,7 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     const struct cv_hsm_status st = report.hsm;
+    if (st.gaps) rc = CV_EXIT_FAIL; /* the report is printed all the same */
     int audit_key = report.audit_key_present;
     if (json_flag) {
         json_t *j = status_json(&st);
@@ -110,6 +116,9 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
     printf("mechanisms:   ");
     for (size_t i = 0; i < st.mechanisms_count; i++)
         printf(" %s%s", st.mechanisms[i].name, st.mechanisms[i].present ? "" : " (missing)");
+    for (size_t i = 0; i < st.mechanisms_count; i++)
+        if (st.mechanisms[i].disables[0])
+            printf("\ngap:           %s missing: %s", st.mechanisms[i].name, st.mechanisms[i].disables);
     printf("\nmaster keys:  ");
     if (st.master_versions_count == 0) printf(" none (run `credvault hsm init`)");
     for (size_t i = 0; i < st.master_versions_count; i++)

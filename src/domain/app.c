@@ -32,6 +32,7 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
             .backoff_ms = cfg->hsm_backoff_ms,
             .key_cache_size = cfg->key_cache_size,
             .metrics = app->metrics,
+            .inspect = (parts & CV_APP_HSM_INSPECT) != 0,
         };
         CV_GUARD_OUT(r, cv_hsm_open(&ho, &app->hsm));
     }

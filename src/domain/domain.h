@@ -62,7 +62,8 @@ struct cv_app {
     struct cv_readiness *readiness; /* /readyz's probe thread, started on first use */
 };
 
-enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7 };
+enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7,
+       CV_APP_HSM_INSPECT = 8 /* with CV_APP_HSM: open a token that lacks mechanisms, to report them */ };
 
 CV_RESULT cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out);
 void cv_app_close(struct cv_app *app);

@@ -16,7 +16,10 @@
 #include "credvault/log.h"
 #include "domain/lifecycle.h"
 
-#define LISTEN_BACKOFF_MAX_MS 30000
+/* Short: the cache follows key events only while the listener is connected,
+ * so after a database failover it must be back well within a second. */
+#define LISTEN_BACKOFF_MAX_MS 500
+#define CATCH_UP_RETRY_MS 250 /* a failed catch-up (say, the breaker still open) is tried again this soon */
 #define WORKER_RETRY_MS 1000 /* after an error, or while another worker holds the rows */
 #define PRUNE_EVERY_MS (3600 * 1000) /* key events older than CV_LC_EVENTS_KEEP_S go this often */
 
@@ -143,13 +146,15 @@ static int listener_sleep(struct cv_lifecycle *lc, unsigned ms)
     return stopping(lc);
 }
 
+static struct cv_log_burst recheck_burst; /* retried every CATCH_UP_RETRY_MS: one line per outage */
+
 static void *listener_main(void *arg)
 {
     struct cv_lifecycle *lc = arg;
     struct cv_app *app = lc->app;
     struct listen_state *s = calloc(1, sizeof(*s));
     struct cv_store_listener *l = NULL;
-    unsigned recheck_ms = app->cfg->key_recheck_s * 1000u, backoff = 100;
+    unsigned recheck_ms = app->cfg->key_recheck_s * 1000u, backoff = 100, wait_ms = recheck_ms;
     int64_t last_ok_ms = cv_time_now_ms(), last_prune_ms = 0;
     if (!s) {
         cv_log(CV_LOG_ERROR, "key_listener_failed", "reason", "out of memory", NULL);
@@ -168,11 +173,14 @@ static void *listener_main(void *arg)
                 continue;
             }
             backoff = 100;
+            /* events committed while no LISTEN was on (say, on a standby
+             * promoted meanwhile) are only in the table: read it at once */
+            wait_ms = 0;
             cv_log(CV_LOG_DEBUG, "key_listener_connected", NULL);
             if (cv_time_now_ms() - last_ok_ms > (int64_t)CV_LC_EVENTS_KEEP_S * 1000 / 2) drop_everything(app);
         }
         int notified = 0;
-        cv_result r = cv_store_listener_wait(l, recheck_ms, lc->wake[0], &notified);
+        cv_result r = cv_store_listener_wait(l, wait_ms, lc->wake[0], &notified);
         if (stopping(lc)) break;
         if (cv_failed(r)) {
             cv_store_listener_close(l);
@@ -182,8 +190,13 @@ static void *listener_main(void *arg)
          * a lost connection alike: the table says what changed */
         r = catch_up(s);
         if (cv_ok(r) && !notified) r = cv_lifecycle_refresh_master(app);
-        if (cv_ok(r)) last_ok_ms = cv_time_now_ms();
-        else cv_log(CV_LOG_WARN, "key_recheck_failed", "message", cv_error_message(), NULL);
+        wait_ms = cv_ok(r) ? recheck_ms : CATCH_UP_RETRY_MS;
+        if (cv_ok(r)) {
+            last_ok_ms = cv_time_now_ms();
+            cv_log_burst_ok(&recheck_burst, "key_recheck_failed");
+        } else if (cv_log_burst_failed(&recheck_burst, "key_recheck_failed")) {
+            cv_log(CV_LOG_WARN, "key_recheck_failed", "message", cv_error_message(), NULL);
+        }
         if (cv_ok(r) && cv_time_now_ms() - last_prune_ms > PRUNE_EVERY_MS) {
             uint64_t pruned;
             if (cv_ok(cv_store_lc_events_prune(app->store, CV_LC_EVENTS_KEEP_S, &pruned)))

@@ -53,6 +53,8 @@ static void release(struct cv_hsm *hsm)
     pthread_cond_destroy(&hsm->pool_cv);
     pthread_mutex_destroy(&hsm->owner_mu);
     pthread_mutex_destroy(&hsm->keys_mu);
+    pthread_mutex_destroy(&hsm->recheck_mu);
+    pthread_cond_destroy(&hsm->recheck_cv);
     free(hsm);
 }
 
@@ -70,12 +72,15 @@ static cv_result alloc(const struct cv_hsm_options *opt, struct cv_hsm **out)
     pthread_cond_init(&hsm->pool_cv, NULL);
     pthread_mutex_init(&hsm->owner_mu, NULL);
     pthread_mutex_init(&hsm->keys_mu, NULL);
+    pthread_mutex_init(&hsm->recheck_mu, NULL);
+    pthread_cond_init(&hsm->recheck_cv, NULL);
     hsm->owner = CK_INVALID_HANDLE;
     hsm->binding = CK_INVALID_HANDLE;
     hsm->session_count = opt->sessions;
     hsm->retries = opt->retries;
     hsm->backoff_ms = opt->backoff_ms;
     hsm->key_cache_size = opt->key_cache_size;
+    hsm->inspect = opt->inspect;
 
     cv_result res = CV_OK;
     hsm->module_path = strdup(opt->module_path);
@@ -112,7 +117,7 @@ cv_result cv_hsm_open(const struct cv_hsm_options *opt, struct cv_hsm **out)
     CK_RV rv = CKR_OK;
     CV_GUARD_OUT(res, cv_hsm_module_load(hsm));
     CV_GUARD_OUT(res, cv_hsm_connect_retrying(hsm, &rv));
-    hsm->healthy = 1;
+    atomic_store(&hsm->healthy, 1);
     cv_metric_set(hsm->metrics, CV_M_HSM_UP, 1);
     cv_log(CV_LOG_INFO, "hsm_open", "profile", hsm->profile.name, "wrap",
            cv_hsm_mechanism_name(hsm->profile.wrap_mechanism), "gcm_iv",
@@ -134,8 +139,9 @@ out:
 void cv_hsm_close(struct cv_hsm *hsm)
 {
     if (!hsm) return;
+    cv_hsm_recheck_stop(hsm);
     pthread_rwlock_wrlock(&hsm->state);
-    if (hsm->healthy) {
+    if (atomic_load(&hsm->healthy)) {
         unsigned long h;
         while (cv_hsm_cache_detach_next(hsm->cache, NULL, &h)) cv_hsm_destroy_quietly(hsm, hsm->owner, h);
     }

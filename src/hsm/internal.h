@@ -6,6 +6,7 @@
 #define CV_HSM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,7 @@ struct cv_hsm {
     size_t pin_len;
     struct cv_hsm_selector *selector;
     unsigned session_count, retries, backoff_ms, key_cache_size;
+    int inspect; /* opened to report: missing mechanisms are gaps, not errors */
     struct cv_metrics *metrics; /* the service's, or NULL */
 
     void *dl;
@@ -64,7 +66,7 @@ struct cv_hsm {
     struct cv_hsm_profile profile;
     struct {
         CK_MECHANISM_TYPE mechanism;
-        int present;
+        int present, needed;
     } mechanisms[CV_HSM_STATUS_MECHANISMS];
     size_t mechanism_count;
 
@@ -72,9 +74,28 @@ struct cv_hsm {
      * exclusive, so they never run under an operation in flight. */
     pthread_rwlock_t state;
     uint64_t generation; /* bumped by every recovery */
-    int healthy;         /* 0 after a recovery that failed */
-    CK_RV broken_rv;     /* why, while !healthy */
-    int pin_rejected;    /* never retry a login the token refused: PINs lock */
+    /* The breaker: 0 while a fault of a class that requests must not wait
+     * on stands (recover.c); read without the lock so that a request then
+     * costs microseconds. */
+    _Atomic int healthy;
+    _Atomic int fault;   /* enum cv_hsm_fault, while !healthy */
+    _Atomic CK_RV broken_rv; /* why, while !healthy */
+    int foreign;         /* the last connect found a token that is not the first one */
+
+    /* What the token said at the first open, re-checked at every re-open
+     * (identity.c): an HMAC of a fixed text under the binding key, or, while
+     * there is none, the token's serial number. */
+    struct {
+        int known, has_mac;
+        uint8_t mac[32];
+        char serial[17];
+    } identity;
+
+    /* The background re-check while the breaker is open (recover.c). */
+    pthread_mutex_t recheck_mu;
+    pthread_cond_t recheck_cv;
+    pthread_t recheck_th;
+    int recheck_started, recheck_stop;
 
     /* Pool of read-write sessions, each leased to one thread at a time. */
     pthread_mutex_t pool_mu;
@@ -106,6 +127,7 @@ struct cv_hsm_lease {
     unsigned index;
     uint64_t generation;
     int retry; /* the failure may heal by recovery */
+    int broken; /* refused by the open breaker, nothing was called */
     CK_RV rv;  /* the return value that failed the attempt */
 };
 
@@ -118,6 +140,11 @@ CV_RESULT cv_hsm_run(struct cv_hsm *hsm, cv_hsm_op op, void *arg);
 /* Brings the module from loaded to ready: initialise, select the token, check
  * mechanisms, open sessions, log in, find keys. Used by open and recovery. */
 CV_RESULT cv_hsm_connect(struct cv_hsm *hsm, CK_RV *rv);
+/* identity.c: remembers the token at the first connect, refuses another later
+ * (CV_ERR_UNAVAILABLE, *rv CKR_TOKEN_NOT_RECOGNIZED, hsm->foreign set). */
+CV_RESULT cv_hsm_identity_check(struct cv_hsm *hsm, CK_RV *rv);
+/* Stops the background re-check, if it runs; before close takes the lock. */
+void cv_hsm_recheck_stop(struct cv_hsm *hsm);
 /* Forgets sessions and cached handles and finalizes the module. */
 void cv_hsm_disconnect(struct cv_hsm *hsm);
 /* cv_hsm_connect, retrying transient device answers at open (bounded). */

@@ -2,6 +2,8 @@
  * C_GetFunctionList, C_Initialize with OS locking, C_Finalize. Never touches
  * sessions or keys; never passes the PIN. */
 #include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -46,8 +48,18 @@ cv_result cv_hsm_module_initialize(struct cv_hsm *hsm, CK_RV *rv)
     }
     /* Another user in this process (libp11) initialised it first; it owns C_Finalize. */
     if (*rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) return CV_OK;
-    return cv_fail(CV_ERR_UNAVAILABLE, "PKCS#11 module %s: C_Initialize failed (%s)", hsm->module_path,
-                   cv_hsm_rv_text(*rv).s);
+    /* A bare CKR_GENERAL_ERROR at start is nearly always the module's own
+     * settings: name them, so the operator knows where to look. */
+    const char *conf = getenv("SOFTHSM2_CONF");
+    char hint[700] = "";
+    if (conf && *conf)
+        snprintf(hint, sizeof(hint), "; SOFTHSM2_CONF=%.600s (readable? its directories.tokendir exists?)", conf);
+    else if (strstr(hsm->module_path, "softhsm"))
+        snprintf(hint, sizeof(hint), "; SOFTHSM2_CONF is not set: SoftHSM2 reads /etc/softhsm/softhsm2.conf");
+    else
+        snprintf(hint, sizeof(hint), "; check the module's own configuration and that its daemon or HSM is reachable");
+    return cv_fail(CV_ERR_UNAVAILABLE, "PKCS#11 module %s: C_Initialize failed (%s)%s", hsm->module_path,
+                   cv_hsm_rv_text(*rv).s, hint);
 }
 
 void cv_hsm_module_finalize(struct cv_hsm *hsm)

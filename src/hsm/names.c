@@ -173,6 +173,53 @@ int cv_hsm_rv_recoverable(unsigned long rv)
     }
 }
 
+enum cv_hsm_fault cv_hsm_rv_fault(unsigned long rv)
+{
+    switch (rv) {
+    case 0x030: /* CKR_DEVICE_ERROR */
+    case 0x006: /* CKR_FUNCTION_FAILED: CloudHSM's answer when throttling */
+    case 0x005: /* CKR_GENERAL_ERROR */
+    case 0x031: /* CKR_DEVICE_MEMORY */
+        return CV_HSM_FAULT_TRANSIENT;
+    case 0x0B3: /* CKR_SESSION_HANDLE_INVALID */
+    case 0x0B0: /* CKR_SESSION_CLOSED */
+    case 0x082: /* CKR_OBJECT_HANDLE_INVALID */
+    case 0x060: /* CKR_KEY_HANDLE_INVALID */
+    case 0x0F0: /* CKR_UNWRAPPING_KEY_HANDLE_INVALID */
+    case 0x113: /* CKR_WRAPPING_KEY_HANDLE_INVALID */
+    case 0x101: /* CKR_USER_NOT_LOGGED_IN */
+    case 0x190: /* CKR_CRYPTOKI_NOT_INITIALIZED */
+    case 0x090: /* CKR_OPERATION_ACTIVE */
+        return CV_HSM_FAULT_SESSION;
+    case 0x032: /* CKR_DEVICE_REMOVED */
+    case 0x0E0: /* CKR_TOKEN_NOT_PRESENT */
+    case 0x0E1: /* CKR_TOKEN_NOT_RECOGNIZED */
+    case 0x003: /* CKR_SLOT_ID_INVALID */
+        return CV_HSM_FAULT_ABSENT;
+    case 0x0A0: /* CKR_PIN_INCORRECT */
+    case 0x0A1: /* CKR_PIN_INVALID */
+    case 0x0A2: /* CKR_PIN_LEN_RANGE */
+    case 0x0A3: /* CKR_PIN_EXPIRED */
+    case 0x0A4: /* CKR_PIN_LOCKED */
+        return CV_HSM_FAULT_CREDENTIALS;
+    default:
+        return CV_HSM_FAULT_NONE;
+    }
+}
+
+const char *cv_hsm_fault_name(enum cv_hsm_fault f)
+{
+    switch (f) {
+    case CV_HSM_FAULT_NONE: return "none";
+    case CV_HSM_FAULT_TRANSIENT: return "transient";
+    case CV_HSM_FAULT_SESSION: return "session_lost";
+    case CV_HSM_FAULT_ABSENT: return "token_absent";
+    case CV_HSM_FAULT_FOREIGN: return "token_foreign";
+    case CV_HSM_FAULT_CREDENTIALS: return "credentials_refused";
+    }
+    return "none";
+}
+
 int cv_hsm_rv_bad_data(unsigned long rv)
 {
     switch (rv) {

@@ -23,6 +23,20 @@ int cv_hsm_rv_recoverable(unsigned long rv);
  * the caller gets CV_ERR_CRYPTO and nothing is retried. */
 int cv_hsm_rv_bad_data(unsigned long rv);
 
+/* The fault classes of docs/hsm.md, each with one policy (recover.c). */
+enum cv_hsm_fault {
+    CV_HSM_FAULT_NONE = 0,
+    CV_HSM_FAULT_TRANSIENT,   /* device busy or hiccup: retry with backoff inside a short budget */
+    CV_HSM_FAULT_SESSION,     /* sessions, login or handles lost: re-open and log in, once */
+    CV_HSM_FAULT_ABSENT,      /* no token: fail at once, re-check in the background */
+    CV_HSM_FAULT_FOREIGN,     /* a token that is not the one first opened: the same */
+    CV_HSM_FAULT_CREDENTIALS, /* the PIN is refused: fail at once, log in again in the background */
+};
+/* The class of a return value; CV_HSM_FAULT_NONE for one that is no outage
+ * (bad input, a bug). */
+enum cv_hsm_fault cv_hsm_rv_fault(unsigned long rv);
+const char *cv_hsm_fault_name(enum cv_hsm_fault f);
+
 /* The i-th entry of the name table (ascending by value); NULL past the end. */
 const char *cv_hsm_rv_name_at(unsigned long i, unsigned long *rv);
 

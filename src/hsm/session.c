@@ -1,6 +1,7 @@
 /* Sessions: the owner session, the login, the pool leased one attempt at a
  * time, and the CK_RV adapter. Never logs or copies the PIN (it is read from
  * the handle's secret copy only to pass to C_Login). */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "credvault/log.h"
@@ -50,12 +51,11 @@ void cv_hsm_destroy_quietly(struct cv_hsm *hsm, CK_SESSION_HANDLE session, CK_OB
     if (rv != CKR_OK) cv_log(CV_LOG_DEBUG, "hsm_destroy_failed", "rv", cv_hsm_rv_text(rv).s, (char *)NULL);
 }
 
+/* A refused PIN is CV_ERR_AUTH for `credvault` at start; once running, the
+ * recovery turns it into "HSM unavailable" and logs in again only from the
+ * background, with backoff, since each refusal counts toward a lockout. */
 static cv_result login(struct cv_hsm *hsm, CK_RV *rv)
 {
-    if (hsm->pin_rejected) {
-        *rv = CKR_PIN_INCORRECT;
-        return cv_fail(CV_ERR_AUTH, "HSM login was refused earlier (CKR_PIN_INCORRECT); fix the PIN and restart");
-    }
     *rv = hsm->f->C_Login(hsm->owner, CKU_USER, (CK_UTF8CHAR_PTR)hsm->pin, (CK_ULONG)hsm->pin_len);
     /* Login is per application: another session (or libp11) may have done it. */
     if (*rv == CKR_OK || *rv == CKR_USER_ALREADY_LOGGED_IN) {
@@ -64,8 +64,6 @@ static cv_result login(struct cv_hsm *hsm, CK_RV *rv)
     }
     if (*rv == CKR_PIN_INCORRECT || *rv == CKR_PIN_LOCKED || *rv == CKR_PIN_EXPIRED || *rv == CKR_PIN_INVALID ||
         *rv == CKR_PIN_LEN_RANGE) {
-        /* Each retry would count against the token's failed-login limit. */
-        hsm->pin_rejected = 1;
         return cv_fail(CV_ERR_AUTH, "HSM login failed (%s)", cv_hsm_rv_text(*rv).s);
     }
     return cv_fail(CV_ERR_UNAVAILABLE, "HSM login failed (%s)", cv_hsm_rv_text(*rv).s);
@@ -113,12 +111,12 @@ cv_result cv_hsm_lease_acquire(struct cv_hsm *hsm, struct cv_hsm_lease *lease)
     memset(lease, 0, sizeof(*lease));
     pthread_rwlock_rdlock(&hsm->state);
     lease->generation = hsm->generation;
-    if (!hsm->healthy) {
-        lease->rv = hsm->broken_rv;
-        lease->retry = !hsm->pin_rejected;
+    if (!atomic_load(&hsm->healthy)) {
+        /* the breaker opened meanwhile: the caller fails at once */
+        lease->rv = atomic_load(&hsm->broken_rv);
+        lease->broken = 1;
         pthread_rwlock_unlock(&hsm->state);
-        return cv_fail(hsm->pin_rejected ? CV_ERR_AUTH : CV_ERR_UNAVAILABLE, "HSM unavailable (%s)",
-                       cv_hsm_rv_text(lease->rv).s);
+        return cv_fail(CV_ERR_UNAVAILABLE, "HSM unavailable (%s)", cv_hsm_rv_text(lease->rv).s);
     }
     pthread_mutex_lock(&hsm->pool_mu);
     while (hsm->free_count == 0) pthread_cond_wait(&hsm->pool_cv, &hsm->pool_mu);

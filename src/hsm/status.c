@@ -13,6 +13,20 @@ static void copy_text(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src ? src : "");
 }
 
+/* What a missing mechanism disables, for `hsm status`. */
+static const char *gap_effect(CK_MECHANISM_TYPE m, const struct cv_hsm_profile *p)
+{
+    if (m == CKM_AES_KEY_GEN) return "no master or tenant key can be made";
+    if (m == CKM_AES_GCM) return "no credential can be sealed or opened: every deploy, update and read fails";
+    if (m == p->wrap_mechanism) return "no tenant key can be made, unwrapped or rewrapped: nothing is served";
+    if (m == CKM_GENERIC_SECRET_KEY_GEN) return "the binding key cannot be made (hsm init)";
+    if (m == CKM_SHA256_HMAC)
+        return "wrapped tenant keys cannot be bound or checked, nor the token's identity: nothing is served";
+    if (m == CKM_EC_KEY_PAIR_GEN) return "the audit signing key cannot be made (hsm init)";
+    if (m == CKM_ECDSA) return "audit checkpoints cannot be signed";
+    return "";
+}
+
 static cv_result status_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease, void *arg)
 {
     struct cv_hsm_status *st = arg;
@@ -51,6 +65,12 @@ static cv_result status_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease, void 
         copy_text(st->mechanisms[i].name, sizeof(st->mechanisms[i].name),
                   cv_hsm_mechanism_name(hsm->mechanisms[i].mechanism));
         st->mechanisms[i].present = hsm->mechanisms[i].present;
+        st->mechanisms[i].needed = hsm->mechanisms[i].needed;
+        if (hsm->mechanisms[i].needed && !hsm->mechanisms[i].present) {
+            copy_text(st->mechanisms[i].disables, sizeof(st->mechanisms[i].disables),
+                      gap_effect(hsm->mechanisms[i].mechanism, &hsm->profile));
+            st->gaps++;
+        }
         st->mechanisms_count++;
     }
     st->cached_keys = cv_hsm_cache_count(hsm->cache);

@@ -232,7 +232,7 @@ static void drop(struct cv_hsm *hsm, const char *tenant_id)
     unsigned long h;
     pthread_mutex_lock(&hsm->owner_mu);
     while (cv_hsm_cache_detach_next(hsm->cache, tenant_id, &h))
-        if (hsm->healthy) cv_hsm_destroy_quietly(hsm, hsm->owner, h);
+        if (atomic_load(&hsm->healthy)) cv_hsm_destroy_quietly(hsm, hsm->owner, h);
     pthread_mutex_unlock(&hsm->owner_mu);
     pthread_rwlock_unlock(&hsm->state);
 }

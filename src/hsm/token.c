@@ -136,7 +136,10 @@ cv_result cv_hsm_token_capabilities(struct cv_hsm *hsm, CK_RV *rv)
     cv_hsm_field_trim(hsm->token.manufacturerID, 32, tok_manuf, sizeof(tok_manuf));
     cv_hsm_field_trim(hsm->token.model, 16, tok_model, sizeof(tok_model));
     struct cv_hsm_identity id = {lib_manuf, lib_desc, tok_manuf, tok_model};
-    CV_GUARD_OUT(res, cv_hsm_profile_pick(&id, mechs, n, &hsm->profile));
+    res = cv_hsm_profile_pick(&id, mechs, n, &hsm->profile);
+    /* inspecting: the profile is named before the check that failed; the gap is reported below */
+    if (cv_failed(res) && !hsm->inspect) goto out;
+    res = CV_OK;
 
     /* A listed mechanism must also allow what we use it for. */
     CK_MECHANISM_TYPE need[CV_HSM_REQUIRED_MECHANISMS_MAX];
@@ -145,6 +148,7 @@ cv_result cv_hsm_token_capabilities(struct cv_hsm *hsm, CK_RV *rv)
         CK_MECHANISM_INFO mi;
         *rv = hsm->f->C_GetMechanismInfo(hsm->slot, need[i], &mi);
         const char *name = cv_hsm_mechanism_name(need[i]);
+        if (*rv == CKR_MECHANISM_INVALID && hsm->inspect) continue;
         if (*rv != CKR_OK) {
             res = cv_fail(CV_ERR_UNAVAILABLE, "HSM C_GetMechanismInfo(%s) failed (%s)", name ? name : "?",
                           cv_hsm_rv_text(*rv).s);
@@ -155,6 +159,7 @@ cv_result cv_hsm_token_capabilities(struct cv_hsm *hsm, CK_RV *rv)
         else if (need[i] == hsm->profile.wrap_mechanism) want = CKF_WRAP | CKF_UNWRAP;
         else if (need[i] == CKM_SHA256_HMAC) want = CKF_SIGN;
         else want = CKF_GENERATE;
+        if ((mi.flags & want) != want && hsm->inspect) continue;
         if ((mi.flags & want) != want) {
             *rv = CKR_MECHANISM_INVALID;
             res = cv_fail(CV_ERR_UNAVAILABLE, "HSM token cannot use %s as needed (CKR_MECHANISM_INVALID)",
@@ -162,7 +167,8 @@ cv_result cv_hsm_token_capabilities(struct cv_hsm *hsm, CK_RV *rv)
             goto out;
         }
         /* AES-256 keys: sizes are bytes for AES, though some tokens say bits. */
-        if ((need[i] == CKM_AES_KEY_GEN || need[i] == CKM_AES_GCM) && mi.ulMaxKeySize < CV_AES256_KEY_BYTES) {
+        if ((need[i] == CKM_AES_KEY_GEN || need[i] == CKM_AES_GCM) && mi.ulMaxKeySize < CV_AES256_KEY_BYTES &&
+            !hsm->inspect) {
             *rv = CKR_KEY_SIZE_RANGE;
             res = cv_fail(CV_ERR_UNAVAILABLE, "HSM token has no AES-256 for %s (CKR_KEY_SIZE_RANGE)",
                           name ? name : "AES");
@@ -175,8 +181,13 @@ cv_result cv_hsm_token_capabilities(struct cv_hsm *hsm, CK_RV *rv)
         int present = 0;
         for (CK_ULONG j = 0; j < n; j++)
             if (mechs[j] == status_mechanisms[i]) present = 1;
+        /* the profile's needs, and the audit key's (EC P-256) */
+        int needed = status_mechanisms[i] == CKM_EC_KEY_PAIR_GEN || status_mechanisms[i] == CKM_ECDSA;
+        for (size_t j = 0; j < need_n; j++)
+            if (need[j] == status_mechanisms[i]) needed = 1;
         hsm->mechanisms[hsm->mechanism_count].mechanism = status_mechanisms[i];
         hsm->mechanisms[hsm->mechanism_count].present = present;
+        hsm->mechanisms[hsm->mechanism_count].needed = needed;
         hsm->mechanism_count++;
     }
     *rv = CKR_OK;

@@ -1,5 +1,7 @@
 /* Opening the token: clear errors naming the CK_RV for a bad module, PIN or
  * token; selection by URI and label; status, ping and random. */
+#include <time.h>
+
 #include "test_hsm_fixture.h"
 
 static cv_result try_open(const struct cv_hsm_options *o)
@@ -34,6 +36,21 @@ START_TEST(library_that_is_not_a_module)
 }
 END_TEST
 
+START_TEST(module_start_failure_names_the_module_and_its_settings)
+{
+    char saved[1024];
+    snprintf(saved, sizeof(saved), "%s", fixture_env("SOFTHSM2_CONF"));
+    setenv("SOFTHSM2_CONF", "/nonexistent/softhsm2.conf", 1);
+    struct cv_hsm_options o = fixture_options();
+    cv_result r = try_open(&o);
+    setenv("SOFTHSM2_CONF", saved, 1);
+    ck_assert_int_eq(r.err, CV_ERR_UNAVAILABLE);
+    ck_assert_message_has("C_Initialize");
+    ck_assert_message_has(o.module_path);
+    ck_assert_message_has("SOFTHSM2_CONF=/nonexistent/softhsm2.conf");
+}
+END_TEST
+
 START_TEST(wrong_pin_is_an_auth_error)
 {
     struct cv_hsm_options o = fixture_options();
@@ -52,7 +69,15 @@ START_TEST(unknown_token_lists_what_is_there)
     ck_assert_message_has("CKR_TOKEN_NOT_PRESENT");
     ck_assert_message_has("'cv-test'");
     o.token = "no-such-token";
+    /* a name that matches nothing is configuration: no retry, whatever the backoff */
+    o.retries = 5;
+    o.backoff_ms = 400;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_assert_int_eq(try_open(&o).err, CV_ERR_NOT_FOUND);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_msg(ms < 300, "an unknown token took %ld ms to refuse", ms);
 }
 END_TEST
 
@@ -138,7 +163,8 @@ int main(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "hsm_open", .timeout_s = 60};
     Suite *s = cv_t_suite_new(
-        &spec, CV_T_TESTS(unreachable_module_is_named, library_that_is_not_a_module, wrong_pin_is_an_auth_error,
+        &spec, CV_T_TESTS(unreachable_module_is_named, library_that_is_not_a_module,
+                          module_start_failure_names_the_module_and_its_settings, wrong_pin_is_an_auth_error,
                           unknown_token_lists_what_is_there, bad_settings_are_refused_before_loading,
                           label_and_uri_select_the_same_token, status_reports_the_softhsm_profile, ping_and_random));
     return fixture_run(s);

@@ -72,6 +72,27 @@ START_TEST(session_and_device_errors_are_recovered)
 }
 END_TEST
 
+START_TEST(each_outage_has_one_class)
+{
+    /* a recoverable value is never without a class */
+    const unsigned long gone[] = {0xB3, 0xB0, 0x30, 0x32, 0xE0, 0x06, 0x05, 0x82, 0x60, 0x101, 0x190};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) ck_assert_int_ne(cv_hsm_rv_fault(gone[i]), CV_HSM_FAULT_NONE);
+    ck_assert_int_eq(cv_hsm_rv_fault(0x30), CV_HSM_FAULT_TRANSIENT);    /* CKR_DEVICE_ERROR */
+    ck_assert_int_eq(cv_hsm_rv_fault(0x06), CV_HSM_FAULT_TRANSIENT);    /* CKR_FUNCTION_FAILED */
+    ck_assert_int_eq(cv_hsm_rv_fault(0xB3), CV_HSM_FAULT_SESSION);      /* CKR_SESSION_HANDLE_INVALID */
+    ck_assert_int_eq(cv_hsm_rv_fault(0x190), CV_HSM_FAULT_SESSION);     /* CKR_CRYPTOKI_NOT_INITIALIZED */
+    ck_assert_int_eq(cv_hsm_rv_fault(0xE0), CV_HSM_FAULT_ABSENT);       /* CKR_TOKEN_NOT_PRESENT */
+    ck_assert_int_eq(cv_hsm_rv_fault(0x32), CV_HSM_FAULT_ABSENT);       /* CKR_DEVICE_REMOVED */
+    ck_assert_int_eq(cv_hsm_rv_fault(0xA0), CV_HSM_FAULT_CREDENTIALS);  /* CKR_PIN_INCORRECT */
+    ck_assert_int_eq(cv_hsm_rv_fault(0xA4), CV_HSM_FAULT_CREDENTIALS);  /* CKR_PIN_LOCKED */
+    /* bad input is no outage */
+    const unsigned long bad_data[] = {0x20, 0x21, 0x35, 0x40, 0x41, 0xC0, 0xC1, 0x110, 0x112, 0x70, 0x0};
+    for (size_t i = 0; i < sizeof(bad_data) / sizeof(bad_data[0]); i++)
+        ck_assert_int_eq(cv_hsm_rv_fault(bad_data[i]), CV_HSM_FAULT_NONE);
+    ck_assert_str_eq(cv_hsm_fault_name(CV_HSM_FAULT_CREDENTIALS), "credentials_refused");
+}
+END_TEST
+
 START_TEST(mechanism_names)
 {
     ck_assert_str_eq(cv_hsm_mechanism_name(0x210A), "CKM_AES_KEY_WRAP_PAD");
@@ -90,6 +111,7 @@ int main(void)
     tcase_add_test(tc, standard_values_have_their_names);
     tcase_add_test(tc, data_errors_are_never_retried);
     tcase_add_test(tc, session_and_device_errors_are_recovered);
+    tcase_add_test(tc, each_outage_has_one_class);
     tcase_add_test(tc, mechanism_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
