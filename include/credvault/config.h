@@ -76,6 +76,9 @@ struct cv_config {
     unsigned oidc_jwks_max_age_s; /* CREDVAULT_OIDC_JWKS_MAX_AGE_S */
     /* logging */
     char *log_level;       /* CREDVAULT_LOG_LEVEL */
+    /* privileges of serve started as root */
+    char *user;            /* CREDVAULT_USER: the user to become */
+    int allow_root;        /* CREDVAULT_ALLOW_ROOT on|off */
     /* bookkeeping: secrets that came from a *_FILE setting, which wins over
      * the inline form whatever the order (bit per secret field) */
     unsigned secret_from_file;

@@ -46,6 +46,10 @@ CV_RESULT cv_store_migrate(const struct cv_store_options *owner, const char *dir
 /* At serve start: the schema is at the newest version this binary knows, and
  * the connected role is not a superuser, has no BYPASSRLS and owns no table. */
 CV_RESULT cv_store_check_ready(struct cv_store *st, const char *dir);
+/* Why this process last failed to connect (libpq's reason: the host and port
+ * it tried; never the password), or "" since a connection succeeded. For
+ * start-up messages; clients get only "database unavailable". */
+void cv_store_connect_failure(char *buf, size_t n);
 CV_RESULT cv_store_ping(struct cv_store *st);
 
 /* ---- rows ---- */

@@ -3,6 +3,7 @@
 #define CREDVAULT_CLI_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -78,6 +79,20 @@ void cv_cli_notify_ready(void);
 void cv_cli_notify_stopping(void);
 int cv_cli_watchdog_start(struct cv_app *app, struct cv_cli_watchdog **out);
 void cv_cli_watchdog_stop(struct cv_cli_watchdog *w);
+
+/* src/cli/privileges.c: `serve` started as root. cv_cli_privileges_plan
+ * decides before anything opens (the user must exist; root without a user
+ * is refused unless allowed); cv_cli_privileges_drop becomes that user once
+ * the listener is bound and the key files are read, and proves it cannot
+ * become root again. */
+struct cv_cli_privileges {
+    int drop; /* 1: switch to uid/gid below */
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+};
+CV_RESULT cv_cli_privileges_plan(const char *user, int allow_root, struct cv_cli_privileges *out);
+CV_RESULT cv_cli_privileges_drop(const struct cv_cli_privileges *p);
 
 int cv_cli_main(int argc, char **argv);
 

@@ -33,14 +33,21 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     char dirbuf[PATH_MAX];
     char dirhelp[PATH_MAX + 64];
     cv_cli_migrations_help(dirhelp, sizeof(dirhelp));
-    struct cv_cli_option opts[] = {{"--migrations-dir", 1, dirhelp, &dir}};
+    const char *user = NULL, *allow_root = NULL;
+    struct cv_cli_option opts[] = {
+        {"--migrations-dir", 1, dirhelp, &dir},
+        {"--user", 1, "started as root: become this user once listening (CREDVAULT_USER)", &user},
+        {"--allow-root", 0, "keep running as root when started as root (CREDVAULT_ALLOW_ROOT=on)", &allow_root},
+    };
     const char *pos[1];
     size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR]",
+    int rc = cv_cli_parse(argc, argv, "credvault serve [--migrations-dir DIR] [--user NAME | --allow-root]",
                           "Serves the HTTPS API. At start it checks that the schema is current, that\n"
                           "the database role owns nothing and cannot bypass row-level security, and\n"
-                          "that the token's master key opens this database's canary.",
-                          opts, 1, pos, 0, 0, &npos);
+                          "that the token's master key opens this database's canary. Started as root,\n"
+                          "it becomes --user once it listens and has read its key files, and refuses\n"
+                          "to go on as root unless --allow-root says so.",
+                          opts, sizeof(opts) / sizeof(opts[0]), pos, 0, 0, &npos);
     if (rc < 0) {
         serve_help_settings();
         return CV_EXIT_OK;
@@ -60,6 +67,13 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
     if (strcmp(cfg.key_residency, "hsm") != 0) {
         fprintf(stderr, "credvault: CREDVAULT_KEY_RESIDENCY=%s is not supported; use hsm\n", cfg.key_residency);
+        cv_config_free(&cfg);
+        return CV_EXIT_FAIL;
+    }
+    /* decided before anything opens: a wrong user costs no token login */
+    struct cv_cli_privileges priv;
+    if (cv_failed(cv_cli_privileges_plan(user ? user : cfg.user, allow_root || cfg.allow_root, &priv))) {
+        cv_cli_report("user");
         cv_config_free(&cfg);
         return CV_EXIT_FAIL;
     }
@@ -109,6 +123,11 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     const struct cv_http_route *routes = cv_api_routes(&nroutes);
     if (cv_failed(cv_http_server_start(&ho, routes, nroutes, app, &srv))) {
         cv_cli_report("listen");
+        goto out;
+    }
+    /* the port is bound and the TLS key, PIN and token are open: root is no longer needed */
+    if (cv_failed(cv_cli_privileges_drop(&priv))) {
+        cv_cli_report("user");
         goto out;
     }
     /* best effort by design; say so once rather than silently swap secrets */

@@ -67,7 +67,14 @@ int cv_cli_parse(int argc, char **argv, const char *usage_line, const char *desc
 
 void cv_cli_report(const char *what)
 {
-    fprintf(stderr, "credvault: %s: %s\n", what, cv_error_message());
+    /* "database unavailable" alone does not say what to fix: add which host
+     * and port libpq tried and why it failed (never the password) */
+    char why[512] = "";
+    if (cv_error_category() == CV_ERR_UNAVAILABLE) cv_app_database_failure(why, sizeof(why));
+    if (why[0] && !strstr(cv_error_message(), why))
+        fprintf(stderr, "credvault: %s: %s: %s\n", what, cv_error_message(), why);
+    else
+        fprintf(stderr, "credvault: %s: %s\n", what, cv_error_message());
 }
 
 int cv_cli_config(struct cv_cli_ctx *ctx, struct cv_config *cfg)

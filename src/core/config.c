@@ -88,6 +88,8 @@ static const struct setting table[] = {
     {{"CREDVAULT_OIDC_JWKS_REFRESH_S", "60", "least seconds between two JWKS reloads caused by unknown kids"}, K_UINT, F(oidc_jwks_refresh_s), 0, 86400},
     {{"CREDVAULT_OIDC_JWKS_MAX_AGE_S", "3600", "seconds after which a fetched JWKS is fetched again on use"}, K_UINT, F(oidc_jwks_max_age_s), 60, 604800},
     {{"CREDVAULT_LOG_LEVEL", "info", "error, warn, info or debug"}, K_STR, F(log_level), 0, 0},
+    {{"CREDVAULT_USER", NULL, "serve started as root becomes this user once it listens and has read its key files"}, K_STR, F(user), 0, 0},
+    {{"CREDVAULT_ALLOW_ROOT", "off", "on: serve may keep running as root (without CREDVAULT_USER it refuses to)"}, K_BOOL, F(allow_root), 0, 1},
 };
 
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

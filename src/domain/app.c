@@ -8,6 +8,8 @@
 #include "domain/domain.h"
 #include "domain/ops.h"
 
+void cv_app_database_failure(char *buf, size_t n) { cv_store_connect_failure(buf, n); }
+
 cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out)
 {
     cv_result r = CV_OK;

@@ -67,6 +67,9 @@ enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7,
 
 CV_RESULT cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app **out);
 void cv_app_close(struct cv_app *app);
+/* Why the database was last unreachable (host, port and libpq's reason, never
+ * the password), or "": for the commands' messages, never for a client. */
+void cv_app_database_failure(char *buf, size_t n);
 
 /* ---- keys ---- */
 /* Creates master key 1 and the binding key if absent; `created` counts new keys. */

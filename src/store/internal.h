@@ -81,6 +81,11 @@ struct cv_conninfo {
 };
 /* Defaults first, then the URL (expanded by libpq), then what must win. */
 CV_RESULT cv_store_conninfo_init(struct cv_conninfo *ci, const struct cv_store_params *p);
+/* libpq's message on one line, with `password` (may be NULL), the password
+ * of `url` (URI userinfo or password=) and a bare word libpq quotes as a
+ * missing "=" cut out. */
+void cv_store_conninfo_reason(const char *url, const char *password, const char *libpq_message, char *out,
+                              size_t n);
 void cv_store_conninfo_free(struct cv_conninfo *ci);
 /* The value libpq will use for `key` (last one wins; the URL is not parsed). */
 const char *cv_store_conninfo_get(const struct cv_conninfo *ci, const char *key);

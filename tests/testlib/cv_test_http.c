@@ -1,10 +1,14 @@
 /* libcurl test client: one CURL handle per client (curl_easy_reset keeps live
  * connections, so keep-alive reuse is observable), every transfer bounded in
- * time, bodies and headers captured whole. For tests only. */
+ * time, bodies and headers captured whole. When CV_OPENAPI_EXCHANGES names a
+ * file, each exchange is appended to it as one JSON line, for the check of
+ * live responses against docs/openapi.yaml (scripts/openapi-check). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cv_test_http.h"
 
@@ -101,6 +105,41 @@ static int has_header(const char *const *headers, const char *name)
     return 0;
 }
 
+/* One line per exchange, written with one write() to a file opened with
+ * O_APPEND, so lines of forked test cases and parallel tests never mix. */
+static void record_exchange(CURL *h, const char *method, const char *path, const struct cv_test_response *out)
+{
+    const char *file = getenv("CV_OPENAPI_EXCHANGES");
+    if (!file || !*file) return;
+    char *ct = NULL;
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+    json_t *headers = json_array();
+    for (size_t i = 0; headers && i < out->nheaders; i++) json_array_append_new(headers, json_string(out->headers[i]));
+    json_t *body = json_stringn(out->body, out->body_len); /* NULL when not UTF-8 */
+    json_t *line = json_pack("{s:s, s:s, s:i, s:s?, s:o*, s:o}", "method", method, "path", path, "status",
+                             (int)out->status, "contentType", ct, "headers", headers, "body",
+                             body ? body : json_null());
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (!text) {
+        fprintf(stderr, "cv_test_http: could not record an exchange for %s\n", file);
+        abort();
+    }
+    size_t n = strlen(text);
+    text[n] = '\n'; /* the terminating NUL becomes the line end; written by length */
+    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ssize_t w = fd >= 0 ? write(fd, text, n + 1) : -1;
+    if (fd >= 0) close(fd);
+    text[n] = '\0';
+    json_free_t json_free; /* the service's code may have set wiping allocators */
+    json_get_alloc_funcs(NULL, &json_free);
+    json_free(text);
+    if (w != (ssize_t)(n + 1)) {
+        fprintf(stderr, "cv_test_http: could not append to %s\n", file);
+        abort();
+    }
+}
+
 static int perform(struct cv_test_client *c, const char *method, const char *path, struct curl_slist *hdrs,
                    const void *body, size_t body_len, int has_body, struct cv_test_response *out)
 {
@@ -147,6 +186,7 @@ static int perform(struct cv_test_client *c, const char *method, const char *pat
     }
     json_error_t jerr;
     out->json = out->body_len ? json_loadb(out->body, out->body_len, 0, &jerr) : NULL;
+    record_exchange(h, method, path, out);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Connection keywords (src/store/conninfo.c): what the URL may override and
- * what always wins, and that a malformed URL is refused without echoing it. */
+ * what always wins, and that a malformed URL is refused with libpq's reason
+ * but without its password. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,51 @@ START_TEST(malformed_url_refused_quietly)
     p.url = huge;
     ck_assert_int_eq(cv_store_conninfo_init(&ci, &p).err, CV_ERR_INPUT);
     free(huge);
+}
+END_TEST
+
+/* libpq's own reason stays; whatever of the password it quotes does not */
+START_TEST(malformed_url_keeps_libpq_reason)
+{
+    struct cv_conninfo ci;
+    struct cv_store_params p = {.url = "host=x bogus=1 password=hunter2"};
+    ck_assert_int_eq(cv_store_conninfo_init(&ci, &p).err, CV_ERR_INPUT);
+    ck_assert_msg(strstr(cv_error_message(), "invalid connection option \"bogus\""), "%s", cv_error_message());
+    ck_assert_ptr_null(strstr(cv_error_message(), "hunter2"));
+    /* the percent-encoded token libpq quotes is the password itself */
+    p.url = "postgresql://u:hun%zzter2@h/db";
+    ck_assert_int_eq(cv_store_conninfo_init(&ci, &p).err, CV_ERR_INPUT);
+    ck_assert_msg(strstr(cv_error_message(), "invalid percent-encoded token"), "%s", cv_error_message());
+    ck_assert_ptr_null(strstr(cv_error_message(), "zzter"));
+    p.url = "postgresql://u@h/db?password=hun%zzter2&sslmode=require";
+    ck_assert_int_eq(cv_store_conninfo_init(&ci, &p).err, CV_ERR_INPUT);
+    ck_assert_ptr_null(strstr(cv_error_message(), "zzter"));
+    /* a bare word where an option belongs: maybe a password pasted alone */
+    p.url = "host=x user=u Hunter2";
+    ck_assert_int_eq(cv_store_conninfo_init(&ci, &p).err, CV_ERR_INPUT);
+    ck_assert_msg(strstr(cv_error_message(), "missing \"=\" after"), "%s", cv_error_message());
+    ck_assert_ptr_null(strstr(cv_error_message(), "Hunter2"));
+}
+END_TEST
+
+START_TEST(reason_cuts_every_password_form)
+{
+    char out[256];
+    /* keyword form, quoted with a space, the file's password, a URI's userinfo */
+    cv_store_conninfo_reason("host=h password = 'a b c'", NULL, "x \"a b c\" y\n\tz\n", out, sizeof(out));
+    ck_assert_str_eq(out, "x \"*****\" y z");
+    cv_store_conninfo_reason("host=h", "s3cr3t-from-file", "FATAL: s3cr3t-from-file\n", out, sizeof(out));
+    ck_assert_str_eq(out, "FATAL: ********");
+    cv_store_conninfo_reason("postgres://user:pw@h:5432/db", NULL, "pw pw", out, sizeof(out));
+    ck_assert_str_eq(out, "** **");
+    /* a password of asterisks is not found again in its own mask */
+    cv_store_conninfo_reason("password=**", NULL, "a ** b", out, sizeof(out));
+    ck_assert_str_eq(out, "a ** b");
+    /* what names no password passes untouched, on one line */
+    cv_store_conninfo_reason("host=h port=1", NULL,
+                             "connection to server at \"h\", port 1 failed: Connection refused\n\tIs the server running?\n",
+                             out, sizeof(out));
+    ck_assert_str_eq(out, "connection to server at \"h\", port 1 failed: Connection refused Is the server running?");
 }
 END_TEST
 
@@ -88,6 +134,8 @@ int main(void)
     Suite *s = suite_create("store_conninfo");
     TCase *tc = tcase_create("keywords");
     tcase_add_test(tc, malformed_url_refused_quietly);
+    tcase_add_test(tc, malformed_url_keeps_libpq_reason);
+    tcase_add_test(tc, reason_cuts_every_password_form);
     tcase_add_test(tc, defaults_before_url_overrides_after);
     tcase_add_test(tc, explicit_settings_win);
     tcase_add_test(tc, no_timeouts_no_options);
