@@ -14,7 +14,10 @@
 #include "domain/domain.h"
 #include "domain/seal.h"
 
-#define MASK_NOTE "Credentials are masked for security. Full values are never exposed via API."
+/* The seed's note said "Full values are never exposed via API", which a
+ * tenant-admin could disprove by minting a workload token: say what holds. */
+#define MASK_NOTE                                                                                                      \
+    "Credentials are masked for security. Full values are delivered only to a workload token bound to this server."
 #define UPDATE_RETRIES 3
 
 

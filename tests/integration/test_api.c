@@ -151,6 +151,66 @@ START_TEST(token_minting_rules)
 }
 END_TEST
 
+/* A tenant-admin revokes what it may mint — auditor and workload tokens of
+ * its tenant — and nothing else: a peer tenant-admin is 403, unchanged. */
+START_TEST(tenant_admin_revokes_only_auditor_and_workload_tokens)
+{
+    char carol[160], carol_id[64], path[128], sql[256];
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/tokens", svc.admin_token,
+                                             "{\"name\":\"carol@acme.example\",\"role\":\"tenant-admin\","
+                                             "\"tenantId\":\"acme\"}");
+    cv_t_expect_status(&r, 201, NULL);
+    snprintf(carol_id, sizeof(carol_id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    snprintf(carol, sizeof(carol), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
+    cv_test_response_free(&r);
+    snprintf(path, sizeof(path), "/api/tokens/%s", carol_id);
+    r = cv_t_request(cl, "DELETE", path, tok_a, NULL);
+    cv_t_expect_status(&r, 403, "token_role_forbidden");
+    ck_assert_ptr_nonnull(strstr(r.body, "auditor and workload"));
+    cv_test_response_free(&r);
+    /* nothing changed: the peer still works, its row is not revoked, the attempt is on record */
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", carol, NULL, 200, NULL);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM api_tokens WHERE id = '%s' AND revoked_at IS NULL", carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.revoke' AND target = '%s' AND outcome = "
+             "'denied' AND actor = 'alice@acme.example'",
+             carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.revoke' AND target = '%s' AND outcome = "
+             "'success'",
+             carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 0);
+    /* a workload token of its tenant: revoked; its mint was recorded as the grant of full reads it is */
+    char srv[160], wl[160];
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_revoke_case_1\"}}", srv, sizeof(srv));
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"mcp-revoke-case\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"%s\"}", srv);
+    r = cv_t_request(cl, "POST", "/api/tokens", tok_a, body);
+    cv_t_expect_status(&r, 201, NULL);
+    char wl_id[64];
+    snprintf(wl_id, sizeof(wl_id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
+    cv_test_response_free(&r);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.create_workload' AND target = '%s' AND "
+             "actor = 'alice@acme.example' AND tenant_id = 'acme'",
+             wl_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(path, sizeof(path), "/api/tokens/%s", wl_id);
+    cv_t_expect_call(cl, "DELETE", path, carol, NULL, 200, NULL);
+    char env[256];
+    snprintf(env, sizeof(env), "/api/mcp/servers/%s/env", srv);
+    cv_t_expect_call(cl, "GET", env, wl, NULL, 401, "unauthorized");
+    /* the platform admin may revoke a tenant-admin */
+    snprintf(path, sizeof(path), "/api/tokens/%s", carol_id);
+    cv_t_expect_call(cl, "DELETE", path, svc.admin_token, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", carol, NULL, 401, "unauthorized");
+}
+END_TEST
+
 /* ---- templates ---- */
 
 START_TEST(templates_catalog)
@@ -232,7 +292,8 @@ START_TEST(deploy_seed_example)
     ck_assert_str_eq(json_string_value(json_object_get(c, "AWS_SECRET_ACCESS_KEY")), "wJal••••EKEY");
     ck_assert_str_eq(json_string_value(json_object_get(c, "GITHUB_TOKEN")), "ghp_••••xxxx");
     ck_assert_str_eq(json_string_value(json_object_get(d, "note")),
-                     "Credentials are masked for security. Full values are never exposed via API.");
+                     "Credentials are masked for security. Full values are delivered only to a workload token "
+                     "bound to this server.");
     ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
     cv_test_response_free(&r);
 
@@ -669,7 +730,8 @@ static Suite *api_suite(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "api", .timeout_s = 120};
     return cv_t_suite_new(&spec, CV_T_TESTS(health_and_ready, auth_refusals, tenants_admin_only, token_minting_rules,
-                                            templates_catalog, deploy_seed_example, deploy_refusals,
+                                            tenant_admin_revokes_only_auditor_and_workload_tokens, templates_catalog,
+                                            deploy_seed_example, deploy_refusals,
                                             deploy_ids_unique_under_concurrency, list_get_update_delete,
                                             tenant_isolation, tampered_record_is_decrypt_failed,
                                             no_plaintext_in_dump_or_log, keep_alive_and_unknown_routes,
