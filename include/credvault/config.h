@@ -37,6 +37,8 @@ struct cv_config {
     unsigned max_connections;          /* CREDVAULT_MAX_CONNECTIONS */
     unsigned max_connections_per_ip;   /* CREDVAULT_MAX_CONNECTIONS_PER_IP */
     unsigned connection_timeout_s;     /* CREDVAULT_CONNECTION_TIMEOUT_S */
+    unsigned request_deadline_ms;      /* CREDVAULT_REQUEST_DEADLINE_MS */
+    char *trusted_proxies;             /* CREDVAULT_TRUSTED_PROXIES */
     /* credentials */
     unsigned max_env_keys;        /* CREDVAULT_MAX_ENV_KEYS */
     size_t max_env_name_bytes;    /* CREDVAULT_MAX_ENV_NAME_BYTES */

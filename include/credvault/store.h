@@ -176,6 +176,12 @@ CV_RESULT cv_store_token_lookup(struct cv_store *st, const uint8_t hash[CV_TOKEN
 /* Revokes in `tenant_id` (NULL: platform scope). CV_ERR_NOT_FOUND if absent there. */
 CV_RESULT cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id,
                                 const struct cv_audit_event *ev);
+/* The same, only when the token's role is one of `roles` (a PostgreSQL
+ * array literal such as "{auditor,workload}"; NULL: any): checked in the
+ * statement that revokes. CV_ERR_FORBIDDEN for another role, and nothing
+ * changes (no event is written). */
+CV_RESULT cv_store_token_revoke_roles(struct cv_store *st, const char *tenant_id, const char *token_id,
+                                      const char *roles, const struct cv_audit_event *ev);
 
 /* ---- MCP server credentials (tenant scope) ---- */
 /* Inserts revision 1 and counts one encryption on (tenant, key_version) in the

@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "credvault/buf.h"
+#include "credvault/envname.h"
 #include "credvault/ids.h"
 #include "credvault/secret_file.h"
 
@@ -29,6 +30,7 @@ extern char **environ;
 /* Exit statuses of `credvault run` itself (the command's own pass through).
  * 64–78 are the BSD sysexits values, 126/127 what shells use. */
 #define RUN_EXIT_USAGE 2            /* bad options, no command, no token configured */
+#define RUN_EXIT_FORBIDDEN_NAME 65  /* the map holds a name that changes how programs load or run */
 #define RUN_EXIT_SERVER_UNKNOWN 68  /* 404: no such server, or not the token's server */
 #define RUN_EXIT_UNREACHABLE 69     /* no answer, TLS failure, 503 or 429 */
 #define RUN_EXIT_FAILED 70          /* the service answered but did not deliver a usable map */
@@ -67,14 +69,6 @@ static int is_token_var(const char *name, size_t len)
     for (size_t i = 0; i < sizeof(token_vars) / sizeof(token_vars[0]); i++)
         if (strlen(token_vars[i]) == len && memcmp(token_vars[i], name, len) == 0) return 1;
     return 0;
-}
-
-static int env_name_valid(const char *s)
-{
-    if (!(isalpha((unsigned char)*s) || *s == '_')) return 0;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || *s == '_')) return 0;
-    return 1;
 }
 
 /* ---- the token ---- */
@@ -231,6 +225,12 @@ static const char *error_message(json_t *doc)
     return m ? m : "no message";
 }
 
+static int error_code_is(json_t *doc, const char *code)
+{
+    const char *c = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+    return c && strcmp(c, code) == 0;
+}
+
 /* GET <addr>/api/mcp/servers/<id>/env. 0 with *doc set on 200, else the exit status. */
 static int fetch(const char *addr, const char *cacert, const char *server, const char *token, json_t **doc)
 {
@@ -305,6 +305,8 @@ static int fetch(const char *addr, const char *cacert, const char *server, const
         rc = fail(RUN_EXIT_TOKEN_REFUSED, "the token was refused (%ld): %s", status, error_message(j));
     else if (status == 404)
         rc = fail(RUN_EXIT_SERVER_UNKNOWN, "server %s is unknown, or not the one this token is bound to", server);
+    else if (status == 409 && error_code_is(j, "env_name_forbidden"))
+        rc = fail(RUN_EXIT_FORBIDDEN_NAME, "the service refused to deliver the credentials: %s", error_message(j));
     else if (status == 429 || status == 503)
         rc = fail(RUN_EXIT_UNREACHABLE, "the service is unavailable (%ld): %s", status, error_message(j));
     else
@@ -444,8 +446,14 @@ static int check_map(json_t *doc, const char *server, json_t **env)
     const char *k;
     json_t *v;
     json_object_foreach(*env, k, v) {
-        if (!env_name_valid(k))
+        if (!cv_env_name_valid(k))
             return fail(RUN_EXIT_FAILED, "the credential map holds a name that is not an environment variable name");
+        /* whatever the service delivered: this launcher is the last place
+         * before the command, and an older or foreign service may not check */
+        const char *why = cv_env_name_forbidden(k);
+        if (why)
+            return fail(RUN_EXIT_FORBIDDEN_NAME, "credential %.64s %s; refused, nothing was run (remove it from the "
+                        "server's credentials)", k, why);
         json_t *file = json_object_get(v, "file");
         if (json_is_object(v)) {
             if (json_object_size(v) != 1 || !json_is_string(file) || json_string_length(file) > RUN_FILE_MAX_BYTES)
@@ -487,9 +495,10 @@ int cv_cli_run(struct cv_cli_ctx *ctx, int argc, char **argv)
                           "to the environment and executes COMMAND in place of itself. A file-shaped value\n"
                           "becomes a sealed in-memory file and its variable the path /proc/self/fd/N.\n"
                           "Nothing is written to disk and no value is printed.\n\n"
-                          "exit status: the command's own; or 2 usage, 68 server unknown, 69 service\n"
-                          "unreachable, 70 no usable answer, 77 token refused, 126 command not executable,\n"
-                          "127 command not found",
+                          "exit status: the command's own; or 2 usage, 65 a credential name that changes\n"
+                          "how programs load or run (LD_*, SHELLOPTS, PS4, NODE_OPTIONS, …), 68 server\n"
+                          "unknown, 69 service unreachable, 70 no usable answer, 77 token refused,\n"
+                          "126 command not executable, 127 command not found",
                           opts, sizeof(opts) / sizeof(opts[0]), pos, 0, 0, &npos);
     if (rc) return rc < 0 ? CV_EXIT_OK : RUN_EXIT_USAGE;
     int cmd = k < argc && strcmp(argv[k], "--") == 0 ? k + 1 : k;

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credvault/envname.h"
 #include "domain/domain.h"
+
+#define CV_CUSTOM_PREFIX_MAX_BYTES 64
 
 extern const char cv_catalog_builtin[];
 extern const size_t cv_catalog_builtin_len;
@@ -60,6 +63,10 @@ static cv_result check_variables(struct cv_catalog *c)
     const char *k;
     json_t *v;
     json_object_foreach(c->variables, k, v) {
+        CV_ENSURE(cv_env_name_valid(k), CV_ERR_INPUT,
+                  "template catalog: variable %.64s is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
+        const char *why = cv_env_name_forbidden(k);
+        CV_ENSURE(!why, CV_ERR_INPUT, "template catalog: variable %.64s %s; no template may accept it", k, why);
         json_t *file = json_object_get(v, "file");
         CV_ENSURE(json_is_object(v) && KNOWN(v, "label", "description", "file") &&
                       nonempty_string(json_object_get(v, "label")) &&
@@ -134,11 +141,44 @@ static cv_result check_groups(json_t *t, const char *id)
     return CV_OK;
 }
 
+/* customEnv: patterns "PREFIX*" for names a template accepts beyond its
+ * required and optional ones. The prefix is a name of at least two
+ * characters ending in '_', so a pattern cannot reach a family that
+ * cv_env_name_forbidden refuses by prefix (that is checked again per name). */
+static cv_result check_custom(json_t *t, const char *id)
+{
+    json_t *custom = json_object_get(t, "customEnv");
+    if (!custom) return CV_OK;
+    CV_ENSURE(string_array(custom), CV_ERR_INPUT, "template catalog: customEnv of %s must be an array of patterns",
+              id);
+    size_t i;
+    json_t *p;
+    json_array_foreach(custom, i, p) {
+        const char *s = json_string_value(p);
+        size_t n = strlen(s);
+        char prefix[CV_CUSTOM_PREFIX_MAX_BYTES + 1];
+        CV_ENSURE(n >= 3 && n <= CV_CUSTOM_PREFIX_MAX_BYTES && s[n - 1] == '*' && s[n - 2] == '_', CV_ERR_INPUT,
+                  "template catalog: customEnv pattern '%.64s' of %s must be a name prefix ending in '_' "
+                  "followed by '*', such as \"ACME_*\"",
+                  s, id);
+        memcpy(prefix, s, n - 1);
+        prefix[n - 1] = '\0';
+        CV_ENSURE(cv_env_name_valid(prefix), CV_ERR_INPUT,
+                  "template catalog: customEnv pattern '%.64s' of %s is not a name prefix ([A-Za-z_][A-Za-z0-9_]*)", s,
+                  id);
+        const char *why = cv_env_name_forbidden(prefix);
+        CV_ENSURE(!why, CV_ERR_INPUT, "template catalog: customEnv pattern '%.64s' of %s covers names that %s", s, id,
+                  why);
+    }
+    return CV_OK;
+}
+
 static cv_result check_template(struct cv_catalog *c, size_t i, json_t *v)
 {
     const char *id = json_string_value(json_object_get(v, "id"));
     CV_ENSURE(KNOWN(v, "id", "name", "description", "transport", "command", "args", "capabilities", "integrations",
-                    "requiredEnv", "optionalEnv", "configGroups", "configNote", "evidenceTypes", "allowedLoaderEnv"),
+                    "requiredEnv", "optionalEnv", "customEnv", "configGroups", "configNote", "evidenceTypes",
+                    "allowedLoaderEnv"),
               CV_ERR_INPUT, "template catalog: template %zu has an unknown member", i);
     CV_ENSURE(cv_template_id_valid(id) && json_is_string(json_object_get(v, "name")) &&
                   json_is_string(json_object_get(v, "description")) &&
@@ -177,9 +217,12 @@ static cv_result check_template(struct cv_catalog *c, size_t i, json_t *v)
                   json_string_value(n));
     }
     CV_GUARD(check_groups(v, id));
-    json_t *allowed = json_object_get(v, "allowedLoaderEnv");
-    CV_ENSURE(!allowed || string_array(allowed), CV_ERR_INPUT,
-              "template catalog: allowedLoaderEnv of %s must be an array of names", id);
+    /* an allowance that no longer exists: say so at start rather than ignore it */
+    CV_ENSURE(!json_object_get(v, "allowedLoaderEnv"), CV_ERR_INPUT,
+              "template catalog: %s has allowedLoaderEnv, which is no longer honoured: names that change how "
+              "programs load or run are refused whatever a template says (docs/workload.md); remove it",
+              id);
+    CV_GUARD(check_custom(v, id));
     return CV_OK;
 }
 
@@ -263,10 +306,13 @@ json_t *cv_catalog_configured_integrations(const struct cv_catalog *c, json_t *e
 
 int cv_catalog_allows_name(json_t *tmpl, const char *name)
 {
+    if (array_has(json_object_get(tmpl, "requiredEnv"), name) || array_has(json_object_get(tmpl, "optionalEnv"), name))
+        return 1;
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(tmpl, "allowedLoaderEnv"), i, v) {
-        if (strcmp(json_string_value(v), name) == 0) return 1;
+    json_array_foreach(json_object_get(tmpl, "customEnv"), i, v) {
+        size_t n = json_string_length(v) - 1; /* without the '*' */
+        if (strncmp(json_string_value(v), name, n) == 0 && name[n] != '\0') return 1;
     }
     return 0;
 }
@@ -294,7 +340,6 @@ static json_t *template_doc(const struct cv_catalog *c, json_t *t)
     }
     json_object_set_new(copy, "optionalEnv", optional);
     json_object_set_new(copy, "integrations", integs);
-    json_object_del(copy, "allowedLoaderEnv");
     return copy;
 fail:
     json_decref(copy);

@@ -2,7 +2,6 @@
  * delete — all within the caller's tenant. Full values never leave here
  * except sealed; names are stored beside the record so that validation needs
  * no decryption. Another tenant's server is "not found", like a missing one. */
-#include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +9,15 @@
 #include <time.h>
 
 #include "credvault/crypto.h"
+#include "credvault/envname.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/seal.h"
-#include "domain/workload.h"
 
-#define MASK_NOTE "Credentials are masked for security. Full values are never exposed via API."
+/* The seed's note said "Full values are never exposed via API", which a
+ * tenant-admin could disprove by minting a workload token: say what holds. */
+#define MASK_NOTE                                                                                                      \
+    "Credentials are masked for security. Full values are delivered only to a workload token bound to this server."
 #define UPDATE_RETRIES 3
 
 
@@ -37,14 +39,6 @@ static cv_result check_server_id(const char *server_id)
     return CV_OK;
 }
 
-static int env_name_valid(const char *s)
-{
-    if (!(isalpha((unsigned char)*s) || *s == '_')) return 0;
-    for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || *s == '_')) return 0;
-    return 1;
-}
-
 static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, int allow_null)
 {
     const struct cv_config *cfg = app->cfg;
@@ -57,11 +51,24 @@ static cv_result check_env(const struct cv_app *app, json_t *tmpl, json_t *env, 
         size_t kn = strlen(k);
         CV_ENSURE(kn > 0 && kn <= cfg->max_env_name_bytes, CV_ERR_INPUT,
                   "env names must be 1 to %zu bytes (CREDVAULT_MAX_ENV_NAME_BYTES)", cfg->max_env_name_bytes);
-        CV_ENSURE(env_name_valid(k), CV_ERR_INPUT,
+        CV_ENSURE(cv_env_name_valid(k), CV_ERR_INPUT,
                   "env name '%.64s' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)", k);
-        if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
-            return cv_fail(CV_ERR_INPUT, "env name '%.64s' would change how programs are loaded; refused", k);
+        /* removing a name is always allowed: it is how a map written before
+         * the rule is cleaned */
         if (allow_null && json_is_null(v)) continue;
+        const char *why = cv_env_name_forbidden(k);
+        if (why)
+            return cv_fail_code(CV_ERR_INPUT, "env_name_forbidden",
+                                "env name '%.64s' %s; it is refused whatever the template says (docs/workload.md)", k,
+                                why);
+        CV_ENSURE(tmpl != NULL, CV_ERR_INPUT,
+                  "this server's template is no longer in the catalog, so no name can be added or changed; "
+                  "names can still be removed (null in a merge)");
+        if (!cv_catalog_allows_name(tmpl, k))
+            return cv_fail_code(CV_ERR_INPUT, "env_name_not_in_template",
+                                "template %.64s does not accept env name '%.64s': it accepts its requiredEnv and "
+                                "optionalEnv names and those matching its customEnv patterns (GET /api/mcp/templates)",
+                                json_string_value(json_object_get(tmpl, "id")), k);
         int is_file = 0;
         size_t vn = 0;
         const char *text = cv_env_value(v, &vn, &is_file);

@@ -117,7 +117,9 @@ json_t *cv_catalog_template(const struct cv_catalog *c, const char *template_id)
 /* Integration names with at least one route whose keys all have non-empty
  * values (plain or file-shaped) in `env`, in catalog order. */
 json_t *cv_catalog_configured_integrations(const struct cv_catalog *c, json_t *env);
-/* Whether a template allows a name that would otherwise be refused (LD_PRELOAD, …). */
+/* Whether a template accepts `name`: one of its requiredEnv or optionalEnv,
+ * or a match of one of its customEnv patterns ("ACME_*"). Names that
+ * cv_env_name_forbidden refuses are refused before this is asked. */
 int cv_catalog_allows_name(json_t *tmpl, const char *name);
 
 /* ---- credentials (tenant-admin; auditor reads) ---- */

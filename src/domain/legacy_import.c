@@ -13,7 +13,7 @@
 #include "domain/audit.h"
 #include "domain/legacy.h"
 #include "domain/seal.h"
-#include "domain/workload.h"
+#include "credvault/envname.h"
 
 #define ACTION "credentials.import"
 #define REASON_AUTH "authentication failed: the record was changed, or it was encrypted under another key"
@@ -56,15 +56,6 @@ static int utf8_valid(const uint8_t *s, size_t n)
             return 0;
         i += len;
     }
-    return 1;
-}
-
-static int env_name_valid(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_')) return 0;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
     return 1;
 }
 
@@ -169,7 +160,7 @@ out:
  * so that an import cannot store what a deploy would refuse. Reasons name
  * keys, never values. The template's requiredEnv is not enforced: a record
  * that served GigaChad is imported as it is; validate it afterwards. */
-static enum step check_env(struct import *im, json_t *tmpl, json_t *env)
+static enum step check_env(struct import *im, json_t *env)
 {
     const struct cv_config *cfg = im->app->cfg;
     if (json_object_size(env) > cfg->max_env_keys)
@@ -181,10 +172,12 @@ static enum step check_env(struct import *im, json_t *tmpl, json_t *env)
         if (kn == 0 || kn > cfg->max_env_name_bytes)
             return failed(im, "a credential name is longer than %zu bytes (CREDVAULT_MAX_ENV_NAME_BYTES)",
                           cfg->max_env_name_bytes);
-        if (!env_name_valid(k))
+        if (!cv_env_name_valid(k))
             return failed(im, "credential name '%.64s' is not a valid environment variable name", k);
-        if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
-            return failed(im, "credential name '%.64s' would change how programs are loaded; refused", k);
+        /* only the forbidden family: the template's allow-list is not applied
+         * to a record that served GigaChad (see the comment above) */
+        const char *why = cv_env_name_forbidden(k);
+        if (why) return failed(im, "credential name '%.64s' %s; refused whatever the template says", k, why);
         if (strlen(json_string_value(v)) != json_string_length(v))
             return failed(im, "the value of '%.64s' holds a NUL character", k);
         if (json_string_length(v) > cfg->max_env_value_bytes)
@@ -315,7 +308,7 @@ static cv_result import_row(struct import *im, const struct cv_legacy_row *row, 
     int opened;
     CV_GUARD_OUT(r, open_record(im, row, &env, &step, &opened));
     if (step != STEP_OK) goto out;
-    if (check_env(im, tmpl, env) != STEP_OK || integrations_of(im, row, env, &integrations) != STEP_OK) goto out;
+    if (check_env(im, env) != STEP_OK || integrations_of(im, row, env, &integrations) != STEP_OK) goto out;
     if (im->opt->dry_run) {
         *outcome = CV_LEGACY_WOULD_IMPORT;
         goto out;

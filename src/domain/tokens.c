@@ -1,6 +1,7 @@
 /* API tokens: minted from 32 random bytes, shown once, stored as a SHA-256
- * hash. An admin mints any role; a tenant-admin mints auditor and workload
- * tokens in its own tenant only. A workload token is bound to one server. */
+ * hash. An admin mints any role; a tenant-admin mints, and revokes, auditor
+ * and workload tokens in its own tenant only. A workload token is bound to
+ * one server, and its mint is audited as the grant of full reads it is. */
 #include <stdio.h>
 #include <string.h>
 
@@ -101,7 +102,10 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     /* the id is chosen here so that the event, which commits with the token, can name it */
     cv_result r = cv_audit_uuid(row.id);
     struct cv_audit_event ev;
-    cv_audit_event_init(&ev, p, tenant, "token.create", row.id, "success");
+    /* a workload token reads full values: its mint is how anyone who may
+     * mint one (a tenant-admin) reaches them, so the event says so */
+    cv_audit_event_init(&ev, p, tenant, role == CV_ROLE_WORKLOAD ? "token.create_workload" : "token.create", row.id,
+                        "success");
     if (cv_ok(r)) r = cv_audit_change(app, cv_store_token_insert(app->store, &row, hash, &ev), 1);
     if (cv_failed(r)) {
         cv_wipe(token, sizeof(token));
@@ -123,9 +127,17 @@ cv_result cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
               "this token may not revoke tokens");
     CV_ENSURE(strlen(token_id) == CV_STORE_UUID_BYTES, CV_ERR_NOT_FOUND, "token not found");
     const char *scope = p->role == CV_ROLE_ADMIN ? NULL : p->tenant_id;
+    /* a tenant-admin revokes what it may mint: auditor and workload tokens of
+     * its tenant, never a peer tenant-admin (docs/api.md) */
+    const char *roles = p->role == CV_ROLE_ADMIN ? NULL : "{auditor,workload}";
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, scope, "token.revoke", token_id, "success");
-    cv_result r = cv_audit_change(app, cv_store_token_revoke(app->store, scope, token_id, &ev), 1);
+    cv_result r = cv_audit_change(app, cv_store_token_revoke_roles(app->store, scope, token_id, roles, &ev), 1);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "token not found");
+    if (r.err == CV_ERR_FORBIDDEN) {
+        CV_GUARD(cv_audit(app, p, scope, "token.revoke", token_id, "denied"));
+        return cv_fail_code(CV_ERR_FORBIDDEN, "token_role_forbidden",
+                            "a tenant-admin may revoke auditor and workload tokens of its tenant only");
+    }
     return r;
 }

@@ -6,29 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "credvault/envname.h"
 #include "domain/domain.h"
 #include "domain/seal.h"
 #include "domain/workload.h"
 
 #define ACTION "credentials.read_full"
-
-/* Names that make the process they reach run other code: glibc's loader and
- * allocator (and Darwin's dyld) by prefix, and the interpreters an MCP server
- * is commonly written in (Node, Python, Perl, Ruby, the JVM, shells) by name.
- * A stored value under one of them would take over the MCP server. */
-static const char *const loader_prefixes[] = {"LD_", "DYLD_", "GCONV_PATH", "MALLOC_", "GLIBC_TUNABLES"};
-static const char *const interpreter_names[] = {"NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONSTARTUP",
-                                                "PYTHONHOME", "PERL5OPT", "PERL5LIB", "RUBYOPT", "RUBYLIB",
-                                                "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "BASH_ENV", "ENV"};
-
-int cv_workload_loader_name(const char *name)
-{
-    for (size_t i = 0; i < sizeof(loader_prefixes) / sizeof(loader_prefixes[0]); i++)
-        if (strncmp(name, loader_prefixes[i], strlen(loader_prefixes[i])) == 0) return 1;
-    for (size_t i = 0; i < sizeof(interpreter_names) / sizeof(interpreter_names[0]); i++)
-        if (strcmp(name, interpreter_names[i]) == 0) return 1;
-    return 0;
-}
 
 /* Records the refusal, then returns it: the refusal wins unless the audit
  * write itself failed, in which case that failure is returned. */
@@ -42,20 +25,22 @@ static cv_result refuse(struct cv_app *app, const struct cv_principal *p, const 
     return cv_fail_code(why.err, code, "%s", message);
 }
 
-/* Defence in depth: deploy refuses loader names unless the template allows
- * them, but the catalog may have changed since, or the row may have been
- * written by another path. The refusal names the key, never a value. */
-static cv_result check_delivered_names(struct cv_app *app, const struct cv_server_row *row, json_t *env)
+/* Defence in depth: deploy refuses every name of the forbidden family, but
+ * the row may have been written before that rule or by another path. The
+ * refusal names the key, never a value. Names outside the template's
+ * allow-list are delivered: they passed the rule of their time, and the
+ * catalog may since have changed. */
+static cv_result check_delivered_names(const struct cv_server_row *row, json_t *env)
 {
-    json_t *tmpl = cv_catalog_template(app->catalog, row->template_id);
     const char *k;
     json_t *v;
     json_object_foreach(env, k, v) {
-        if (cv_workload_loader_name(k) && !cv_catalog_allows_name(tmpl, k))
-            return cv_fail(CV_ERR_CONFLICT,
-                           "the stored credentials hold '%.64s', which would change how programs are loaded, and "
-                           "template %.64s does not allow it; update the server's credentials",
-                           k, row->template_id);
+        const char *why = cv_env_name_forbidden(k);
+        if (why)
+            return cv_fail_code(CV_ERR_CONFLICT, "env_name_forbidden",
+                                "the stored credentials of %.128s hold '%.64s', which %s; delivery is refused until "
+                                "the name is removed (PUT ?merge=true with null)",
+                                row->server_id, k, why);
     }
     return CV_OK;
 }
@@ -81,7 +66,7 @@ cv_result cv_workload_env(struct cv_app *app, const struct cv_principal *p, cons
     json_t *env = NULL;
     if (cv_failed(r)) goto out;
     CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
-    r = check_delivered_names(app, &row, env);
+    r = check_delivered_names(&row, env);
     if (cv_failed(r)) {
         r = refuse(app, p, server_id, r);
         goto out;

@@ -9,14 +9,10 @@
  * very server: {"serverId","revision","expiresAt"?,"env":{…}}. Any other role
  * is CV_ERR_FORBIDDEN; a workload token bound to another server (or to one
  * that no longer exists) is CV_ERR_NOT_FOUND, so ids cannot be probed. A
- * stored map that holds a name the loader would obey (LD_PRELOAD, …) and its
- * template does not allow is refused (CV_ERR_CONFLICT): deploy refuses such
- * names, and delivery checks again. Every call is audited, refusals too;
+ * stored map that holds a name cv_env_name_forbidden refuses (LD_PRELOAD,
+ * SHELLOPTS, …) is refused (CV_ERR_CONFLICT, code env_name_forbidden): deploy
+ * refuses such names, and delivery checks again. Every call is audited, refusals too;
  * values go nowhere but into *data. */
 CV_RESULT cv_workload_env(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data);
-
-/* Whether `name` is one that changes how programs are loaded (LD_*, DYLD_*,
- * GCONV_PATH, MALLOC_*, GLIBC_TUNABLES): the same list deploy refuses. */
-int cv_workload_loader_name(const char *name);
 
 #endif

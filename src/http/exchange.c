@@ -52,18 +52,6 @@ static void request_id_new(char *out)
     cv_hex_encode(r, sizeof(r), out);
 }
 
-static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
-{
-    snprintf(out, n, "-");
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr) return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)n);
-}
-
 static struct exchange *exchange_new(struct cv_http_server *srv, struct MHD_Connection *conn, const char *url,
                                      const char *method)
 {
@@ -80,7 +68,7 @@ static struct exchange *exchange_new(struct cv_http_server *srv, struct MHD_Conn
     req->path_too_long = u >= sizeof(req->raw_path);
     memcpy(req->raw_path, url, req->path_too_long ? sizeof(req->raw_path) - 1 : u);
     request_id_new(req->request_id);
-    client_addr(conn, req->client_addr, sizeof(req->client_addr));
+    cv_http_client_address(&srv->proxies, conn, req->client_addr, sizeof(req->client_addr));
     cv_buf_init_secret(&req->body, srv->max_body_bytes);
     ex->res.request_id = req->request_id;
     atomic_fetch_add(&srv->in_flight, 1);
@@ -98,6 +86,31 @@ static uintmax_t declared_excess(struct exchange *ex)
     uintmax_t v = strtoumax(cl, &end, 10);
     if (errno == ERANGE) return UINTMAX_MAX;
     return v > ex->srv->max_body_bytes ? v - ex->srv->max_body_bytes : 0;
+}
+
+struct framing {
+    unsigned content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) f->content_length++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* RFC 9112 §6.3: two Content-Length headers, or one beside Transfer-Encoding,
+ * leave the body's end to interpretation — the request-smuggling shape, where
+ * a proxy in front reads one request and this server another. libmicrohttpd
+ * 0.9.75 takes one of them; this server takes neither. */
+static bool framing_ambiguous(struct MHD_Connection *conn)
+{
+    struct framing f = {0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    return f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length && f.transfer_encoding);
 }
 
 static void reply_too_large(struct exchange *ex)
@@ -224,6 +237,17 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
         ex = exchange_new(srv, conn, url, method);
         if (!ex) return MHD_NO;
         *con_cls = ex;
+        if (framing_ambiguous(conn)) {
+            /* answered before any body byte is read; the connection closes,
+             * since where this request ends is exactly what is unclear */
+            cv_http_deadline_request_whole(conn);
+            ex->too_large = true; /* the body is never kept */
+            cv_buf_free(&ex->req.body);
+            cv_http_reply_status_error(&ex->res, 400, "ambiguous_framing",
+                                       "the request has two Content-Length headers, or Content-Length together "
+                                       "with Transfer-Encoding; send exactly one");
+            return queue_response(ex);
+        }
         uintmax_t excess = declared_excess(ex);
         if (excess == 0) return MHD_YES;
         ex->too_large = true;
@@ -232,6 +256,7 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
          * the 413 instead of a reset; a large one is refused at once. */
         if (excess <= CV_HTTP_DISCARD_MAX_BYTES) return MHD_YES;
         cv_error_clear();
+        cv_http_deadline_request_whole(conn); /* answered now: no longer timed */
         reply_too_large(ex);
         return queue_response(ex);
     }
@@ -257,6 +282,7 @@ enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    cv_http_deadline_request_whole(conn); /* the handler's time is not the client's */
     route_and_handle(ex);
     return queue_response(ex);
 }
@@ -285,8 +311,8 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
 void cv_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                           enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct cv_http_server *srv = cls;
+    cv_http_deadline_request_done(conn);
     struct exchange *ex = *con_cls;
     if (!ex) return;
     *con_cls = NULL;

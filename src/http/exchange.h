@@ -7,7 +7,9 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 
+#include "deadline.h"
 #include "internal.h"
+#include "proxy.h"
 
 struct cv_http_server {
     struct MHD_Daemon *daemon;
@@ -19,6 +21,8 @@ struct cv_http_server {
     unsigned port;
     atomic_size_t in_flight; /* requests between first callback and completion */
     atomic_bool stopping;    /* answer with Connection: close while draining */
+    struct cv_http_deadline *deadline;
+    struct cv_http_proxies proxies; /* peers believed about X-Forwarded-For */
 };
 
 enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

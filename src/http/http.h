@@ -106,6 +106,8 @@ struct cv_http_server_options {
     unsigned max_connections;
     unsigned max_connections_per_ip;
     unsigned connection_timeout_s;   /* idle keep-alive and slow clients */
+    unsigned request_deadline_ms;    /* a whole request, however steadily it trickles; 0 = 10000 */
+    const char *trusted_proxies;     /* addresses believed about X-Forwarded-For, or NULL */
     struct cv_metrics *metrics;      /* where requests are counted, or NULL */
 };
 

@@ -1,13 +1,16 @@
 /* Token-bucket rate limits, and the small glue that cv_routes_authenticate
  * calls before and after it checks a bearer token: the address's bucket
- * and its authentication-failure penalty first (so a flood of bad tokens
- * costs no database lookup and no audit write past the penalty), then the
- * token's bucket. Keys are token ids and client addresses, never a token. */
+ * and the authentication-failure penalty of (address, token prefix) first
+ * (so a bad token tried again costs no database lookup and no audit write
+ * past the penalty, while a good token from the same address — behind the
+ * same proxy — is not held back), then the token's bucket. Keys are token
+ * ids, client addresses and token prefixes, never a whole token. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -169,11 +172,42 @@ static double failure_rate(const struct cv_ratelimit *rl)
     return 1.0 / rl->limits.auth_failure_s;
 }
 
-unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, int64_t now_ms)
+/* "f:<address>|<token prefix>": the failures of one presented token (as far
+ * as its prefix tells) from one address. */
+static void failure_key(char *k, size_t n, const char *address, const char *prefix)
+{
+    snprintf(k, n, "f:%s|%.*s", address, CV_RATE_TOKEN_PREFIX_BYTES, prefix ? prefix : "");
+}
+
+void cv_rate_token_prefix(const char *authorization, char out[CV_RATE_TOKEN_PREFIX_BYTES + 1])
+{
+    snprintf(out, CV_RATE_TOKEN_PREFIX_BYTES + 1, "-");
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) return;
+    const char *t = authorization + 7;
+    while (*t == ' ') t++;
+    size_t n = strcspn(t, " \t\r\n");
+    if (n == 0) return;
+    /* a credvault token: the characters after its fixed "cvt_"; anything else
+     * (a JWT, whose head is the same for every token of an issuer): its tail */
+    size_t fixed = strlen(CV_TOKEN_PREFIX), off;
+    if (n > fixed && strncmp(t, CV_TOKEN_PREFIX, fixed) == 0) off = fixed;
+    else off = n > CV_RATE_TOKEN_PREFIX_BYTES ? n - CV_RATE_TOKEN_PREFIX_BYTES : 0;
+    size_t i = 0;
+    for (; i < CV_RATE_TOKEN_PREFIX_BYTES && off + i < n; i++) {
+        char c = t[off + i];
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.';
+        out[i] = plain ? c : '?'; /* a key, never printed; kept to one alphabet */
+    }
+    out[i] = '\0';
+}
+
+unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, const char *token_prefix,
+                              int64_t now_ms)
 {
     if (!rl || !address || rl->limits.auth_failures == 0) return 0;
     char k[CV_RATE_KEY_MAX_BYTES];
-    snprintf(k, sizeof(k), "f:%s", address);
+    failure_key(k, sizeof(k), address, token_prefix);
     struct shard *sh;
     struct bucket *b = find(rl, k, 0, now_ms, 0, &sh);
     unsigned wait = 0;
@@ -185,11 +219,12 @@ unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, int6
     return wait;
 }
 
-void cv_ratelimit_auth_failed(struct cv_ratelimit *rl, const char *address, int64_t now_ms)
+void cv_ratelimit_auth_failed(struct cv_ratelimit *rl, const char *address, const char *token_prefix,
+                              int64_t now_ms)
 {
     if (!rl || !address || rl->limits.auth_failures == 0) return;
     char k[CV_RATE_KEY_MAX_BYTES];
-    snprintf(k, sizeof(k), "f:%s", address);
+    failure_key(k, sizeof(k), address, token_prefix);
     struct shard *sh;
     struct bucket *b = find(rl, k, rl->limits.auth_failures, now_ms, 1, &sh);
     refill(b, failure_rate(rl), rl->limits.auth_failures, now_ms);
@@ -260,7 +295,9 @@ int cv_routes_admit_address(struct cv_app *app, struct cv_http_request *req, str
     const char *addr = cv_http_client_addr(req);
     enum cv_rate_class c = cv_rate_class_of(cv_http_method(req), cv_http_route_pattern(req));
     int64_t now = now_ms();
-    unsigned wait = cv_ratelimit_penalty(rl, addr, now);
+    char prefix[CV_RATE_TOKEN_PREFIX_BYTES + 1];
+    cv_rate_token_prefix(cv_http_header(req, "Authorization"), prefix);
+    unsigned wait = cv_ratelimit_penalty(rl, addr, prefix, now);
     if (wait) {
         reply_limited(app, res, c, "auth_failures", wait);
         return 0;
@@ -279,7 +316,9 @@ cv_result cv_routes_auth_failed(struct cv_app *app, struct cv_http_request *req,
     if (failure.err != CV_ERR_AUTH) return failure;
     const char *addr = cv_http_client_addr(req);
     cv_metric_inc(app->metrics, CV_M_AUTH_FAILURES);
-    cv_ratelimit_auth_failed(limiter(app), addr, now_ms());
+    char prefix[CV_RATE_TOKEN_PREFIX_BYTES + 1];
+    cv_rate_token_prefix(cv_http_header(req, "Authorization"), prefix);
+    cv_ratelimit_auth_failed(limiter(app), addr, prefix, now_ms());
     CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
     return cv_fail(CV_ERR_AUTH, "missing or invalid bearer token");
 }

@@ -1,7 +1,7 @@
 /* Rate limits around the route handlers: token buckets per API token and
  * per client address, separately for credential reads, credential writes
- * and admin calls, and a bucket of authentication failures per address that
- * slows an address down once it has failed too often. Over a limit is 429
+ * and admin calls, and a bucket of authentication failures per address and
+ * token prefix that slows that token down once it has failed too often. Over a limit is 429
  * with Retry-After, counted in credvault_rate_limited_total. The table of
  * buckets is bounded; the least recently used bucket makes room. */
 #ifndef CREDVAULT_HTTP_RATELIMIT_H
@@ -15,7 +15,8 @@
 #include "domain/domain.h"
 #include "http/http.h"
 
-#define CV_RATE_KEY_MAX_BYTES 80 /* "r:t:<uuid>", "w:a:<address>" */
+#define CV_RATE_KEY_MAX_BYTES 80 /* "r:t:<uuid>", "w:a:<address>", "f:<address>|<token prefix>" */
+#define CV_RATE_TOKEN_PREFIX_BYTES 12 /* 48 bits of a credvault token's randomness */
 #define CV_RATE_SHARDS 16
 #define CV_RATE_SLOTS_PER_SHARD 1024 /* 16,384 buckets in all */
 #define CV_RATE_PROBE 8              /* slots looked at before the oldest is replaced */
@@ -46,10 +47,19 @@ void cv_rate_limits_from_config(const struct cv_config *cfg, struct cv_rate_limi
  * (monotonic). 0: allowed; otherwise the whole seconds until one is free. */
 unsigned cv_ratelimit_take(struct cv_ratelimit *rl, enum cv_rate_class c, enum cv_rate_scope s, const char *key,
                            int64_t now_ms);
-/* An address that failed authentication too often: seconds it must wait (0: none). */
-unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, int64_t now_ms);
-/* Counts one failed authentication of `address`. */
-void cv_ratelimit_auth_failed(struct cv_ratelimit *rl, const char *address, int64_t now_ms);
+/* The part of an Authorization header that keys authentication failures:
+ * for a credvault token the first CV_RATE_TOKEN_PREFIX_BYTES characters
+ * after "cvt_", for anything else (a JWT) its last ones; "-" when there is
+ * no bearer token. Never the whole token. */
+void cv_rate_token_prefix(const char *authorization, char out[CV_RATE_TOKEN_PREFIX_BYTES + 1]);
+/* A token prefix that failed authentication too often from `address`:
+ * seconds it must wait (0: none). Another token from the same address is
+ * not held back. */
+unsigned cv_ratelimit_penalty(struct cv_ratelimit *rl, const char *address, const char *token_prefix,
+                              int64_t now_ms);
+/* Counts one failed authentication of `token_prefix` from `address`. */
+void cv_ratelimit_auth_failed(struct cv_ratelimit *rl, const char *address, const char *token_prefix,
+                              int64_t now_ms);
 
 /* Which limit a route falls under: reads and validation of /api/mcp are
  * reads, the rest of /api/mcp writes, everything else (tenants, tokens,

@@ -49,6 +49,8 @@ void cv_http_server_options_from_config(const struct cv_config *cfg, struct cv_h
     out->max_connections = cfg->max_connections;
     out->max_connections_per_ip = cfg->max_connections_per_ip;
     out->connection_timeout_s = cfg->connection_timeout_s;
+    out->request_deadline_ms = cfg->request_deadline_ms;
+    out->trusted_proxies = cfg->trusted_proxies;
 }
 
 static cv_result check_options(const struct cv_http_server_options *o, const struct cv_http_listen_addr *la)
@@ -98,6 +100,9 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     srv->metrics = opts->metrics;
     atomic_init(&srv->in_flight, 0);
     atomic_init(&srv->stopping, false);
+    CV_GUARD_OUT(r, cv_http_proxies_parse(opts->trusted_proxies, &srv->proxies));
+    CV_GUARD_OUT(r, cv_http_deadline_start(opts->request_deadline_ms ? opts->request_deadline_ms : 10000,
+                                           &srv->deadline));
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (opts->tls) flags |= MHD_USE_TLS;
@@ -112,6 +117,7 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     items[n++] = OPT(MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, NULL);
     items[n++] = OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CV_HTTP_CONNECTION_MEMORY_BYTES, NULL);
     items[n++] = OPT(MHD_OPTION_NOTIFY_COMPLETED, cv_http_on_completed, srv);
+    items[n++] = OPT(MHD_OPTION_NOTIFY_CONNECTION, cv_http_deadline_on_connection, srv->deadline);
     items[n++] = OPT(MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL);
     items[n++] = OPT(MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL);
     if (opts->tls) {
@@ -141,6 +147,7 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
 out:
     cv_buf_free(&key); /* GnuTLS holds its own copy now */
     cv_buf_free(&cert);
+    if (srv) cv_http_deadline_stop(srv->deadline);
     free(srv);
     return r;
 }
@@ -178,6 +185,7 @@ void cv_http_server_stop(struct cv_http_server *srv)
     }
     MHD_stop_daemon(srv->daemon); /* joins the workers; completes what is left */
     if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    cv_http_deadline_stop(srv->deadline);
     cv_log(CV_LOG_INFO, "http_stopped", NULL);
     free(srv);
 }

@@ -103,6 +103,7 @@
     /* tokens.c */ \
     X(TOKEN_INSERT, "token_insert") \
     X(TOKEN_LOOKUP, "token_lookup") \
-    X(TOKEN_REVOKE, "token_revoke")
+    X(TOKEN_REVOKE, "token_revoke") \
+    X(TOKEN_REVOKE_ROLES, "token_revoke_roles")
 
 #endif

@@ -18,6 +18,8 @@ CV_SQL_DEF(lookup_sql, TOKEN_LOOKUP,
 CV_SQL_DEF(revoke_sql, TOKEN_REVOKE,
                                          "SELECT credvault_token_revoke($1::uuid)", 1);
 
+CV_SQL_DEF(revoke_roles_sql, TOKEN_REVOKE_ROLES, "SELECT credvault_token_revoke_roles($1::uuid, $2::text[])", 2);
+
 static cv_result check_token(const struct cv_token_row *row)
 {
     CV_ENSURE(cv_store_fixed_ok(row->id, sizeof(row->id)) && cv_store_fixed_ok(row->name, sizeof(row->name)) &&
@@ -126,6 +128,33 @@ cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, cons
     CV_GUARD_OUT(r, cv_pq_expect(q.res, 1));
     if (PQntuples(q.res) == 1) CV_GUARD_OUT(r, cv_pq_bool(q.res, 0, 0, &found));
     if (!found) r = cv_fail(CV_ERR_NOT_FOUND, "token not found");
+out:
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_store_token_revoke_roles(struct cv_store *st, const char *tenant_id, const char *token_id,
+                                      const char *roles, const struct cv_audit_event *ev)
+{
+    CV_ENSURE(cv_store_uuid_ok(token_id), CV_ERR_NOT_FOUND, "token not found");
+    struct cv_q q;
+    cv_q_init(&q, &revoke_roles_sql);
+    cv_q_text(&q, token_id);
+    cv_q_text(&q, roles);
+    const struct cv_tx tx = {.scope = tenant_id ? CV_SCOPE_TENANT : CV_SCOPE_PLATFORM,
+                             .tenant_id = tenant_id,
+                             .flags = CV_TX_EVENTS_IF_CHANGED,
+                             .events = ev,
+                             .nevents = ev ? 1 : 0};
+    cv_result r;
+    char outcome[16] = "";
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, 1));
+    if (PQntuples(q.res) == 1) CV_GUARD_OUT(r, cv_pq_text(q.res, 0, 0, outcome, sizeof(outcome)));
+    if (strcmp(outcome, "forbidden") == 0)
+        r = cv_fail(CV_ERR_FORBIDDEN, "the token's role is not one this caller may revoke");
+    else if (strcmp(outcome, "revoked") != 0)
+        r = cv_fail(CV_ERR_NOT_FOUND, "token not found");
 out:
     cv_q_clear(&q, 1);
     return r;

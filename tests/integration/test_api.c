@@ -151,6 +151,66 @@ START_TEST(token_minting_rules)
 }
 END_TEST
 
+/* A tenant-admin revokes what it may mint — auditor and workload tokens of
+ * its tenant — and nothing else: a peer tenant-admin is 403, unchanged. */
+START_TEST(tenant_admin_revokes_only_auditor_and_workload_tokens)
+{
+    char carol[160], carol_id[64], path[128], sql[256];
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/tokens", svc.admin_token,
+                                             "{\"name\":\"carol@acme.example\",\"role\":\"tenant-admin\","
+                                             "\"tenantId\":\"acme\"}");
+    cv_t_expect_status(&r, 201, NULL);
+    snprintf(carol_id, sizeof(carol_id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    snprintf(carol, sizeof(carol), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
+    cv_test_response_free(&r);
+    snprintf(path, sizeof(path), "/api/tokens/%s", carol_id);
+    r = cv_t_request(cl, "DELETE", path, tok_a, NULL);
+    cv_t_expect_status(&r, 403, "token_role_forbidden");
+    ck_assert_ptr_nonnull(strstr(r.body, "auditor and workload"));
+    cv_test_response_free(&r);
+    /* nothing changed: the peer still works, its row is not revoked, the attempt is on record */
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", carol, NULL, 200, NULL);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM api_tokens WHERE id = '%s' AND revoked_at IS NULL", carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.revoke' AND target = '%s' AND outcome = "
+             "'denied' AND actor = 'alice@acme.example'",
+             carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.revoke' AND target = '%s' AND outcome = "
+             "'success'",
+             carol_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 0);
+    /* a workload token of its tenant: revoked; its mint was recorded as the grant of full reads it is */
+    char srv[160], wl[160];
+    cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_revoke_case_1\"}}", srv, sizeof(srv));
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"mcp-revoke-case\",\"role\":\"workload\",\"tenantId\":\"acme\",\"serverId\":\"%s\"}", srv);
+    r = cv_t_request(cl, "POST", "/api/tokens", tok_a, body);
+    cv_t_expect_status(&r, 201, NULL);
+    char wl_id[64];
+    snprintf(wl_id, sizeof(wl_id), "%s", json_string_value(json_object_get(cv_t_data(&r), "id")));
+    snprintf(wl, sizeof(wl), "%s", json_string_value(json_object_get(cv_t_data(&r), "token")));
+    cv_test_response_free(&r);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM audit_events WHERE action = 'token.create_workload' AND target = '%s' AND "
+             "actor = 'alice@acme.example' AND tenant_id = 'acme'",
+             wl_id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+    snprintf(path, sizeof(path), "/api/tokens/%s", wl_id);
+    cv_t_expect_call(cl, "DELETE", path, carol, NULL, 200, NULL);
+    char env[256];
+    snprintf(env, sizeof(env), "/api/mcp/servers/%s/env", srv);
+    cv_t_expect_call(cl, "GET", env, wl, NULL, 401, "unauthorized");
+    /* the platform admin may revoke a tenant-admin */
+    snprintf(path, sizeof(path), "/api/tokens/%s", carol_id);
+    cv_t_expect_call(cl, "DELETE", path, svc.admin_token, NULL, 200, NULL);
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", carol, NULL, 401, "unauthorized");
+}
+END_TEST
+
 /* ---- templates ---- */
 
 START_TEST(templates_catalog)
@@ -232,7 +292,8 @@ START_TEST(deploy_seed_example)
     ck_assert_str_eq(json_string_value(json_object_get(c, "AWS_SECRET_ACCESS_KEY")), "wJal••••EKEY");
     ck_assert_str_eq(json_string_value(json_object_get(c, "GITHUB_TOKEN")), "ghp_••••xxxx");
     ck_assert_str_eq(json_string_value(json_object_get(d, "note")),
-                     "Credentials are masked for security. Full values are never exposed via API.");
+                     "Credentials are masked for security. Full values are delivered only to a workload token "
+                     "bound to this server.");
     ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
     cv_test_response_free(&r);
 
@@ -264,29 +325,29 @@ START_TEST(deploy_refusals)
     cv_t_expect_call(cl, "POST", "/api/mcp/templates/no-such-template/deploy", tok_a, SEED_DEPLOY, 404, NULL);
     cv_t_expect_call(cl, "POST", p, tok_a, "{\"userId\":\"x\"}", 400, NULL);
     cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":[]}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":1}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":null}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":1}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":null}}", 400, NULL);
     cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"1ABC\":\"x\"}}", 400, NULL);
     cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A-B\":\"x\"}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\\u0000y\"}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"LD_PRELOAD\":\"/tmp/evil.so\"}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"NODE_OPTIONS\":\"--require /tmp/evil.js\"}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\\u0000y\"}}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"LD_PRELOAD\":\"/tmp/evil.so\"}}", 400, "env_name_forbidden");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"NODE_OPTIONS\":\"--require /tmp/evil.js\"}}", 400, "env_name_forbidden");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"BASH_ENV\":\"/tmp/evil.sh\"}}", 400, "env_name_forbidden");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"autoConnect\":\"yes\"}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"expiresAt\":\"tomorrow\"}", 400, NULL);
     /* a date that does not exist, or a field that is not all digits, is refused, never normalised
      * (2026-02-31 once became 2026-03-03) */
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
                 "invalid_request");
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
                 "invalid_request");
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"expiresAt\":\"2026-12-31T00:00:00+01:00\"}", 400,
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"expiresAt\":\"2026-12-31T00:00:00+01:00\"}", 400,
                 "invalid_request");
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"x\"},\"unknown\":1}", 400, NULL);
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"x\"},\"unknown\":1}", 400, NULL);
     cv_t_expect_call(cl, "POST", "/api/mcp/templates/github/deploy", tok_a, "{\"env\":{\"GITHUB_ORG\":\"acme\"}}", 400, NULL);
     /* malformed JSON, duplicate keys, wrong media type */
     cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":", 400, "invalid_json");
-    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"A\":\"1\",\"A\":\"2\"}}", 400, "invalid_json");
+    cv_t_expect_call(cl, "POST", p, tok_a, "{\"env\":{\"GITHUB_ORG\":\"1\",\"GITHUB_ORG\":\"2\"}}", 400, "invalid_json");
     const char *text[] = {"Content-Type: text/plain", NULL};
     struct cv_test_response r = cv_t_request_h(cl, "POST", p, tok_a, SEED_DEPLOY, text);
     cv_t_expect_status(&r, 415, NULL);
@@ -299,13 +360,13 @@ START_TEST(deploy_refusals)
     char body[8192] = "{\"env\":{";
     for (int i = 0; i < 65; i++) {
         char kv[32];
-        snprintf(kv, sizeof(kv), "%s\"K%d\":\"v\"", i ? "," : "", i);
+        snprintf(kv, sizeof(kv), "%s\"MCP_K%d\":\"v\"", i ? "," : "", i);
         strcat(body, kv);
     }
     strcat(body, "}}");
     cv_t_expect_call(cl, "POST", p, tok_a, body, 400, NULL);
     /* a value over CREDVAULT_MAX_ENV_VALUE_BYTES (8192) */
-    const char *head = "{\"env\":{\"A\":\"";
+    const char *head = "{\"env\":{\"GITHUB_ORG\":\"";
     size_t hn = strlen(head);
     char *big = malloc(hn + 9000 + 64);
     memcpy(big, head, hn);
@@ -404,24 +465,24 @@ START_TEST(list_get_update_delete)
                      "Anthropic");
     cv_test_response_free(&r);
     /* an expiry on a date that does not exist is refused and changes nothing (the If-Match "2" below holds) */
-    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"MCP_X\":\"y\"},\"expiresAt\":\"2026-02-31T00:00:00Z\"}", 400,
                 "invalid_request");
-    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
+    cv_t_expect_call(cl, "PUT", path, tok_a, "{\"env\":{\"MCP_X\":\"y\"},\"expiresAt\":\"2026-+1-01T00:00:00Z\"}", 400,
                 "invalid_request");
     /* a stale If-Match is refused and changes nothing */
     const char *stale[] = {"If-Match: \"1\"", NULL};
-    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", stale);
+    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"MCP_X\":\"y\"}}", stale);
     cv_t_expect_status(&r, 412, NULL);
     cv_test_response_free(&r);
     const char *bad[] = {"If-Match: abc", NULL};
-    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"X\":\"y\"}}", bad);
+    r = cv_t_request_h(cl, "PUT", path, tok_a, "{\"env\":{\"MCP_X\":\"y\"}}", bad);
     cv_t_expect_status(&r, 400, NULL);
     cv_test_response_free(&r);
     /* merge with the current revision: adds one key, removes none */
     char merge[300];
     snprintf(merge, sizeof(merge), "%s?merge=true", path);
     const char *cur[] = {"If-Match: \"2\"", NULL};
-    r = cv_t_request_h(cl, "PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":\"large\"}}", cur);
+    r = cv_t_request_h(cl, "PUT", merge, tok_a, "{\"env\":{\"MCP_AI_MODEL\":\"large\"}}", cur);
     cv_t_expect_status(&r, 200, NULL);
     ck_assert_str_eq(cv_test_response_header(&r, "ETag"), "\"3\"");
     cv_test_response_free(&r);
@@ -430,17 +491,17 @@ START_TEST(list_get_update_delete)
     json_t *c = json_object_get(cv_t_data(&r), "credentials");
     ck_assert_int_eq(json_object_size(c), 2);
     ck_assert_str_eq(json_string_value(json_object_get(c, "ANTHROPIC_API_KEY")), "sk-a••••cdef");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "AI_MODEL")), "••••••••");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "MCP_AI_MODEL")), "••••••••");
     cv_test_response_free(&r);
     /* merge with null removes a key */
-    cv_t_expect_call(cl, "PUT", merge, tok_a, "{\"env\":{\"AI_MODEL\":null}}", 200, NULL);
+    cv_t_expect_call(cl, "PUT", merge, tok_a, "{\"env\":{\"MCP_AI_MODEL\":null}}", 200, NULL);
     r = cv_t_request(cl, "GET", path, tok_a, NULL);
     ck_assert_int_eq(json_object_size(json_object_get(cv_t_data(&r), "credentials")), 1);
     cv_test_response_free(&r);
-    cv_t_expect_call(cl, "PUT", path, tok_a_auditor, "{\"env\":{\"X\":\"y\"}}", 403, NULL);
+    cv_t_expect_call(cl, "PUT", path, tok_a_auditor, "{\"env\":{\"MCP_X\":\"y\"}}", 403, NULL);
     char badmerge[300];
     snprintf(badmerge, sizeof(badmerge), "%s?merge=yes", path);
-    cv_t_expect_call(cl, "PUT", badmerge, tok_a, "{\"env\":{\"X\":\"y\"}}", 400, NULL);
+    cv_t_expect_call(cl, "PUT", badmerge, tok_a, "{\"env\":{\"MCP_X\":\"y\"}}", 400, NULL);
 
     /* delete */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", id);
@@ -669,7 +730,8 @@ static Suite *api_suite(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "api", .timeout_s = 120};
     return cv_t_suite_new(&spec, CV_T_TESTS(health_and_ready, auth_refusals, tenants_admin_only, token_minting_rules,
-                                            templates_catalog, deploy_seed_example, deploy_refusals,
+                                            tenant_admin_revokes_only_auditor_and_workload_tokens, templates_catalog,
+                                            deploy_seed_example, deploy_refusals,
                                             deploy_ids_unique_under_concurrency, list_get_update_delete,
                                             tenant_isolation, tampered_record_is_decrypt_failed,
                                             no_plaintext_in_dump_or_log, keep_alive_and_unknown_routes,

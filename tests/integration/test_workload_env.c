@@ -2,23 +2,31 @@
  * SoftHSM2 token and PostgreSQL cluster, GET /api/mcp/servers/:id/env over
  * HTTPS, and the real `credvault run` execing a shell. A workload token reads
  * its own server's map and nothing else; every other role gets 403 and every
- * other server 404; names the loader obeys are refused at deploy (unless a
- * template allows them) and again at delivery; `credvault run` passes the
+ * other server 404; names outside a template's allow-list are refused at
+ * deploy, and names that change how programs load or run (SHELLOPTS, PS4,
+ * LD_*, …) at deploy, at delivery and by `credvault run`, whatever the template; `credvault run` passes the
  * values, drops the token variables, execs (same pid), passes the exit
  * status through and has a distinct status for each way it can fail. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cv_test_api.h"
 #include "cv_test_service.h"
 #include "credvault/json_alloc.h"
+#include "credvault/store.h"
+#include "domain/domain.h"
+#include "domain/seal.h"
 #include "cv_test_suite.h"
 
-static struct cv_test_service svc, svc2; /* svc2: the same database, a catalog that allows LD_LIBRARY_PATH */
+static struct cv_test_service svc, svc2; /* svc2: the same database, a catalog with "native-tool" */
 static struct cv_test_client *cl, *cl2;
 static char tok_a[160], tok_a_auditor[160], tok_b[160];
 static char srv1[160], srv2[160], srv3[160]; /* acme: github, acme: slack, beta: github */
@@ -84,7 +92,7 @@ static char *run(const char *envs, const char *args, int *status)
 static void fixture(void)
 {
     cv_t_deploy(cl, tok_a, "github",
-                "{\"env\":{\"GITHUB_TOKEN\":\"" GH_TOKEN "\",\"GITHUB_ORG\":\"acme\",\"ODD_VALUE\":\"" ODD_VALUE "\"}}",
+                "{\"env\":{\"GITHUB_TOKEN\":\"" GH_TOKEN "\",\"GITHUB_ORG\":\"acme\",\"MCP_ODD_VALUE\":\"" ODD_VALUE "\"}}",
                 srv1, sizeof(srv1));
     cv_t_deploy(cl, tok_a, "slack", "{\"env\":{\"SLACK_BOT_TOKEN\":\"" SLACK_TOKEN "\"}}", srv2, sizeof(srv2));
     cv_t_deploy(cl, tok_b, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_beta_0123456789\"}}", srv3, sizeof(srv3));
@@ -105,7 +113,7 @@ START_TEST(workload_reads_its_own_server)
     ck_assert_int_eq(json_object_size(env), 3);
     ck_assert_str_eq(json_string_value(json_object_get(env, "GITHUB_TOKEN")), GH_TOKEN);
     ck_assert_str_eq(json_string_value(json_object_get(env, "GITHUB_ORG")), "acme");
-    ck_assert_str_eq(json_string_value(json_object_get(env, "ODD_VALUE")), ODD_VALUE_RAW);
+    ck_assert_str_eq(json_string_value(json_object_get(env, "MCP_ODD_VALUE")), ODD_VALUE_RAW);
     ck_assert_str_eq(cv_test_response_header(&r, "Cache-Control"), "no-store");
     cv_test_response_free(&r);
     /* the same token twice: the answer does not change, nothing is consumed */
@@ -266,7 +274,7 @@ START_TEST(loader_names_refused_at_deploy_and_update)
     /* names that merely contain the letters are ordinary credentials */
     char id[160];
     cv_t_deploy(cl, tok_a, "github",
-                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_y\",\"OLD_PRELOAD\":\"1\",\"XLD_PRELOAD\":\"1\",\"MALLOC\":\"1\"}}",
+                "{\"env\":{\"GITHUB_TOKEN\":\"ghp_y\",\"MCP_OLD_PRELOAD\":\"1\",\"MCP_LD_PRELOAD\":\"1\",\"MCP_MALLOC\":\"1\"}}",
                 id, sizeof(id));
     /* the stored map of srv2 is unchanged by the refused writes */
     char wl[160];
@@ -281,42 +289,220 @@ START_TEST(loader_names_refused_at_deploy_and_update)
 }
 END_TEST
 
-START_TEST(template_may_allow_a_loader_name)
+START_TEST(templates_accept_their_own_names_only)
 {
-    /* svc2's catalog has "native-tool", which lists LD_LIBRARY_PATH in allowedLoaderEnv */
+    /* svc2's catalog has "native-tool": NATIVE_KEY required, NATIVE_* custom */
     char id[160], path[256], wl[160];
-    cv_t_deploy(cl2, tok_a, "native-tool",
-                "{\"env\":{\"NATIVE_KEY\":\"k-123\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}", id, sizeof(id));
-    /* only the listed name: LD_PRELOAD stays refused on that template */
+    cv_t_deploy(cl2, tok_a, "native-tool", "{\"env\":{\"NATIVE_KEY\":\"k-123\",\"NATIVE_REGION\":\"eu\"}}", id,
+                sizeof(id));
+    long long before = cv_t_psql_int("SELECT count(*) FROM mcp_credentials");
+    /* a name neither declared nor matching the pattern, on either service */
     struct cv_test_response r = cv_t_request(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
-                                             "{\"env\":{\"NATIVE_KEY\":\"k\",\"LD_PRELOAD\":\"/tmp/evil.so\"}}");
-    cv_t_expect_status(&r, 400, NULL);
+                                             "{\"env\":{\"NATIVE_KEY\":\"k\",\"OTHER_KEY\":\"v\"}}");
+    cv_t_expect_status(&r, 400, "env_name_not_in_template");
+    ck_assert_ptr_nonnull(strstr(r.body, "OTHER_KEY"));
     cv_test_response_free(&r);
-    /* the allowance does not leak into other templates */
-    r = cv_t_request(cl2, "POST", "/api/mcp/templates/github/deploy", tok_a,
-                     "{\"env\":{\"GITHUB_TOKEN\":\"g\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}");
-    cv_t_expect_status(&r, 400, NULL);
+    r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a,
+                     "{\"env\":{\"GITHUB_TOKEN\":\"g\",\"NATIVE_REGION\":\"eu\"}}");
+    cv_t_expect_status(&r, 400, "env_name_not_in_template");
     cv_test_response_free(&r);
+    /* the template's own pattern does not reach a forbidden name */
+    r = cv_t_request(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
+                     "{\"env\":{\"NATIVE_KEY\":\"k\",\"LD_LIBRARY_PATH\":\"/opt/vendor/lib\"}}");
+    cv_t_expect_status(&r, 400, "env_name_forbidden");
+    cv_test_response_free(&r);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM mcp_credentials"), before);
 
+    /* an instance whose catalog lacks the template still delivers the map:
+     * the allow-list is the writer's rule, the forbidden family everyone's */
     cv_t_token_mint(cl, tok_a, "mcp-native", "workload", "acme", id, wl, sizeof(wl));
     env_path(id, path, sizeof(path));
-    r = cv_t_request(cl2, "GET", path, wl, NULL);
-    cv_t_expect_status(&r, 200, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(cv_t_data(&r), "env"), "LD_LIBRARY_PATH")),
-                     "/opt/vendor/lib");
-    cv_test_response_free(&r);
-    /* an instance whose catalog does not allow it refuses to deliver the
-     * map (defence in depth), naming the key and no value */
     r = cv_t_request(cl, "GET", path, wl, NULL);
-    cv_t_expect_status(&r, 409, NULL);
-    ck_assert_ptr_nonnull(strstr(r.body, "LD_LIBRARY_PATH"));
-    ck_assert_ptr_null(strstr(r.body, "/opt/vendor/lib"));
-    ck_assert_ptr_null(strstr(r.body, "k-123"));
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(cv_t_data(&r), "env"), "NATIVE_REGION")), "eu");
     cv_test_response_free(&r);
 }
 END_TEST
 
+/* A deployed SHELLOPTS=xtrace with a PS4 command substitution runs that
+ * command under `credvault run … -- bash`: refused at deploy and update,
+ * whatever the template, naming the variable, storing nothing. */
+#define PS4_ATTACK "{\"env\":{\"GITHUB_TOKEN\":\"ghp_z\",\"SHELLOPTS\":\"xtrace\",\"PS4\":\"$(touch /tmp/pwned)\"}}"
+
+START_TEST(shellopts_ps4_refused_at_deploy)
+{
+    long long before = cv_t_psql_int("SELECT count(*) FROM mcp_credentials");
+    struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a, PS4_ATTACK);
+    cv_t_expect_status(&r, 400, "env_name_forbidden");
+    ck_assert_msg(strstr(r.body, "SHELLOPTS") || strstr(r.body, "PS4"), "no name in %s", r.body);
+    ck_assert_ptr_null(strstr(r.body, "touch"));
+    cv_test_response_free(&r);
+    /* the same through a custom-pattern template */
+    r = cv_t_request(cl2, "POST", "/api/mcp/templates/native-tool/deploy", tok_a,
+                     "{\"env\":{\"NATIVE_KEY\":\"k\",\"PS4\":\"$(id)\"}}");
+    cv_t_expect_status(&r, 400, "env_name_forbidden");
+    cv_test_response_free(&r);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM mcp_credentials"), before);
+    /* update, replace and merge: refused, the stored map unchanged */
+    char path[256];
+    env_path(srv1, path, sizeof(path));
+    r = cv_t_request(cl, "GET", path, wl1, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    json_int_t rev = json_integer_value(json_object_get(cv_t_data(&r), "revision"));
+    cv_test_response_free(&r);
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", srv1);
+    expect_call("PUT", path, tok_a, PS4_ATTACK, 400, "env_name_forbidden");
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", srv1);
+    expect_call("PUT", path, tok_a, "{\"env\":{\"SHELLOPTS\":\"xtrace\"}}", 400, "env_name_forbidden");
+    env_path(srv1, path, sizeof(path));
+    r = cv_t_request(cl, "GET", path, wl1, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(cv_t_data(&r), "revision")), rev);
+    ck_assert_ptr_null(json_object_get(json_object_get(cv_t_data(&r), "env"), "SHELLOPTS"));
+    cv_test_response_free(&r);
+}
+END_TEST
+
+/* A row written before the rule: sealed with the tenant's real key through
+ * the service's own sealing path (as deploy did when nothing refused these
+ * names), inserted with the service's own store call. */
+static void plant_record(const char *server_id, const char *env_text)
+{
+    struct cv_config cfg;
+    ck_assert(cv_ok(cv_config_load(&cfg, NULL)));
+    struct cv_app *app = NULL;
+    ck_assert_msg(cv_ok(cv_app_open(&cfg, CV_APP_ALL, &app)), "%s", cv_error_message());
+    json_t *env = json_loads(env_text, 0, NULL);
+    ck_assert_ptr_nonnull(env);
+    struct cv_server_row row;
+    memset(&row, 0, sizeof(row));
+    snprintf(row.tenant_id, sizeof(row.tenant_id), "acme");
+    snprintf(row.server_id, sizeof(row.server_id), "%s", server_id);
+    snprintf(row.template_id, sizeof(row.template_id), "github");
+    snprintf(row.server_name, sizeof(row.server_name), "planted");
+    snprintf(row.created_by, sizeof(row.created_by), "before-the-rule");
+    snprintf(row.updated_by, sizeof(row.updated_by), "before-the-rule");
+    ck_assert_msg(cv_ok(cv_seal_env(app, "acme", row.server_id, env, &row.encrypted_env, &row.key_version)), "%s",
+                  cv_error_message());
+    json_t *names = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) json_array_append_new(names, json_string(k));
+    char *dumped = json_dumps(names, JSON_COMPACT);
+    row.credential_names = strdup(dumped); /* the row frees with free() */
+    cv_json_free(dumped);
+    row.configured_integrations = strdup("[\"GitHub\"]");
+    json_decref(names);
+    json_decref(env);
+    ck_assert_msg(cv_ok(cv_store_server_insert(app->store, &row, NULL)), "%s", cv_error_message());
+    cv_server_row_free(&row);
+    cv_app_close(app);
+}
+
+START_TEST(planted_shellopts_refused_at_delivery_and_by_run)
+{
+    const char *id = "github-1000000000001";
+    char marker[512], envtext[1024];
+    snprintf(marker, sizeof(marker), "%s/ps4-ran", getenv("CV_TEST_TMP"));
+    snprintf(envtext, sizeof(envtext),
+             "{\"GITHUB_TOKEN\":\"ghp_planted_value_4242\",\"SHELLOPTS\":\"xtrace\",\"PS4\":\"$(touch %s)\"}", marker);
+    plant_record(id, envtext);
+    char wl[160], path[256];
+    cv_t_token_mint(cl, tok_a, "mcp-planted", "workload", "acme", id, wl, sizeof(wl));
+    /* the service refuses to deliver it, naming the key and no value */
+    env_path(id, path, sizeof(path));
+    struct cv_test_response r = cv_t_request(cl, "GET", path, wl, NULL);
+    cv_t_expect_status(&r, 409, "env_name_forbidden");
+    ck_assert_ptr_null(strstr(r.body, "ghp_planted_value_4242"));
+    ck_assert_ptr_null(strstr(r.body, "touch"));
+    cv_test_response_free(&r);
+    /* credvault run refuses before exec: its own status, the command never runs */
+    char envs[512], args[2048];
+    int st = 0;
+    snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s'", wl);
+    snprintf(args, sizeof(args), "--server %s --addr %s --cacert %s -- bash -c 'echo command-ran'", id, svc.base_url,
+             svc.ca_file);
+    char *out = run(envs, args, &st);
+    ck_assert_msg(st == 65, "status %d: %s", st, out);
+    ck_assert_ptr_null(strstr(out, "command-ran"));
+    ck_assert_ptr_null(strstr(out, "ghp_planted_value_4242"));
+    free(out);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    /* the tenant can still remove the names (null in a merge), and then it runs */
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials?merge=true", id);
+    expect_call("PUT", path, tok_a, "{\"env\":{\"SHELLOPTS\":null,\"PS4\":null}}", 200, NULL);
+    out = run(envs, args, &st);
+    ck_assert_msg(st == 0 && strstr(out, "command-ran"), "status %d: %s", st, out);
+    free(out);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+}
+END_TEST
+
 /* ---- credvault run ---- */
+
+/* A service that delivers whatever it is given (an older release, or one
+ * an attacker controls): a child process that answers one plain-HTTP request
+ * on 127.0.0.1 with `body` as a 200, then exits. Returns its port. */
+static unsigned serve_once(const char *body, pid_t *pid)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t l = sizeof(a);
+    ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 1) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+    *pid = fork();
+    ck_assert(*pid >= 0);
+    if (*pid == 0) {
+        alarm(60);
+        int c = accept(fd, NULL, NULL);
+        char req[8192];
+        size_t n = 0;
+        while (c >= 0 && n < sizeof(req) - 1) {
+            ssize_t k = read(c, req + n, sizeof(req) - 1 - n);
+            if (k <= 0) break;
+            n += (size_t)k;
+            req[n] = '\0';
+            if (strstr(req, "\r\n\r\n")) break;
+        }
+        dprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                strlen(body), body);
+        close(c);
+        _exit(0);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+START_TEST(run_refuses_a_forbidden_name_whatever_the_service_sends)
+{
+    char marker[512], body[1024], envs[256], args[1024];
+    snprintf(marker, sizeof(marker), "%s/ps4-ran-2", getenv("CV_TEST_TMP"));
+    const char *names[] = {"SHELLOPTS", "PS4", "BASH_ENV", "LD_PRELOAD", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"success\":true,\"data\":{\"serverId\":\"github-1000000000003\",\"revision\":1,"
+                 "\"env\":{\"GITHUB_TOKEN\":\"ghp_stub_value_1\",\"%s\":\"$(touch %s)\"}}}",
+                 names[i], marker);
+        pid_t pid;
+        unsigned port = serve_once(body, &pid);
+        snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN=cv_stub_token_0123456789");
+        snprintf(args, sizeof(args),
+                 "--server github-1000000000003 --addr http://127.0.0.1:%u -- bash -c 'echo command-ran'", port);
+        int st = 0;
+        char *out = run(envs, args, &st);
+        ck_assert_msg(st == 65, "%s: status %d: %s", names[i], st, out);
+        ck_assert_msg(strstr(out, names[i]) != NULL, "the refusal does not name %s: %s", names[i], out);
+        ck_assert_ptr_null(strstr(out, "command-ran"));
+        ck_assert_ptr_null(strstr(out, "ghp_stub_value_1"));
+        ck_assert_ptr_null(strstr(out, "touch"));
+        free(out);
+        int ws = 0;
+        ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+        ck_assert_int_ne(access(marker, F_OK), 0);
+    }
+}
+END_TEST
 
 START_TEST(run_passes_values_and_drops_token_variables)
 {
@@ -327,7 +513,7 @@ START_TEST(run_passes_values_and_drops_token_variables)
              tok_a);
     snprintf(args, sizeof(args),
              "--server %s --addr %s --cacert %s -- sh -c 'printf \"gh=%%s|odd=%%s|keep=%%s\\n\" \"$GITHUB_TOKEN\" "
-             "\"$ODD_VALUE\" \"$KEEP_ME\"; env | grep \"^CREDVAULT_TOKEN\" || echo no-token-variables'",
+             "\"$MCP_ODD_VALUE\" \"$KEEP_ME\"; env | grep \"^CREDVAULT_TOKEN\" || echo no-token-variables'",
              srv1, svc.base_url, svc.ca_file);
     int st;
     char *out = run(envs, args, &st);
@@ -504,12 +690,11 @@ START_TEST(run_writes_nothing_and_prints_no_value)
 
     /* a failure after the fetch (the command vanished between the check
      * and exec is hard to stage; a reserved name in the map is not): the
-     * warning names the key, never the value */
-    char id[160], wl[160];
-    cv_t_deploy(
-        cl, tok_a, "github",
-        "{\"env\":{\"GITHUB_TOKEN\":\"ghp_reserved_case_value_999\",\"CREDVAULT_TOKEN\":\"planted-value-777\"}}", id,
-        sizeof(id));
+     * warning names the key, never the value; deploy no longer accepts the
+     * name, so the row is one written before that rule */
+    const char *id = "github-1000000000002";
+    char wl[160];
+    plant_record(id, "{\"GITHUB_TOKEN\":\"ghp_reserved_case_value_999\",\"CREDVAULT_TOKEN\":\"planted-value-777\"}");
     cv_t_token_mint(cl, tok_a, "mcp-reserved", "workload", "acme", id, wl, sizeof(wl));
     snprintf(envs, sizeof(envs), "CREDVAULT_TOKEN='%s'", wl);
     snprintf(args, sizeof(args),
@@ -530,13 +715,16 @@ static Suite *workload_suite(void)
     static const struct cv_t_suite_spec spec = {.name = "workload", .timeout_s = 180, .once = fixture};
     return cv_t_suite_new(&spec, CV_T_TESTS(workload_reads_its_own_server, other_roles_get_403, other_servers_get_404,
                                             follows_updates_revocation_and_deletion, every_fetch_is_audited,
-                                            loader_names_refused_at_deploy_and_update, template_may_allow_a_loader_name,
+                                            loader_names_refused_at_deploy_and_update, templates_accept_their_own_names_only,
+                                            shellopts_ps4_refused_at_deploy,
+                                            planted_shellopts_refused_at_delivery_and_by_run,
+                                            run_refuses_a_forbidden_name_whatever_the_service_sends,
                                             run_passes_values_and_drops_token_variables,
                                             run_execs_and_passes_the_status_through, run_exit_codes,
                                             run_writes_nothing_and_prints_no_value));
 }
 
-/* The built-in catalog plus "native-tool", which allows LD_LIBRARY_PATH. */
+/* The built-in catalog plus "native-tool": NATIVE_KEY, and NATIVE_* as its custom pattern. */
 static int write_catalog(char *path, size_t n)
 {
     char src[1024];
@@ -546,15 +734,13 @@ static int write_catalog(char *path, size_t n)
     if (!doc) return -1;
     json_t *vars = json_object_get(doc, "variables");
     json_object_set_new(vars, "NATIVE_KEY", json_pack("{s:s, s:s}", "label", "Native key", "description", "vendor key"));
-    json_object_set_new(vars, "LD_LIBRARY_PATH",
-                        json_pack("{s:s, s:s}", "label", "Library path", "description", "where the vendor library is"));
     json_array_append_new(json_object_get(doc, "templates"),
-                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[s], s:[], s:[s], s:[s], s:[s], s:[s]}", "id",
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[s], s:[], s:[s], s:[], s:[s], s:[s]}", "id",
                                     "native-tool", "name", "Native Tool", "description",
                                     "a tool that loads a vendor library", "transport", "stdio", "command",
                                     "native-tool", "args", "capabilities", "tools", "integrations", "requiredEnv",
-                                    "NATIVE_KEY", "optionalEnv", "LD_LIBRARY_PATH", "evidenceTypes", "Vendor Evidence",
-                                    "allowedLoaderEnv", "LD_LIBRARY_PATH"));
+                                    "NATIVE_KEY", "optionalEnv", "evidenceTypes", "Vendor Evidence", "customEnv",
+                                    "NATIVE_*"));
     snprintf(path, n, "%s/catalog.json", getenv("CV_TEST_TMP"));
     int rc = json_dump_file(doc, path, JSON_INDENT(1));
     json_decref(doc);

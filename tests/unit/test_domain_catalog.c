@@ -148,6 +148,19 @@ START_TEST(malformed_catalogs_refused)
         "\"command\":\"n\",\"args\":[],\"capabilities\":[],\"integrations\":[\"Nope\"],\"evidenceTypes\":[],"
         "\"requiredEnv\":[],\"optionalEnv\":[]}]}",
         "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"optinalEnv\":[]}]}",
+        /* a variable that changes how programs load or run, whatever the template */
+        "{\"variables\":{\"A\":{\"label\":\"A\",\"description\":\"a\"},\"SHELLOPTS\":{\"label\":\"S\","
+        "\"description\":\"s\"}}," INTEG ",\"templates\":[]}",
+        /* the old allowance, no longer honoured: an error rather than silence */
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD
+        "\"requiredEnv\":[],\"optionalEnv\":[],\"allowedLoaderEnv\":[\"LD_LIBRARY_PATH\"]}]}",
+        /* customEnv patterns: a prefix ending in '_' then '*', of no forbidden family */
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"*\"]}]}",
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"ACME*\"]}]}",
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"A-B_*\"]}]}",
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"LD_*\"]}]}",
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"NODE_X_*\"]}]}",
+        "{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":\"ACME_*\"}]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cv_result r = load_text(bad[i]);
@@ -157,6 +170,8 @@ START_TEST(malformed_catalogs_refused)
     ck_assert(cv_ok(load_text("{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD
                               "\"requiredEnv\":[\"B\"],\"optionalEnv\":[\"A\"],\"configGroups\":[{\"name\":\"g\","
                               "\"keys\":[\"A\"]}],\"configNote\":\"n\"}]}")));
+    ck_assert(cv_ok(load_text("{" VARS "," INTEG ",\"templates\":[" TMPL_HEAD
+                              "\"requiredEnv\":[],\"optionalEnv\":[],\"customEnv\":[\"ACME_*\",\"X_*\"]}]}")));
 }
 END_TEST
 
@@ -217,7 +232,7 @@ START_TEST(gigachad_servers_variables)
         json_array_foreach(json_object_get(g, "keys"), j, k) ck_assert_ptr_nonnull(optional_entry(t, json_string_value(k)));
     }
     ck_assert(json_is_string(json_object_get(t, "configNote")));
-    ck_assert_ptr_null(json_object_get(t, "allowedLoaderEnv"));
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(t, "customEnv"), 0)), "MCP_*");
     json_decref(items);
     unload();
 }

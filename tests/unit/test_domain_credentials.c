@@ -157,6 +157,20 @@ START_TEST(deploy_field_checks)
     deploy_refused(&alice, "github", "{\"env\":{\"GITHUB_TOKEN\":\"x\",\"LD_PRELOAD\":\"/tmp/evil.so\"}}", CV_ERR_INPUT,
                    "LD_PRELOAD");
     ck_assert_ptr_null(strstr(cv_error_message(), "evil"));
+    ck_assert_str_eq(cv_error_code(), "env_name_forbidden");
+    /* the allow-list: a name the template does not declare, nor its customEnv
+     * pattern matches, is refused and named; the pattern needs a suffix */
+    const char *not_declared[] = {"{\"env\":{\"GITHUB_TOKEN\":\"x\",\"SOMETHING_ELSE\":\"v\"}}",
+                                  "{\"env\":{\"GITHUB_TOKEN\":\"x\",\"MCP_\":\"v\"}}",
+                                  "{\"env\":{\"GITHUB_TOKEN\":\"x\",\"XMCP_A\":\"v\"}}"};
+    for (size_t i = 0; i < sizeof(not_declared) / sizeof(not_declared[0]); i++) {
+        deploy_refused(&alice, "github", not_declared[i], CV_ERR_INPUT, "does not accept");
+        ck_assert_str_eq(cv_error_code(), "env_name_not_in_template");
+    }
+    /* the forbidden family wins over the template's own lists */
+    deploy_refused(&alice, "github", "{\"env\":{\"GITHUB_TOKEN\":\"x\",\"SHELLOPTS\":\"xtrace\"}}", CV_ERR_INPUT,
+                   "SHELLOPTS");
+    ck_assert_str_eq(cv_error_code(), "env_name_forbidden");
 
     /* the limits are the configured ones, one past each */
     const struct cv_config *cfg = app->cfg;
@@ -164,14 +178,14 @@ START_TEST(deploy_field_checks)
     json_object_set_new(env, "GITHUB_TOKEN", json_string("x"));
     for (unsigned i = 1; i < cfg->max_env_keys; i++) {
         char k[32];
-        snprintf(k, sizeof(k), "K%u", i);
+        snprintf(k, sizeof(k), "MCP_K%u", i);
         json_object_set_new(env, k, json_string("v"));
     }
     json_t *b = json_pack("{s:O}", "env", env), *d = NULL;
     ck_assert(cv_ok(cv_credentials_deploy(app, &alice, "github", b, &d))); /* exactly at the limit */
     json_decref(d);
     d = NULL;
-    json_object_set_new(env, "ONE_TOO_MANY", json_string("v"));
+    json_object_set_new(env, "MCP_ONE_TOO_MANY", json_string("v"));
     cv_fake_expect_fail(cv_credentials_deploy(app, &alice, "github", b, &d), CV_ERR_INPUT, "more than");
     json_decref(b);
     json_decref(env);
@@ -241,17 +255,17 @@ START_TEST(masked_read_masks_every_value)
 {
     char id[64];
     deploy(&alice, "grc-ai-assistant",
-           "{\"env\":{\"OPENAI_API_KEY\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\",\"AI_MODEL\":\"large\","
-           "\"EXACTLY_16\":\"0123456789abcdef\",\"FIFTEEN\":\"0123456789abcde\",\"UTF8\":\"ééééééééééééééééé\"}}",
+           "{\"env\":{\"OPENAI_API_KEY\":\"sk-proj-abcdefghijklmnopqrstuvwxyz\",\"MCP_AI_MODEL\":\"large\","
+           "\"MCP_EXACTLY_16\":\"0123456789abcdef\",\"MCP_FIFTEEN\":\"0123456789abcde\",\"MCP_UTF8\":\"ééééééééééééééééé\"}}",
            id, sizeof(id));
     json_t *d = masked(&auditor, id);
     json_t *c = json_object_get(d, "credentials");
     ck_assert_int_eq(json_object_size(c), 5);
     ck_assert_str_eq(json_string_value(json_object_get(c, "OPENAI_API_KEY")), "sk-p••••wxyz");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "AI_MODEL")), "••••••••");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "EXACTLY_16")), "0123••••cdef");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "FIFTEEN")), "••••••••");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "UTF8")), "éééé••••éééé");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "MCP_AI_MODEL")), "••••••••");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "MCP_EXACTLY_16")), "0123••••cdef");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "MCP_FIFTEEN")), "••••••••");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "MCP_UTF8")), "éééé••••éééé");
     ck_assert_str_eq(json_string_value(json_object_get(d, "serverId")), id);
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(d, "note")), "masked"));
     char *text = json_dumps(d, 0);

@@ -266,7 +266,7 @@ START_TEST(revoke_in_scope)
     cv_fake_expect_fail(cv_token_revoke(app, &alice, bobs), CV_ERR_NOT_FOUND, "token not found");
     cv_fake_expect_fail(cv_token_revoke(app, &bob, id), CV_ERR_NOT_FOUND, "token not found");
     bearer(tok);
-    cv_fake_fail("cv_store_token_revoke", CV_ERR_UNAVAILABLE, 0);
+    cv_fake_fail("cv_store_token_revoke_roles", CV_ERR_UNAVAILABLE, 0);
     cv_fake_expect_fail(cv_token_revoke(app, &alice, id), CV_ERR_UNAVAILABLE, NULL);
     bearer(tok);
     ck_assert_uint_eq(cv_fake_audit_count(app, "token.revoke", NULL), 0);
@@ -274,6 +274,14 @@ START_TEST(revoke_in_scope)
     ck_assert(cv_ok(cv_token_revoke(app, &admin, id)));
     ck_assert(cv_ok(cv_token_revoke(app, &bob, bobs)));
     ck_assert_uint_eq(cv_fake_audit_count(app, "token.revoke", "success"), 2);
+    /* a peer tenant-admin is out of reach: 403, unchanged, the attempt audited as denied */
+    char peer_tok[160], peer[CV_STORE_UUID_BYTES + 1];
+    mint(&admin, "{\"name\":\"peer\",\"role\":\"tenant-admin\",\"tenantId\":\"acme\"}", peer_tok, peer);
+    cv_fake_expect_fail(cv_token_revoke(app, &alice, peer), CV_ERR_FORBIDDEN, "auditor and workload");
+    ck_assert_str_eq(cv_error_code(), "token_role_forbidden");
+    bearer(peer_tok);
+    ck_assert_uint_eq(cv_fake_audit_count(app, "token.revoke", "denied"), 1);
+    ck_assert(cv_ok(cv_token_revoke(app, &admin, peer)));
 }
 END_TEST
 

@@ -87,7 +87,7 @@ START_TEST(rate_zero_means_no_limit)
     cv_ratelimit_free(rl);
     /* and no limiter at all lets everything through */
     ck_assert_uint_eq(cv_ratelimit_take(NULL, CV_RATE_READ, CV_RATE_TOKEN, "t", 0), 0);
-    ck_assert_uint_eq(cv_ratelimit_penalty(NULL, "1.2.3.4", 0), 0);
+    ck_assert_uint_eq(cv_ratelimit_penalty(NULL, "1.2.3.4", "bad0", 0), 0);
 }
 END_TEST
 
@@ -95,25 +95,50 @@ START_TEST(failed_authentications_slow_an_address_down)
 {
     struct cv_ratelimit *rl = make(100, 100); /* 3 failures at once, one forgiven per 10 s */
     const char *addr = "203.0.113.7";
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 0), 0);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 0), 0);
     for (int i = 0; i < 3; i++) {
-        ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 0), 0);
-        cv_ratelimit_auth_failed(rl, addr, 0);
+        ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 0), 0);
+        cv_ratelimit_auth_failed(rl, addr, "bad0", 0);
     }
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 0), 10);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 4000), 6);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 10000), 0);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 0), 10);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 4000), 6);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 10000), 0);
     /* failing again at once: held back again; every further failure holds it longer */
-    cv_ratelimit_auth_failed(rl, addr, 10000);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 10000), 10);
-    cv_ratelimit_auth_failed(rl, addr, 10000);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 10000), 20);
+    cv_ratelimit_auth_failed(rl, addr, "bad0", 10000);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 10000), 10);
+    cv_ratelimit_auth_failed(rl, addr, "bad0", 10000);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 10000), 20);
     for (int i = 0; i < 1000; i++)
-        cv_ratelimit_auth_failed(rl, addr, 10000);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, 10000), CV_RATE_PENALTY_MAX_S);
+        cv_ratelimit_auth_failed(rl, addr, "bad0", 10000);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "bad0", 10000), CV_RATE_PENALTY_MAX_S);
     /* another address is not affected */
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, "198.51.100.1", 10000), 0);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, "198.51.100.1", "bad0", 10000), 0);
+    /* nor another token from the same address (a proxy speaks for many clients) */
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, addr, "good", 10000), 0);
     cv_ratelimit_free(rl);
+}
+END_TEST
+
+START_TEST(token_prefix_of_a_header)
+{
+    char p[CV_RATE_TOKEN_PREFIX_BYTES + 1];
+    cv_rate_token_prefix(NULL, p);
+    ck_assert_str_eq(p, "-");
+    cv_rate_token_prefix("Basic dXNlcjpwYXNz", p);
+    ck_assert_str_eq(p, "-");
+    cv_rate_token_prefix("Bearer ", p);
+    ck_assert_str_eq(p, "-");
+    /* a credvault token: the characters after "cvt_", never the whole token */
+    cv_rate_token_prefix("Bearer cvt_0123456789abcdef0123456789abcdef", p);
+    ck_assert_str_eq(p, "0123456789ab");
+    cv_rate_token_prefix("bearer cvt_0123", p);
+    ck_assert_str_eq(p, "0123");
+    /* a JWT: its tail, since its head is the same for every token of an issuer */
+    cv_rate_token_prefix("Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.sig-ABCDEFGHIJKL", p);
+    ck_assert_str_eq(p, "ABCDEFGHIJKL");
+    /* bytes outside the token alphabet are folded, so a key stays printable */
+    cv_rate_token_prefix("Bearer cvt_ab\x01\xff\"cd", p);
+    ck_assert_str_eq(p, "ab???cd");
 }
 END_TEST
 
@@ -124,8 +149,8 @@ START_TEST(penalty_off_when_configured_so)
     struct cv_ratelimit *rl = NULL;
     ck_assert(cv_ok(cv_ratelimit_new(&l, &rl)));
     for (int i = 0; i < 100; i++)
-        cv_ratelimit_auth_failed(rl, "a", 0);
-    ck_assert_uint_eq(cv_ratelimit_penalty(rl, "a", 0), 0);
+        cv_ratelimit_auth_failed(rl, "a", "bad0", 0);
+    ck_assert_uint_eq(cv_ratelimit_penalty(rl, "a", "bad0", 0), 0);
     cv_ratelimit_free(rl);
 }
 END_TEST
@@ -216,6 +241,7 @@ int main(void)
     tcase_add_test(tc, classes_scopes_and_keys_are_separate);
     tcase_add_test(tc, rate_zero_means_no_limit);
     tcase_add_test(tc, failed_authentications_slow_an_address_down);
+    tcase_add_test(tc, token_prefix_of_a_header);
     tcase_add_test(tc, penalty_off_when_configured_so);
     tcase_add_test(tc, key_churn_stays_bounded);
     tcase_add_test(tc, bad_settings_are_refused);

@@ -396,6 +396,29 @@ cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, cons
     return cv_fail(CV_ERR_NOT_FOUND, "token not found");
 }
 
+cv_result cv_store_token_revoke_roles(struct cv_store *st, const char *tenant_id, const char *token_id,
+                                      const char *roles, const struct cv_audit_event *ev)
+{
+    CV_GUARD(cv_fake_enter(__func__));
+    for (size_t i = 0; i < st->ntokens; i++) {
+        struct cv_token_row *t = &st->tokens[i].row;
+        if (strcmp(t->id, token_id) != 0 || (tenant_id && strcmp(t->tenant_id, tenant_id) != 0)) continue;
+        if (roles) {
+            /* "{a,b}": the role as a whole element */
+            char want[64];
+            snprintf(want, sizeof(want), "%s", t->role);
+            const char *p = strstr(roles, want);
+            size_t n = strlen(want);
+            CV_ENSURE(p && (p[-1] == '{' || p[-1] == ',') && (p[n] == '}' || p[n] == ','), CV_ERR_FORBIDDEN,
+                      "the token's role is not one this caller may revoke");
+        }
+        t->revoked = 1;
+        commit_event(st, ev, 0);
+        return CV_OK;
+    }
+    return cv_fail(CV_ERR_NOT_FOUND, "token not found");
+}
+
 /* ---- servers ---- */
 
 cv_result cv_store_server_insert(struct cv_store *st, struct cv_server_row *row, const struct cv_audit_event *ev)
