@@ -721,8 +721,9 @@ START_TEST(database_outage_is_503_then_recovers)
                      "not ready: HSM ok, database unavailable");
     cv_test_response_free(&r);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" start \"$CV_PG_DIR\" >/dev/null"), 0);
-    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
-    cv_t_expect_call(cl, "GET", "/readyz", NULL, NULL, 200, NULL);
+    /* the breaker's probe (every 500 ms) and the readiness probe find it back */
+    cv_t_expect_recovery(cl, "GET", "/api/mcp/servers", tok_a, 200, 5000);
+    cv_t_expect_recovery(cl, "GET", "/readyz", NULL, 200, 2000);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "credvault/json_alloc.h"
@@ -63,6 +64,34 @@ void cv_t_expect_call_at(const char *file, int line, struct cv_test_client *c, c
     struct cv_test_response r = cv_t_request_at(file, line, c, method, path, token, body, headers);
     cv_t_expect_status_at(file, line, &r, status, code);
     cv_test_response_free(&r);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cv_t_expect_recovery_at(const char *file, int line, struct cv_test_client *c, const char *method,
+                             const char *path, const char *token, long status, long within_ms)
+{
+    long long until = mono_ms() + within_ms;
+    for (;;) {
+        struct cv_test_response r = cv_t_request_at(file, line, c, method, path, token, NULL, NULL);
+        long got = r.status;
+        if (got != status) {
+            ck_assert_msg(got == 503, "%s:%d: %s %s answered %ld while recovering (only 503 may come before %ld)",
+                          file, line, method, path, got, status);
+            ck_assert_msg(cv_test_response_header(&r, "Retry-After") != NULL, "%s:%d: a 503 without Retry-After",
+                          file, line);
+        }
+        cv_test_response_free(&r);
+        if (got == status) return;
+        ck_assert_msg(mono_ms() < until, "%s:%d: %s %s not %ld within %ld ms", file, line, method, path, status,
+                      within_ms);
+        usleep(20 * 1000);
+    }
 }
 
 /* ---- JSON ---- */

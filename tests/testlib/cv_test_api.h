@@ -83,6 +83,12 @@ char *cv_t_psql_run(const char *url_var, const char *sql, int *status);
  * a server's stored record, as someone with write access to the table could. */
 #define cv_t_record_flip(server_id, member) cv_t_record_flip_at(__FILE__, __LINE__, (server_id), (member))
 
+/* Asserts that a call answers `status` within `within_ms`, each answer
+ * before it being 503 with Retry-After: recovery after a fault is awaited,
+ * never assumed to be at once (probes run on their own interval). */
+#define cv_t_expect_recovery(c, method, path, token, status, within_ms)                                            \
+    cv_t_expect_recovery_at(__FILE__, __LINE__, (c), (method), (path), (token), (status), (within_ms))
+
 /* ---- what the macros call ---- */
 
 struct cv_test_response cv_t_request_at(const char *file, int line, struct cv_test_client *c, const char *method,
@@ -92,6 +98,8 @@ void cv_t_expect_status_at(const char *file, int line, const struct cv_test_resp
 void cv_t_expect_call_at(const char *file, int line, struct cv_test_client *c, const char *method, const char *path,
                          const char *token, const char *body, const char *const *headers, long status,
                          const char *code);
+void cv_t_expect_recovery_at(const char *file, int line, struct cv_test_client *c, const char *method,
+                             const char *path, const char *token, long status, long within_ms);
 void cv_t_expect_json_str_at(const char *file, int line, const struct cv_test_response *r, const char *path,
                              const char *want);
 void cv_t_expect_json_int_at(const char *file, int line, const struct cv_test_response *r, const char *path,
