@@ -184,7 +184,7 @@ START_TEST(database_errors_are_counted_and_the_scrape_survives_an_outage)
     ck_assert(db_errors(text) >= before + 1);
     free(text);
     ck_assert_int_eq(cv_test_sh("\"$CV_SOURCE_DIR/scripts/pg-cluster\" start \"$CV_PG_DIR\" >/dev/null"), 0);
-    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
+    cv_t_expect_recovery(cl, "GET", "/api/mcp/servers", tok_a, 200, 5000);
     ck_assert(metric(metrics_token, "credvault_db_up") == 1);
 }
 END_TEST
