@@ -103,6 +103,8 @@
     /* tokens.c */ \
     X(TOKEN_INSERT, "token_insert") \
     X(TOKEN_LOOKUP, "token_lookup") \
-    X(TOKEN_REVOKE, "token_revoke")
+    X(TOKEN_REVOKE, "token_revoke") \
+    X(TOKEN_BIND_PENDING, "token_bind_pending") \
+    X(TOKEN_BIND_FINISH, "token_bind_finish")
 
 #endif

@@ -33,12 +33,20 @@ CV_SQL_DEF(scope_sql, SCOPE,
 CV_SQL_DEF(begin_sql, BEGIN, "BEGIN", 0);
 CV_SQL_DEF(commit_sql, COMMIT, "COMMIT", 0);
 
+/* The actor's token id ($11) goes into the detail beside whatever the event
+ * says there ($8): the hash covers the text exactly as written. */
+#define CV_SQL_DETAIL_WITH_ACTOR_ID                                                                                    \
+    "CASE WHEN $11::text IS NULL THEN $8::text WHEN $8::text IS NULL THEN "                                          \
+    "jsonb_build_object('actorId', $11::text)::text ELSE (jsonb_build_object('actorId', $11::text) || "             \
+    "$8::text::jsonb)::text END"
+
 /* credvault_audit_append() chains the event under its chain's head lock;
  * the service role cannot insert into audit_events any other way. */
 CV_SQL_DEF(append_sql, AUDIT_APPEND,
            "SELECT event_id, event_chain, event_seq, encode(event_hash, 'hex') FROM credvault_audit_append("
-           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bool, $10::bool)",
-           10);
+           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, " CV_SQL_DETAIL_WITH_ACTOR_ID
+           ", $9::bool, $10::bool)",
+           11);
 
 /* Before the statements of a CV_TX_EVENTS_IF_CHANGED transaction: how many
  * rows this backend's transaction statistics say were changed so far. Those
@@ -66,7 +74,8 @@ static cv_result check_event(const struct cv_audit_event *ev)
     if (ev->target) CV_GUARD(cv_store_check_len("target", ev->target, 0, CV_AUDIT_TARGET_MAX_BYTES));
     CV_ENSURE(cv_store_outcome_ok(ev->outcome), CV_ERR_INPUT, "outcome must be success, denied or error");
     if (ev->request_id) CV_GUARD(cv_store_check_len("request id", ev->request_id, 0, CV_AUDIT_REQUEST_ID_MAX_BYTES));
-    if (ev->detail) CV_GUARD(cv_store_check_len("detail", ev->detail, 2, CV_AUDIT_DETAIL_MAX_BYTES));
+    if (ev->detail) CV_GUARD(cv_store_check_len("detail", ev->detail, 2, CV_AUDIT_DETAIL_MAX_BYTES - 64));
+    if (ev->actor_id) CV_GUARD(cv_store_check_len("actor id", ev->actor_id, 1, CV_STORE_UUID_BYTES));
     return CV_OK;
 }
 
@@ -95,6 +104,7 @@ static void bind_event(struct cv_q *q, const struct cv_audit_event *ev, const ch
     cv_q_text(q, ev->detail);
     cv_q_text(q, durable ? "t" : "f");
     cv_q_text(q, if_changed ? "t" : "f");
+    cv_q_text(q, ev->actor_id);
 }
 
 static cv_result check_events(const struct cv_tx *tx)
