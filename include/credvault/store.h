@@ -21,6 +21,7 @@
 #define CV_STORE_ROLE_MAX_BYTES 16
 #define CV_TOKEN_HASH_BYTES 32
 #define CV_TOKEN_VERIFIER_BYTES 32
+#define CV_RECORD_BINDING_BYTES 32
 #define CV_STORE_TOKEN_BIND_MAX 1000000 /* rows bound at upgrade in one transaction */
 
 struct cv_store;
@@ -106,6 +107,8 @@ struct cv_server_row {
     int64_t expires_at_ms;         /* 0 = none */
     char created_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     char updated_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
+    uint8_t binding[CV_RECORD_BINDING_BYTES]; /* HSM HMAC over ids, revision, expiry, names (migration 0015) */
+    int has_binding;                          /* 0: never bound, which reads as an integrity error */
 };
 void cv_server_row_free(struct cv_server_row *row);
 
@@ -220,6 +223,16 @@ CV_RESULT cv_store_idem_get(struct cv_store *st, const char *tenant_id, const st
                             int *same_request, char server_id[CV_SERVER_ID_MAX_BYTES + 1]);
 CV_RESULT cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id,
                                  const struct cv_audit_event *ev);
+
+/* The one-time bind of rows written before bindings (migration 0015), in
+ * platform scope: the rows without one, only while the bind is pending (none
+ * after); encrypted_env is not read. */
+CV_RESULT cv_store_server_bind_pending(struct cv_store *st, cv_store_server_cb cb, void *arg);
+/* Writes each row's binding (by tenant and server id) and ends the pending
+ * state with `ev`, in one transaction; *bound = -1 when another process
+ * ended it first (nothing is written then). */
+CV_RESULT cv_store_server_bind_finish(struct cv_store *st, const struct cv_server_row *rows, size_t n,
+                                      const struct cv_audit_event *ev, int *bound);
 
 /* ---- audit ---- */
 CV_RESULT cv_store_audit_insert(struct cv_store *st, const struct cv_audit_event *ev);

@@ -8,6 +8,7 @@
 #include "credvault/hsm_signing.h"
 #include "credvault/log.h"
 #include "domain/domain.h"
+#include "domain/record_bind.h"
 #include "domain/token_verify.h"
 
 #define CANARY_TENANT "_canary" /* not a valid tenant id, so it can never collide */
@@ -100,6 +101,7 @@ cv_result cv_keys_check_database(struct cv_app *app)
     }
     CV_ENSURE(v.newest > 0, CV_ERR_CONFLICT, "the database lists no active master key");
     app->master_version = v.newest;
-    /* tokens minted before verifiers: bound once, by the first start after the upgrade */
-    return cv_tokens_bind_legacy(app);
+    /* tokens and records from before their HSM bindings: bound once, by the first start after the upgrade */
+    CV_GUARD(cv_tokens_bind_legacy(app));
+    return cv_records_bind_legacy(app);
 }

@@ -105,6 +105,9 @@
     X(TOKEN_LOOKUP, "token_lookup") \
     X(TOKEN_REVOKE, "token_revoke") \
     X(TOKEN_BIND_PENDING, "token_bind_pending") \
-    X(TOKEN_BIND_FINISH, "token_bind_finish")
+    X(TOKEN_BIND_FINISH, "token_bind_finish") \
+    /* servers_bind.c */ \
+    X(SERVER_BIND_PENDING, "server_bind_pending") \
+    X(SERVER_BIND_FINISH, "server_bind_finish")
 
 #endif
