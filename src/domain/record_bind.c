@@ -72,12 +72,12 @@ cv_result cv_record_binding_make(struct cv_hsm *hsm, struct cv_server_row *row)
 
 cv_result cv_record_binding_check(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row)
 {
-    uint8_t expect[CV_RECORD_BINDING_BYTES];
     const char *why = "binding differs";
     int same = 0;
     if (!row->has_binding) {
         why = "no binding";
     } else {
+        uint8_t expect[CV_RECORD_BINDING_BYTES];
         cv_result r = binding_of(app->hsm, row, expect);
         if (r.err == CV_ERR_INPUT) why = "names unreadable";
         else CV_GUARD(r); /* the token away is an outage, not an attack */
