@@ -108,6 +108,8 @@
     X(TOKEN_BIND_FINISH, "token_bind_finish") \
     /* servers_bind.c */ \
     X(SERVER_BIND_PENDING, "server_bind_pending") \
-    X(SERVER_BIND_FINISH, "server_bind_finish")
+    X(SERVER_BIND_FINISH, "server_bind_finish") \
+    /* installation.c */ \
+    X(INSTALLATION_GET, "installation_get")
 
 #endif
