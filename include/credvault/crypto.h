@@ -12,7 +12,8 @@
 #include "credvault/result.h"
 
 #define CV_SHA256_BYTES 32
-#define CV_RECORD_VERSION 2
+#define CV_RECORD_VERSION 3     /* the format written; 3 adds the revision to the AAD */
+#define CV_RECORD_VERSION_MIN 2 /* the oldest still read (rewritten as 3 on the next write or rewrap) */
 #define CV_RECORD_ALG "A256GCM"
 #define CV_RECORD_MAX_PLAINTEXT_BYTES (1024 * 1024)
 
@@ -21,7 +22,7 @@ void cv_crypto_sha256(const void *data, size_t n, uint8_t out[CV_SHA256_BYTES]);
 
 /* One sealed record: what mcp_credentials.encrypted_env holds. */
 struct cv_record {
-    uint32_t v;                                  /* CV_RECORD_VERSION */
+    uint32_t v;                                  /* CV_RECORD_VERSION_MIN..CV_RECORD_VERSION */
     char tenant_id[CV_TENANT_ID_MAX_BYTES + 1];  /* from kid */
     uint32_t key_version;                        /* from kid */
     uint8_t iv[CV_GCM_IV_BYTES];
@@ -31,7 +32,7 @@ struct cv_record {
 void cv_record_init(struct cv_record *rec);
 void cv_record_wipe(struct cv_record *rec);
 
-/* {"v":2,"alg":"A256GCM","kid":"<tenant>/<version>","iv":"<24 hex>","encrypted":"<hex>","authTag":"<32 hex>"}
+/* {"v":3,"alg":"A256GCM","kid":"<tenant>/<version>","iv":"<24 hex>","encrypted":"<hex>","authTag":"<32 hex>"}
  * `out` is appended to and NUL-terminated. */
 CV_RESULT cv_record_encode(const struct cv_record *rec, struct cv_buf *out);
 /* Strict: exactly those six members once each, known v and alg, a kid of a
@@ -46,6 +47,11 @@ CV_RESULT cv_record_decode(const char *text, size_t len, struct cv_record *rec);
  * big-endian lengths, so distinct tuples never give the same bytes. */
 CV_RESULT cv_record_aad(const char *tenant_id, const char *server_id, uint32_t key_version,
                         uint32_t format_version, struct cv_buf *out);
+/* The AAD of a record of `format_version`: format 2 as above (`revision`
+ * unused), format 3 the same followed by u64 revision (>= 1), so a record
+ * restored from an earlier revision of its row does not open as this one. */
+CV_RESULT cv_record_aad_rev(const char *tenant_id, const char *server_id, uint32_t key_version,
+                            uint32_t format_version, int64_t revision, struct cv_buf *out);
 
 /* Masking for display: a value of at least 16 characters (code points) shows
  * its first 4 and last 4 around "••••"; a shorter one shows "••••••••". Never

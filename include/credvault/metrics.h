@@ -36,6 +36,7 @@ enum cv_metric {
     CV_M_KEY_CACHE_EVICTIONS, /* counter */
     /* domain */
     CV_M_DECRYPT_FAILURES,      /* counter: records that did not open (tampered, wrong key, malformed) */
+    CV_M_INTEGRITY_FAILURES,    /* counter {kind}: rows a database writer made or changed (token, record) */
     CV_M_AUDIT_EVENTS,          /* counter {durability} */
     CV_M_AUDIT_FAILURES,        /* counter: events that could not be written (the operation failed) */
     CV_M_AUDIT_CHECKPOINTS,     /* counter {result} */

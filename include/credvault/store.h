@@ -20,6 +20,9 @@
 #define CV_STORE_STATE_MAX_BYTES 16
 #define CV_STORE_ROLE_MAX_BYTES 16
 #define CV_TOKEN_HASH_BYTES 32
+#define CV_TOKEN_VERIFIER_BYTES 32
+#define CV_RECORD_BINDING_BYTES 32
+#define CV_STORE_TOKEN_BIND_MAX 1000000 /* rows bound at upgrade in one transaction */
 
 struct cv_store;
 
@@ -87,6 +90,8 @@ struct cv_token_row {
     int64_t expires_at_ms;  /* 0 = never */
     int revoked;
     char created_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
+    uint8_t verifier[CV_TOKEN_VERIFIER_BYTES]; /* HSM HMAC over hash and powers (migration 0014) */
+    int has_verifier;                          /* 0: a row never bound, which never authenticates */
 };
 
 /* One MCP server's credentials. Heap strings are owned by the row. */
@@ -106,6 +111,8 @@ struct cv_server_row {
     int64_t expires_at_ms;         /* 0 = none */
     char created_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
     char updated_by[CV_STORE_PRINCIPAL_MAX_BYTES + 1];
+    uint8_t binding[CV_RECORD_BINDING_BYTES]; /* HSM HMAC over ids, revision, expiry, names (migration 0015) */
+    int has_binding;                          /* 0: never bound, which reads as an integrity error */
 };
 void cv_server_row_free(struct cv_server_row *row);
 
@@ -126,6 +133,7 @@ struct cv_store_idem {
 struct cv_audit_event {
     const char *tenant_id;  /* NULL for platform events */
     const char *actor;      /* token principal, or "anonymous" */
+    const char *actor_id;   /* the token's id, or NULL; kept as detail's "actorId" */
     const char *role;
     const char *action;     /* "credentials.deploy", "auth.failed", … */
     const char *target;     /* object id, or NULL */
@@ -163,9 +171,10 @@ CV_RESULT cv_store_tenant_key_current(struct cv_store *st, const char *tenant_id
                                       struct cv_tenant_key_row *row);
 
 /* ---- API tokens ---- */
-/* row->id may be a UUID chosen by the caller, or "" for one made by the
- * database; row->id and created_at_ms are filled in. CV_ERR_CONFLICT when the
- * id or hash exists, CV_ERR_NOT_FOUND when the tenant does not. */
+/* row->id is a UUID chosen by the caller (the verifier covers it) and
+ * row->verifier is stored with the row; created_at_ms is filled in.
+ * CV_ERR_CONFLICT when the id, hash or (tenant, role, name) exists,
+ * CV_ERR_NOT_FOUND when the tenant does not. */
 CV_RESULT cv_store_token_insert(struct cv_store *st, struct cv_token_row *row,
                                 const uint8_t hash[CV_TOKEN_HASH_BYTES], const struct cv_audit_event *ev);
 /* By hash, across tenants (a SECURITY DEFINER function: the service role
@@ -173,6 +182,17 @@ CV_RESULT cv_store_token_insert(struct cv_store *st, struct cv_token_row *row,
  * flags; the caller decides. CV_ERR_NOT_FOUND when unknown. */
 CV_RESULT cv_store_token_lookup(struct cv_store *st, const uint8_t hash[CV_TOKEN_HASH_BYTES],
                                 struct cv_token_row *row);
+/* The one-time bind of rows minted before verifiers (migration 0014): the
+ * rows without one, only while the bind is pending (none after): id, role,
+ * tenant, server and expiry in `row`, the stored SHA-256 in `hash`. */
+typedef int (*cv_store_token_bind_cb)(void *arg, const struct cv_token_row *row,
+                                      const uint8_t hash[CV_TOKEN_HASH_BYTES]);
+CV_RESULT cv_store_token_bind_pending(struct cv_store *st, cv_store_token_bind_cb cb, void *arg);
+/* Writes the verifiers (row id and row->verifier of each) and ends the
+ * pending state with `ev`, in one transaction; *bound = -1 when another
+ * process ended it first (nothing is written then). */
+CV_RESULT cv_store_token_bind_finish(struct cv_store *st, const struct cv_token_row *rows, size_t n,
+                                     const struct cv_audit_event *ev, int *bound);
 /* Revokes in `tenant_id` (NULL: platform scope). CV_ERR_NOT_FOUND if absent there. */
 CV_RESULT cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id,
                                 const struct cv_audit_event *ev);
@@ -213,6 +233,16 @@ CV_RESULT cv_store_idem_get(struct cv_store *st, const char *tenant_id, const st
                             int *same_request, char server_id[CV_SERVER_ID_MAX_BYTES + 1]);
 CV_RESULT cv_store_server_delete(struct cv_store *st, const char *tenant_id, const char *server_id,
                                  const struct cv_audit_event *ev);
+
+/* The one-time bind of rows written before bindings (migration 0015), in
+ * platform scope: the rows without one, only while the bind is pending (none
+ * after); encrypted_env is not read. */
+CV_RESULT cv_store_server_bind_pending(struct cv_store *st, cv_store_server_cb cb, void *arg);
+/* Writes each row's binding (by tenant and server id) and ends the pending
+ * state with `ev`, in one transaction; *bound = -1 when another process
+ * ended it first (nothing is written then). */
+CV_RESULT cv_store_server_bind_finish(struct cv_store *st, const struct cv_server_row *rows, size_t n,
+                                      const struct cv_audit_event *ev, int *bound);
 
 /* ---- audit ---- */
 CV_RESULT cv_store_audit_insert(struct cv_store *st, const struct cv_audit_event *ev);

@@ -41,6 +41,8 @@ struct cv_audit_row {
     char *detail; /* JSON object text, or NULL; owned by the row during the callback */
     uint8_t prev[CV_AUDIT_HASH_BYTES];
     uint8_t hash[CV_AUDIT_HASH_BYTES];
+    uint8_t mac[CV_AUDIT_HASH_BYTES]; /* the HSM anchor (migration 0016): events of format v2 */
+    int has_mac;                      /* 0: format v1, written before anchoring */
 };
 
 /* Appends one event in its own transaction, in the event's scope (platform
@@ -49,6 +51,12 @@ struct cv_audit_row {
  * (synchronous_commit off for that transaction only). An event that records
  * a change is passed to the store call that makes it instead, and commits
  * in the same transaction or not at all. */
+/* The anchor of an event (migration 0016): an HMAC the caller makes in the
+ * HSM over the event's chain and content, exactly as it will be stored
+ * (`ev->detail` already holding the actor id). Set once, before the store is
+ * used by more than one thread; without it events are written unanchored. */
+typedef CV_RESULT (*cv_store_audit_mac_fn)(void *arg, const struct cv_audit_event *ev, uint8_t mac[32]);
+void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void *arg);
 CV_RESULT cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable);
 /* What conditional events rely on (a write that changed nothing writes no
  * event): PostgreSQL counts the rows a transaction changed (track_counts).

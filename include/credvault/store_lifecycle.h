@@ -138,10 +138,11 @@ CV_RESULT cv_store_lc_master_rewrap_batch(struct cv_store *st, const struct cv_k
                                           struct cv_store_skip *skip, cv_store_key_rewrap_cb cb, void *arg,
                                           unsigned *processed);
 /* Record rewrap: the tenant's records under a key version below `target`.
- * The callback gets the row's server id, key version and record, and
- * returns the new record (malloc'ed) sealed under `target`. */
+ * The callback gets the row's server id, key version, revision (which a
+ * format-3 record's AAD covers; a rewrap keeps it) and record, and returns
+ * the new record (malloc'ed) sealed under `target`. */
 typedef cv_result (*cv_store_record_rewrap_cb)(void *arg, const char *server_id, uint32_t key_version,
-                                               const char *encrypted_env, char **sealed);
+                                               int64_t revision, const char *encrypted_env, char **sealed);
 CV_RESULT cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_key_job_row *job, uint32_t target,
                                           unsigned limit, struct cv_store_skip *skip, cv_store_record_rewrap_cb cb,
                                           void *arg, unsigned *processed);

@@ -47,6 +47,7 @@ static const char *const known_rv[] = {"CKR_DEVICE_ERROR",   "CKR_DEVICE_MEMORY"
                                        "CKR_SESSION_CLOSED", "CKR_SESSION_HANDLE_INVALID", "CKR_TOKEN_NOT_PRESENT",
                                        NULL};
 static const char *const known_durability[] = {"sync", "async", NULL};
+static const char *const known_integrity[] = {"token", "record", NULL};
 static const char *const known_checkpoints[] = {"ok", "unchanged", "error", NULL};
 static const char *const known_db_errors[] = {"connect", "connection_lost", "unavailable", NULL};
 
@@ -85,6 +86,9 @@ static const struct family families[CV_M__COUNT] = {
     [CV_M_DECRYPT_FAILURES] = {"credvault_decrypt_failures_total", COUNTER,
                                "stored records that failed to decrypt (tampered, moved, malformed or wrong key)", 0,
                                {NULL}, 1},
+    [CV_M_INTEGRITY_FAILURES] = {"credvault_integrity_failures_total", COUNTER,
+                                 "rows refused because their HSM binding does not match (made or changed in the "
+                                 "database), by kind", 1, {"kind"}, 8, known_integrity},
     [CV_M_AUDIT_EVENTS] = {"credvault_audit_events_total", COUNTER,
                            "audit events written, by durability (sync: waited for the WAL flush)", 1,
                            {"durability"}, 4, known_durability},

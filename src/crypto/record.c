@@ -18,7 +18,7 @@
 #define RECORD_TEXT_MAX_BYTES (2 * (size_t)CV_RECORD_MAX_PLAINTEXT_BYTES + 1024)
 #define HEX_CHUNK_BYTES 256
 
-_Static_assert(CV_RECORD_VERSION == 2, "the encoder writes \"v\":2 literally");
+_Static_assert(CV_RECORD_VERSION <= 9 && CV_RECORD_VERSION_MIN >= 1, "the encoder writes \"v\" as one digit");
 
 void cv_record_init(struct cv_record *rec)
 {
@@ -36,7 +36,8 @@ void cv_record_wipe(struct cv_record *rec)
 
 static cv_result record_check(const struct cv_record *rec)
 {
-    CV_ENSURE(rec->v == CV_RECORD_VERSION, CV_ERR_INPUT, "record: unsupported format version");
+    CV_ENSURE(rec->v >= CV_RECORD_VERSION_MIN && rec->v <= CV_RECORD_VERSION, CV_ERR_INPUT,
+              "record: unsupported format version");
     CV_ENSURE(memchr(rec->tenant_id, '\0', sizeof(rec->tenant_id)) != NULL && cv_tenant_id_valid(rec->tenant_id),
               CV_ERR_INPUT, "record: invalid tenant id");
     CV_ENSURE(rec->key_version != 0, CV_ERR_INPUT, "record: key version 0 does not exist");
@@ -68,7 +69,9 @@ static cv_result append_record(const struct cv_record *rec, struct cv_buf *dst)
     CV_GUARD(cv_buf_reserve(dst, total));
     size_t start = dst->len;
 
-    CV_GUARD(cv_buf_append_str(dst, "{\"v\":2,\"alg\":\"" CV_RECORD_ALG "\",\"kid\":\""));
+    char head[] = "{\"v\":0,\"alg\":\"" CV_RECORD_ALG "\",\"kid\":\"";
+    head[5] = (char)('0' + rec->v);
+    CV_GUARD(cv_buf_append_str(dst, head));
     CV_GUARD(cv_buf_append(dst, kid, kid_len));
     CV_GUARD(cv_buf_append_str(dst, "\",\"iv\":\""));
     CV_GUARD(append_hex(dst, rec->iv, sizeof(rec->iv)));
@@ -112,10 +115,11 @@ static cv_result parse_members(json_t *root, struct cv_record *rec)
 
     json_t *v = json_object_get(root, "v");
     CV_ENSURE(v != NULL, CV_ERR_INPUT, "record: member v is missing");
-    /* the integer 2: not 2.0, not "2" */
-    CV_ENSURE(json_is_integer(v) && json_integer_value(v) == CV_RECORD_VERSION, CV_ERR_INPUT,
-              "record: unsupported format version");
-    rec->v = CV_RECORD_VERSION;
+    /* an integer the codec knows: not 2.0, not "2" */
+    CV_ENSURE(json_is_integer(v) && json_integer_value(v) >= CV_RECORD_VERSION_MIN &&
+                  json_integer_value(v) <= CV_RECORD_VERSION,
+              CV_ERR_INPUT, "record: unsupported format version");
+    rec->v = (uint32_t)json_integer_value(v);
 
     const char *s = NULL;
     size_t n = 0;

@@ -47,6 +47,8 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
         CV_GUARD_OUT(r, cv_store_open(&so, &app->store));
     }
     if (parts & CV_APP_CATALOG) CV_GUARD_OUT(r, cv_catalog_load(cfg->templates_file, &app->catalog));
+    /* every audit event this process writes carries the token's anchor */
+    if (app->hsm && app->store) cv_store_set_audit_mac(app->store, cv_audit_anchor_hook, app);
 out:
     if (cv_failed(r)) {
         cv_app_close(app);

@@ -44,6 +44,7 @@ void cv_audit_event_init(struct cv_audit_event *ev, const struct cv_principal *p
 {
     ev->tenant_id = tenant_id && *tenant_id ? tenant_id : NULL;
     ev->actor = p ? p->name : CV_AUDIT_ANONYMOUS;
+    ev->actor_id = p && p->token_id[0] ? p->token_id : NULL;
     ev->role = p ? cv_role_name(p->role) : "";
     ev->action = action;
     ev->target = target;

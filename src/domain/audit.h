@@ -15,6 +15,7 @@
 
 #define CV_AUDIT_ANONYMOUS "anonymous"
 #define CV_AUDIT_EVENT_VERSION "credvault.audit.event.v1"
+#define CV_AUDIT_EVENT_VERSION_ANCHORED "credvault.audit.event.v2" /* v1 and the HSM anchor (audit_anchor.c) */
 #define CV_AUDIT_HEAD_VERSION "credvault.audit.head.v1"
 #define CV_AUDIT_CHECKPOINT_VERSION "credvault.audit.checkpoint.v1"
 #define CV_AUDIT_CANON_MAX_BYTES (CV_AUDIT_DETAIL_MAX_BYTES + 2048)
@@ -73,6 +74,18 @@ CV_RESULT cv_audit_canon_head(const struct cv_audit_head *head, struct cv_buf *o
 CV_RESULT cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const uint8_t prev[CV_AUDIT_HASH_BYTES],
                                     char (*digests)[2 * CV_AUDIT_HASH_BYTES + 1], size_t n, struct cv_buf *out,
                                     uint8_t heads_digest[CV_AUDIT_HASH_BYTES]);
+
+/* ---- anchors (audit_anchor.c) ---- */
+
+#define CV_AUDIT_ANCHOR_CONTEXT "credvault.audit.anchor.v1"
+/* The anchor of an event as stored: HMAC in the token over chain, tenant,
+ * actor, role, action, target, outcome, request id and detail. */
+CV_RESULT cv_audit_anchor_make(struct cv_hsm *hsm, const struct cv_audit_event *ev, uint8_t mac[CV_AUDIT_HASH_BYTES]);
+/* The store's hook (cv_store_set_audit_mac): `arg` is the app. */
+CV_RESULT cv_audit_anchor_hook(void *arg, const struct cv_audit_event *ev, uint8_t mac[32]);
+/* Whether a stored row's anchor is the one the token makes for its content:
+ * CV_OK, CV_ERR_CRYPTO when it differs, or the HSM's error. */
+CV_RESULT cv_audit_anchor_check(struct cv_hsm *hsm, const struct cv_audit_row *row);
 
 /* Walks one chain, event by event, and finds its first broken link. */
 struct cv_audit_walk {

@@ -2,7 +2,8 @@
  * Every field is written as `name:<byte length>:<value>\n`, so no value can
  * pass for another field whatever bytes it holds, and the text is what an
  * auditor reads and what `openssl dgst -sha256` hashes. The event encoding
- * must stay byte-for-byte equal to credvault_audit_canon() in migration 0010;
+ * must stay byte-for-byte equal to credvault_audit_canon() in migration 0010
+ * (v1) and credvault_audit_canon2() in 0016 (v2: v1's lines, then the mac);
  * a change is a new version string in both. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -58,7 +59,7 @@ cv_result cv_audit_canon_event(const struct cv_audit_row *row, struct cv_buf *ou
 {
     char at[32];
     cv_audit_time_text(row->at_us, at);
-    CV_GUARD(cv_buf_append_str(out, CV_AUDIT_EVENT_VERSION "\n"));
+    CV_GUARD(cv_buf_append_str(out, row->has_mac ? CV_AUDIT_EVENT_VERSION_ANCHORED "\n" : CV_AUDIT_EVENT_VERSION "\n"));
     CV_GUARD(field(out, "chain", row->chain));
     CV_GUARD(field_i64(out, "seq", row->seq));
     CV_GUARD(field_hash(out, "prev", row->prev));
@@ -70,7 +71,9 @@ cv_result cv_audit_canon_event(const struct cv_audit_row *row, struct cv_buf *ou
     CV_GUARD(field(out, "target", row->target));
     CV_GUARD(field(out, "outcome", row->outcome));
     CV_GUARD(field(out, "request_id", row->request_id));
-    return field(out, "detail", row->detail);
+    CV_GUARD(field(out, "detail", row->detail));
+    /* v2: the HSM anchor, so that removing or replacing it changes the hash */
+    return row->has_mac ? field_hash(out, "mac", row->mac) : CV_OK;
 }
 
 cv_result cv_audit_canon_head(const struct cv_audit_head *head, struct cv_buf *out)

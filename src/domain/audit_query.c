@@ -40,9 +40,11 @@ static json_t *audit_event_json(const struct cv_audit_row *row)
     cv_hex_encode(row->hash, CV_AUDIT_HASH_BYTES, hash);
     cv_hex_encode(row->prev, CV_AUDIT_HASH_BYTES, prev);
     json_t *detail = row->detail ? json_loads(row->detail, 0, NULL) : NULL;
-    return json_pack("{s:I, s:s, s:I, s:s, s:s?, s:s, s:s, s:s, s:s?, s:s, s:s?, s:o, s:s, s:s}", "id",
+    /* the actor's token id rides in the detail (hashed with it); shown beside the name */
+    const char *actor_id = json_string_value(json_object_get(detail, "actorId"));
+    return json_pack("{s:I, s:s, s:I, s:s, s:s?, s:s, s:s?, s:s, s:s, s:s?, s:s, s:s?, s:o, s:s, s:s}", "id",
                      (json_int_t)row->id, "chain", row->chain, "seq", (json_int_t)row->seq, "at", at, "tenantId",
-                     row->tenant_id[0] ? row->tenant_id : NULL, "actor", row->actor, "role", row->role, "action",
+                     row->tenant_id[0] ? row->tenant_id : NULL, "actor", row->actor, "actorId", actor_id, "role", row->role, "action",
                      row->action, "target", row->target[0] ? row->target : NULL, "outcome", row->outcome, "requestId",
                      row->request_id[0] ? row->request_id : NULL, "detail", detail ? detail : json_null(), "hash", hash,
                      "prevHash", prev);

@@ -192,6 +192,8 @@ struct chain_ctx {
     size_t nsigned, next_signed, cap;
     int64_t last_seq;
     int mismatch_reported;
+    struct cv_app *app;
+    int anchored; /* an event of this chain carried an HSM anchor */
     cv_result r;
 };
 
@@ -224,6 +226,28 @@ static int check_event(void *arg, const struct cv_audit_row *row)
     c->rep->events++;
     c->last_seq = row->seq;
     if (cv_audit_walk_next(&c->walk, row) != 0) return 1; /* the first broken link is all we report */
+    /* A chain consistent in itself can still have been recomputed with SQL:
+     * every event since anchoring began carries the HSM's anchor of its
+     * content, and its hash covers that anchor. */
+    if (row->has_mac) {
+        c->anchored = 1;
+        cv_result ar = cv_audit_anchor_check(c->app->hsm, row);
+        if (ar.err == CV_ERR_CRYPTO) {
+            problem(c->rep, row->chain, row->seq, row->id, 0,
+                    "event %" PRId64 " does not match its HSM anchor (rewritten outside the service)", row->seq);
+            c->mismatch_reported = 1;
+            return 1;
+        }
+        if (cv_failed(ar)) {
+            c->r = ar;
+            return 1;
+        }
+    } else if (c->anchored) {
+        problem(c->rep, row->chain, row->seq, row->id, 0,
+                "event %" PRId64 " has no HSM anchor but follows anchored events (its anchor was removed)", row->seq);
+        c->mismatch_reported = 1;
+        return 1;
+    }
     /* A chain can be rewritten whole, hashes and head included; what a
      * checkpoint signed cannot be. */
     while (c->next_signed < c->nsigned && c->signed_heads[c->next_signed].seq < row->seq)
@@ -247,6 +271,7 @@ static cv_result verify_chain(struct cv_app *app, const struct cv_audit_head *he
     c.rep = rep;
     c.head_seq = head->seq;
     c.max_cp_id = max_cp_id;
+    c.app = app;
     c.r = CV_OK;
     cv_audit_walk_init(&c.walk, head->chain);
     cv_result r = CV_OK;
@@ -263,6 +288,7 @@ static cv_result verify_chain(struct cv_app *app, const struct cv_audit_head *he
     for (int64_t after = 0;;) {
         unsigned rows = 0;
         CV_GUARD_OUT(r, cv_store_audit_chain_read(app->store, head->chain, after, PAGE, check_event, &c, &rows));
+        CV_GUARD_OUT(r, c.r);
         if (c.walk.broken || c.mismatch_reported || rows < PAGE || c.walk.seq >= head->seq) break;
         after = c.walk.seq;
     }

@@ -1,13 +1,15 @@
 /* Bearer-token authentication. credvault's tokens are random, shown once,
- * stored as SHA-256 hashes; the lookup is by hash and the stored hash is
- * compared in constant time. Anything else is a JWT for the OIDC issuer, when
- * one is configured (oidc.c). Every failure gives the caller the same answer. */
+ * stored as SHA-256 hashes; the lookup is by hash, and the row's HSM
+ * verifier must vouch for it and its powers (token_verify.c). Anything else
+ * is a JWT for the OIDC issuer, when one is configured (oidc.c). Every
+ * failure gives the caller the same answer. */
 #include <stdio.h>
 #include <string.h>
 
 #include "credvault/buf.h"
 #include "credvault/crypto.h"
 #include "domain/domain.h"
+#include "domain/token_verify.h"
 
 #define AUTH_FAILED "missing or invalid bearer token"
 
@@ -38,6 +40,9 @@ cv_result cv_auth_bearer(struct cv_app *app, const char *authorization, struct c
     CV_ENSURE(row.expires_at_ms == 0 || row.expires_at_ms > cv_time_now_ms(), CV_ERR_AUTH, AUTH_FAILED);
     enum cv_role role;
     CV_ENSURE(cv_role_parse(row.role, &role) == 0, CV_ERR_AUTH, AUTH_FAILED);
+    r = cv_token_verify(app, &row, hash);
+    if (r.err == CV_ERR_AUTH) return cv_fail(CV_ERR_AUTH, AUTH_FAILED);
+    CV_GUARD(r);
 
     memset(out, 0, sizeof(*out));
     snprintf(out->token_id, sizeof(out->token_id), "%s", row.id);

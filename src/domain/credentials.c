@@ -12,6 +12,7 @@
 #include "credvault/envname.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/record_bind.h"
 #include "domain/seal.h"
 
 /* The seed's note said "Full values are never exposed via API", which a
@@ -269,7 +270,9 @@ cv_result cv_credentials_deploy_idem(struct cv_app *app, const struct cv_princip
         next_server_id(template_id, row.server_id);
         free(row.encrypted_env);
         row.encrypted_env = NULL;
-        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, env, &row.encrypted_env, &row.key_version));
+        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, 1, env, &row.encrypted_env, &row.key_version));
+        row.revision = 1;
+        CV_GUARD_OUT(r, cv_record_binding_make(app->hsm, &row));
         /* the event commits with the row, or neither does */
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, "credentials.deploy", row.server_id, "success");
@@ -360,8 +363,13 @@ cv_result cv_credentials_validate(struct cv_app *app, const struct cv_principal 
 
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
+    /* the names answer for the record only if the service wrote them */
+    cv_result r = cv_record_binding_check(app, p, &row);
+    if (cv_failed(r)) {
+        cv_server_row_free(&row);
+        return r;
+    }
     json_t *names = json_loads(row.credential_names ? row.credential_names : "[]", 0, NULL);
-    cv_result r = CV_OK;
     json_t *missing = json_array();
     if (!json_is_array(names) || !missing) {
         r = cv_fail(CV_ERR_INTERNAL, "stored credential names are unreadable");
@@ -531,6 +539,8 @@ cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_princip
         if (cv_ok(r) && want_rev && row.revision != want_rev)
             r = cv_fail(CV_ERR_PRECONDITION, "the server's credentials changed (revision %lld); read them again",
                         (long long)row.revision);
+        /* a replace keeps the revision and maybe the expiry: they must be the service's */
+        if (cv_ok(r) && !merge) r = cv_record_binding_check(app, p, &row);
         if (cv_failed(r)) goto next;
         if (merge) {
             CV_GUARD_OUT(r, cv_open_env(app, p, &row, &next));
@@ -560,7 +570,8 @@ cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_princip
         }
         free(row.encrypted_env);
         row.encrypted_env = NULL;
-        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, next, &row.encrypted_env, &row.key_version));
+        CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, row.revision + 1, next, &row.encrypted_env,
+                                    &row.key_version));
         integrations = cv_catalog_configured_integrations(app->catalog, next);
         free(row.configured_integrations);
         free(row.credential_names);
@@ -569,6 +580,11 @@ cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_princip
         integrations = NULL;
         if (has_expires) row.expires_at_ms = expires;
         snprintf(row.updated_by, sizeof(row.updated_by), "%s", p->name);
+        /* bound as the revision the update makes */
+        row.revision++;
+        r = cv_record_binding_make(app->hsm, &row);
+        row.revision--;
+        if (cv_failed(r)) goto out;
         struct cv_audit_event ev;
         cv_audit_event_init(&ev, p, p->tenant_id, merge ? "credentials.merge" : "credentials.replace", server_id,
                             "success");

@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "credvault/hsm_installation.h"
 #include "credvault/hsm_signing.h"
+#include "credvault/store_installation.h"
 #include "credvault/log.h"
 #include "domain/domain.h"
+#include "domain/record_bind.h"
+#include "domain/token_verify.h"
 
 #define CANARY_TENANT "_canary" /* not a valid tenant id, so it can never collide */
 
@@ -78,8 +82,40 @@ static int verify_one(void *arg, const struct cv_master_key_row *row)
     return cv_failed(r);
 }
 
+/* The token and the database must belong to the same installation. A token
+ * without an id (older, or fresh) is given the database's, but only once the
+ * master keys have proved it is this database's token (*unbound). */
+static cv_result check_installation(struct cv_app *app, char db[CV_INSTALLATION_ID_BYTES + 1], int *unbound)
+{
+    char tok[CV_INSTALLATION_ID_BYTES + 1];
+    CV_GUARD(cv_store_installation_get(app->store, db));
+    int found = 0;
+    CV_GUARD(cv_hsm_installation_get(app->hsm, tok, &found));
+    *unbound = !found;
+    if (found)
+        CV_ENSURE(strcmp(tok, db) == 0, CV_ERR_CONFLICT,
+                  "the token belongs to installation %s but the database (CREDVAULT_DATABASE_URL) to installation "
+                  "%s: refusing to start; use this token's own database, or this database's token",
+                  tok, db);
+    return CV_OK;
+}
+
+static cv_result bind_installation(struct cv_app *app, const char *db)
+{
+    CV_GUARD(cv_hsm_installation_set(app->hsm, db));
+    cv_log(CV_LOG_WARN, "installation_id_written", "installation", db, NULL);
+    struct cv_principal p;
+    cv_principal_cli(&p);
+    snprintf(p.name, sizeof(p.name), "credvault");
+    return cv_audit(app, &p, NULL, "installation.bind_token", db, "success");
+}
+
 cv_result cv_keys_check_database(struct cv_app *app)
 {
+    /* before anything is registered: never a master key in a foreign database */
+    char installation[CV_INSTALLATION_ID_BYTES + 1];
+    int unbound = 0;
+    CV_GUARD(check_installation(app, installation, &unbound));
     struct verify_ctx v = {.app = app, .r = CV_OK, .newest = 0, .count = 0};
     CV_GUARD(cv_store_master_key_list(app->store, verify_one, &v));
     CV_GUARD(v.r);
@@ -99,5 +135,8 @@ cv_result cv_keys_check_database(struct cv_app *app)
     }
     CV_ENSURE(v.newest > 0, CV_ERR_CONFLICT, "the database lists no active master key");
     app->master_version = v.newest;
-    return CV_OK;
+    if (unbound) CV_GUARD(bind_installation(app, installation));
+    /* tokens and records from before their HSM bindings: bound once, by the first start after the upgrade */
+    CV_GUARD(cv_tokens_bind_legacy(app));
+    return cv_records_bind_legacy(app);
 }

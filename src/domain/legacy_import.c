@@ -12,6 +12,7 @@
 #include "credvault/log.h"
 #include "domain/audit.h"
 #include "domain/legacy.h"
+#include "domain/record_bind.h"
 #include "domain/seal.h"
 #include "credvault/envname.h"
 
@@ -248,7 +249,9 @@ static cv_result store_row(struct import *im, const struct cv_legacy_row *row, j
         r = cv_fail(CV_ERR_MEMORY, "out of memory");
         goto out;
     }
-    r = cv_seal_env(im->app, tenant, s.server_id, env, &s.encrypted_env, &s.key_version);
+    s.revision = 1;
+    r = cv_seal_env(im->app, tenant, s.server_id, 1, env, &s.encrypted_env, &s.key_version);
+    if (cv_ok(r)) r = cv_record_binding_make(im->app->hsm, &s);
     if (r.err == CV_ERR_TOO_LARGE || r.err == CV_ERR_INPUT) {
         failed(im, "%s", cv_error_message());
         cv_error_clear();

@@ -86,7 +86,8 @@ static cv_result skip_record(const struct cv_rewrap_run *run, const char *server
     return cv_fail(CV_ERR_CRYPTO, "decryption failed");
 }
 
-static cv_result record_one(void *arg, const char *server_id, uint32_t key_version, const char *env, char **sealed)
+static cv_result record_one(void *arg, const char *server_id, uint32_t key_version, int64_t revision, const char *env,
+                            char **sealed)
 {
     struct cv_rewrap_run *run = arg;
     const char *tenant = run->job.tenant_id;
@@ -117,7 +118,7 @@ static cv_result record_one(void *arg, const char *server_id, uint32_t key_versi
         r = skip_record(run, server_id, "record size out of range");
         goto out;
     }
-    CV_GUARD_OUT(r, cv_record_aad(tenant, server_id, key_version, rec.v, &aad));
+    CV_GUARD_OUT(r, cv_record_aad_rev(tenant, server_id, key_version, rec.v, revision, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&pt, rec.ct.len));
     r = cv_hsm_gcm_decrypt(run->app->hsm, &old->ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,
                            pt.data);
@@ -127,9 +128,10 @@ static cv_result record_one(void *arg, const char *server_id, uint32_t key_versi
     }
     if (cv_failed(r)) goto out;
     pt.len = rec.ct.len;
-    /* the same plaintext under the new version: new IV, new AAD */
+    /* the same plaintext under the new version, in the current format: new
+     * IV, new AAD; the revision (and the row's binding) stay */
     cv_buf_reset(&aad);
-    CV_GUARD_OUT(r, cv_record_aad(tenant, server_id, target->ref.version, CV_RECORD_VERSION, &aad));
+    CV_GUARD_OUT(r, cv_record_aad_rev(tenant, server_id, target->ref.version, CV_RECORD_VERSION, revision, &aad));
     CV_GUARD_OUT(r, cv_hsm_gcm_encrypt(run->app->hsm, &target->ref, aad.data, aad.len, pt.data, pt.len, rec.iv,
                                        rec.ct.data, rec.tag));
     rec.v = CV_RECORD_VERSION;

@@ -1,7 +1,9 @@
 /* Sealing and opening of one server's credential map: JSON plaintext in
  * wiped memory, AES-256-GCM in the token under the tenant's key, AAD binding
- * the record to tenant, server and key version. Every failure to open gives
- * the same answer, "Failed to decrypt credentials", and logs only ids. */
+ * the record to tenant, server, key version, format and revision. Opening
+ * checks the row's HSM binding first (500 integrity_error); every failure to
+ * decrypt gives the same answer, "Failed to decrypt credentials", and logs
+ * only ids. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/lifecycle.h"
+#include "domain/record_bind.h"
 #include "domain/seal.h"
 
 #define DECRYPT_FAILED "Failed to decrypt credentials"
@@ -25,7 +28,7 @@ static cv_result decrypt_failed(struct cv_app *app, const struct cv_principal *p
     return cv_fail_code(CV_ERR_CRYPTO, "decrypt_failed", DECRYPT_FAILED);
 }
 
-cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, json_t *env,
+cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, int64_t revision, json_t *env,
                       char **record_out, uint32_t *key_version)
 {
     struct cv_tenant_key_row key;
@@ -49,7 +52,7 @@ cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *ser
         r = cv_fail(CV_ERR_TOO_LARGE, "the credential map is larger than %d bytes", CV_HSM_GCM_MAX_BYTES);
         goto out;
     }
-    CV_GUARD_OUT(r, cv_record_aad(tenant_id, server_id, key.ref.version, CV_RECORD_VERSION, &aad));
+    CV_GUARD_OUT(r, cv_record_aad_rev(tenant_id, server_id, key.ref.version, CV_RECORD_VERSION, revision, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&rec.ct, pt_len));
     CV_GUARD_OUT(r, cv_hsm_gcm_encrypt(app->hsm, &key.ref, aad.data, aad.len, (const uint8_t *)pt, pt_len,
                                        rec.iv, rec.ct.data, rec.tag));
@@ -80,6 +83,8 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const st
 {
     const char *tenant = row->tenant_id, *server = row->server_id;
     if (!row->encrypted_env) return decrypt_failed(app, p, tenant, server, row->key_version, "no record");
+    /* names, expiry and revision as the service wrote them, before anything is decrypted */
+    CV_GUARD(cv_record_binding_check(app, p, row));
     struct cv_record rec;
     cv_record_init(&rec);
     cv_result r = CV_OK;
@@ -105,7 +110,8 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const st
     if (cv_failed(r)) goto out;
     /* below the minimum decryption version, or destroyed: a clear refusal */
     CV_GUARD_OUT(r, cv_lifecycle_check_decrypt(&key));
-    CV_GUARD_OUT(r, cv_record_aad(tenant, server, rec.key_version, rec.v, &aad));
+    /* format 3 names the revision: an older record restored here does not open */
+    CV_GUARD_OUT(r, cv_record_aad_rev(tenant, server, rec.key_version, rec.v, row->revision, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&pt, rec.ct.len));
     r = cv_hsm_gcm_decrypt(app->hsm, &key.ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,
                            pt.data);

@@ -1,7 +1,8 @@
 /* API tokens: minted from 32 random bytes, shown once, stored as a SHA-256
- * hash. An admin mints any role; a tenant-admin mints, and revokes, auditor
- * and workload tokens in its own tenant only. A workload token is bound to
- * one server, and its mint is audited as the grant of full reads it is. */
+ * hash with its HSM verifier (token_verify.c). An admin mints any role; a
+ * tenant-admin mints, and revokes, auditor and workload tokens in its own
+ * tenant only. A workload token is bound to one server, and its mint is
+ * audited as the grant of full reads it is. */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "credvault/crypto.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/token_verify.h"
 
 static cv_result opt_string(json_t *body, const char *key, size_t max, const char **out)
 {
@@ -36,6 +38,7 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     CV_GUARD(opt_string(body, "serverId", CV_SERVER_ID_MAX_BYTES, &server));
     CV_ENSURE(name != NULL, CV_ERR_INPUT, "name is required");
     CV_ENSURE(role_s != NULL, CV_ERR_INPUT, "role is required");
+    CV_GUARD(cv_token_name_check(name));
     enum cv_role role;
     CV_ENSURE(cv_role_parse(role_s, &role) == 0, CV_ERR_INPUT,
               "role must be admin, tenant-admin, auditor or workload");
@@ -101,6 +104,8 @@ cv_result cv_token_mint(struct cv_app *app, const struct cv_principal *p, json_t
     row.expires_at_ms = days ? cv_time_now_ms() + (int64_t)days * 86400000 : 0;
     /* the id is chosen here so that the event, which commits with the token, can name it */
     cv_result r = cv_audit_uuid(row.id);
+    if (cv_ok(r)) r = cv_token_verifier_make(app->hsm, &row, hash, row.verifier);
+    row.has_verifier = cv_ok(r);
     struct cv_audit_event ev;
     /* a workload token reads full values: its mint is how anyone who may
      * mint one (a tenant-admin) reaches them, so the event says so */

@@ -109,8 +109,10 @@ void cv_http_reply_error(struct cv_http_response *res, cv_result r)
     if (cv_http_status_hides_detail(err)) {
         cv_log(CV_LOG_ERROR, "http_request_failed", "request_id", res->request_id ? res->request_id : "",
                "category", err == CV_ERR_NONE ? "none" : cv_err_name(err), "code", code, "detail", message, NULL);
-        code = err == CV_ERR_CRYPTO ? cv_err_name(CV_ERR_CRYPTO) : "internal_error";
-        message = cv_http_status_default_message(err);
+        /* stored data changed outside the service keeps its own code (never a detail) */
+        int integrity = err == CV_ERR_INTERNAL && strcmp(code, "integrity_error") == 0;
+        code = err == CV_ERR_CRYPTO ? cv_err_name(CV_ERR_CRYPTO) : integrity ? code : "internal_error";
+        message = integrity ? "stored data failed its integrity check" : cv_http_status_default_message(err);
     }
     cv_http_reply_status_error(res, cv_http_status_for(err), code, message);
 }

@@ -12,8 +12,8 @@
 #define EVENT_COLS                                                                                            \
     "e.id, e.chain, e.seq, (extract(epoch FROM e.at) * 1000000)::int8, coalesce(e.tenant_id, ''), e.actor, "  \
     "e.role, e.action, coalesce(e.target, ''), e.outcome, coalesce(e.request_id, ''), e.detail_text, "         \
-    "encode(e.prev_hash, 'hex'), encode(e.hash, 'hex')"
-#define EVENT_NCOLS 14
+    "encode(e.prev_hash, 'hex'), encode(e.hash, 'hex'), encode(e.mac, 'hex')"
+#define EVENT_NCOLS 15
 
 CV_SQL_DEF(list_sql, AUDIT_LIST,
     "SELECT " EVENT_COLS " FROM audit_events e"
@@ -66,6 +66,10 @@ static cv_result event_row(const PGresult *res, int i, struct cv_audit_row *row)
     CV_GUARD_OUT(r, cv_pq_dup(res, i, 11, CV_AUDIT_DETAIL_MAX_BYTES, &row->detail));
     CV_GUARD_OUT(r, cv_pq_hex(res, i, 12, row->prev, CV_AUDIT_HASH_BYTES, CV_AUDIT_HASH_BYTES, &n));
     CV_GUARD_OUT(r, cv_pq_hex(res, i, 13, row->hash, CV_AUDIT_HASH_BYTES, CV_AUDIT_HASH_BYTES, &n));
+    if (!cv_pq_null(res, i, 14)) {
+        CV_GUARD_OUT(r, cv_pq_hex(res, i, 14, row->mac, CV_AUDIT_HASH_BYTES, CV_AUDIT_HASH_BYTES, &n));
+        row->has_mac = 1;
+    }
 out:
     if (cv_failed(r)) {
         free(row->detail);

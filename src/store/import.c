@@ -12,9 +12,10 @@ CV_SQL_DEF(import_sql, SERVER_IMPORT,
     "WITH ins AS ("
     " INSERT INTO mcp_credentials (tenant_id, server_id, template_id, server_name, encrypted_env,"
     "  configured_integrations, credential_names, key_version, expires_at, created_by, updated_by,"
-    "  created_at, last_updated)"
+    "  created_at, last_updated, binding)"
     " VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::jsonb, $8::int4, " CV_SQL_TS("$9")
-    ", $10::text, $11::text, coalesce(" CV_SQL_TS("$12") ", now()), coalesce(" CV_SQL_TS("$13") ", now()))"
+    ", $10::text, $11::text, coalesce(" CV_SQL_TS("$12") ", now()), coalesce(" CV_SQL_TS("$13") ", now()),"
+    " $14::bytea)"
     " RETURNING id, tenant_id, key_version, revision, created_at, last_updated),"
     " counted AS ("
     " INSERT INTO tenant_key_usage AS u (tenant_id, version, shard, encryptions)"
@@ -22,7 +23,7 @@ CV_SQL_DEF(import_sql, SERVER_IMPORT,
     " ON CONFLICT (tenant_id, version, shard) DO UPDATE SET encryptions = u.encryptions + 1 RETURNING 1)"
     " SELECT ins.id, ins.revision, " CV_SQL_MS("ins.created_at") ", " CV_SQL_MS("ins.last_updated")
     ", (SELECT count(*) FROM counted) FROM ins",
-    13);
+    14);
 
 static cv_result check_row(const struct cv_server_row *row)
 {
@@ -43,6 +44,7 @@ static cv_result check_row(const struct cv_server_row *row)
     CV_GUARD(cv_store_check_ms("expires_at", row->expires_at_ms));
     CV_GUARD(cv_store_check_ms("created_at", row->created_at_ms));
     CV_GUARD(cv_store_check_ms("last_updated", row->last_updated_ms));
+    CV_ENSURE(row->has_binding, CV_ERR_INTERNAL, "a record needs its binding");
     return CV_OK;
 }
 
@@ -66,6 +68,7 @@ cv_result cv_store_server_import(struct cv_store *st, struct cv_server_row *row,
     cv_q_text(&q, row->updated_by);
     cv_q_ms_opt(&q, row->created_at_ms);
     cv_q_ms_opt(&q, row->last_updated_ms);
+    cv_q_bytes(&q, row->binding, CV_RECORD_BINDING_BYTES);
     const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
                              .tenant_id = row->tenant_id,
                              .flags = CV_TX_EVENTS_IF_CHANGED,

@@ -280,7 +280,7 @@ out:
  * No ORDER BY: any rows will do, and sorting would read every remaining row
  * per batch (quadratic in the tenant's records) instead of stopping at LIMIT. */
 CV_SQL_DEF(records_sql, LC_RECORD_REWRAP_SELECT,
-    "SELECT id, server_id, key_version, encrypted_env FROM mcp_credentials "
+    "SELECT id, server_id, key_version, encrypted_env, revision FROM mcp_credentials "
     "WHERE tenant_id = $1::text AND key_version < $2::int4 AND server_id <> ALL ($3::text[]) "
     "LIMIT $4::int8 FOR NO KEY UPDATE SKIP LOCKED",
     4);
@@ -333,13 +333,15 @@ cv_result cv_store_lc_record_rewrap_batch(struct cv_store *st, const struct cv_k
     cv_q_text(&sel, skipped);
     cv_q_i64(&sel, limit);
     CV_GUARD_OUT(r, cv_tx_exec(&tx, &sel, NULL));
-    CV_GUARD_OUT(r, cv_pq_expect(sel.res, 4));
+    CV_GUARD_OUT(r, cv_pq_expect(sel.res, 5));
     for (int i = 0; i < PQntuples(sel.res); i++) {
         char server[CV_SERVER_ID_MAX_BYTES + 1];
         uint32_t version;
+        int64_t revision;
         CV_GUARD_OUT(r, cv_pq_text(sel.res, i, 1, server, sizeof(server)));
         CV_GUARD_OUT(r, cv_pq_u32(sel.res, i, 2, &version));
-        r = cb(arg, server, version, PQgetvalue(sel.res, i, 3), &sealed);
+        CV_GUARD_OUT(r, cv_pq_i64(sel.res, i, 4, &revision));
+        r = cb(arg, server, version, revision, PQgetvalue(sel.res, i, 3), &sealed);
         if (r.err == CV_ERR_CRYPTO) {
             if (!cv_lc_skip_add(skip, server)) {
                 r = cv_fail(CV_ERR_CONFLICT, "more than %d records failed to rewrap", CV_STORE_REWRAP_SKIP_MAX);

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "credvault/store_audit.h"
 #include "store/internal.h"
 #include "store/statements.h"
 
@@ -38,6 +39,9 @@ struct cv_store {
     _Atomic int64_t breaker_since;
     _Atomic int64_t breaker_logged;
     _Atomic uint64_t breaker_refused;
+    /* the HSM anchor of every audit event (store_audit.h), or NULL */
+    cv_store_audit_mac_fn audit_mac;
+    void *audit_mac_arg;
 };
 
 int64_t cv_store_now_ms(void);

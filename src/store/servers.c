@@ -10,8 +10,8 @@
 #define SERVER_COLS(env)                                                                                  \
     "id, tenant_id, server_id, template_id, server_name, " env ", configured_integrations::text, "      \
     "credential_names::text, key_version, revision, " CV_SQL_MS("created_at") ", "                       \
-    CV_SQL_MS("last_updated") ", " CV_SQL_MS("expires_at") ", created_by, updated_by"
-#define SERVER_NCOLS 15
+    CV_SQL_MS("last_updated") ", " CV_SQL_MS("expires_at") ", created_by, updated_by, encode(binding, 'hex')"
+#define SERVER_NCOLS 16
 
 /* One encryption on the written row's key version, in this backend's shard
  * of tenant_key_usage (migration 0002 says why it is sharded). */
@@ -23,14 +23,14 @@
 CV_SQL_DEF(insert_sql, SERVER_INSERT,
     "WITH ins AS ("
     " INSERT INTO mcp_credentials (id, tenant_id, server_id, template_id, server_name, encrypted_env,"
-    "  configured_integrations, credential_names, key_version, expires_at, created_by, updated_by)"
+    "  configured_integrations, credential_names, key_version, expires_at, created_by, updated_by, binding)"
     " VALUES (coalesce($1::text, gen_random_uuid()::text), $2::text, $3::text, $4::text, $5::text, $6::text,"
-    "  $7::jsonb, $8::jsonb, $9::int4, " CV_SQL_TS("$10") ", $11::text, $12::text)"
+    "  $7::jsonb, $8::jsonb, $9::int4, " CV_SQL_TS("$10") ", $11::text, $12::text, $13::bytea)"
     " RETURNING id, tenant_id, key_version, revision, created_at, last_updated),"
     " counted AS (" COUNT_ONE("ins") ")"
     " SELECT ins.id, ins.revision, " CV_SQL_MS("ins.created_at") ", " CV_SQL_MS("ins.last_updated")
     ", (SELECT count(*) FROM counted) FROM ins",
-    12);
+    13);
 
 CV_SQL_DEF(get_sql, SERVER_GET,
     "SELECT " SERVER_COLS("CASE WHEN $3::bool THEN encrypted_env END")
@@ -51,7 +51,7 @@ CV_SQL_DEF(update_sql, SERVER_UPDATE,
     "WITH upd AS ("
     " UPDATE mcp_credentials SET encrypted_env = $3::text, key_version = $4::int4, credential_names = $5::jsonb,"
     "  configured_integrations = $6::jsonb, expires_at = " CV_SQL_TS("$7") ", updated_by = $8::text,"
-    "  last_updated = now(), revision = revision + 1"
+    "  last_updated = now(), revision = revision + 1, binding = $10::bytea"
     " WHERE tenant_id = $1::text AND server_id = $2::text AND revision = $9::int8"
     " RETURNING tenant_id, key_version, revision, last_updated),"
     " counted AS (" COUNT_ONE("upd") ")"
@@ -59,7 +59,7 @@ CV_SQL_DEF(update_sql, SERVER_UPDATE,
     " EXISTS (SELECT 1 FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text),"
     " (SELECT count(*) FROM counted)"
     " FROM (VALUES (1)) AS one (x) LEFT JOIN upd ON true",
-    9);
+    10);
 
 CV_SQL_DEF(delete_sql, SERVER_DELETE,
     "DELETE FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text RETURNING 1", 2);
@@ -92,6 +92,11 @@ static cv_result server_row(const PGresult *res, int i, int c, struct cv_server_
     CV_GUARD_OUT(r, cv_pq_i64(res, i, c + 12, &row->expires_at_ms));
     CV_GUARD_OUT(r, cv_pq_text(res, i, c + 13, row->created_by, sizeof(row->created_by)));
     CV_GUARD_OUT(r, cv_pq_text(res, i, c + 14, row->updated_by, sizeof(row->updated_by)));
+    if (!cv_pq_null(res, i, c + 15)) {
+        size_t blen = 0;
+        CV_GUARD_OUT(r, cv_pq_hex(res, i, c + 15, row->binding, CV_RECORD_BINDING_BYTES, CV_RECORD_BINDING_BYTES, &blen));
+        row->has_binding = 1;
+    }
 out:
     if (cv_failed(r)) cv_server_row_free(row);
     return r;
@@ -117,6 +122,7 @@ static cv_result check_sealed(const struct cv_server_row *row)
     CV_GUARD(cv_store_check_len("credential_names", row->credential_names, 2, CV_STORE_JSON_MAX_BYTES));
     CV_ENSURE(row->key_version >= 1 && row->key_version <= INT32_MAX, CV_ERR_INPUT, "key version out of range");
     CV_GUARD(cv_store_check_ms("expires_at", row->expires_at_ms));
+    CV_ENSURE(row->has_binding, CV_ERR_INTERNAL, "a record needs its binding");
     return CV_OK;
 }
 
@@ -216,6 +222,7 @@ cv_result cv_store_server_insert_idem(struct cv_store *st, struct cv_server_row 
     cv_q_ms_opt(&q, row->expires_at_ms);
     cv_q_text(&q, row->created_by);
     cv_q_text(&q, row->updated_by);
+    cv_q_bytes(&q, row->binding, CV_RECORD_BINDING_BYTES);
     const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
                              .tenant_id = row->tenant_id,
                              .flags = CV_TX_EVENTS_IF_CHANGED,
@@ -330,6 +337,7 @@ cv_result cv_store_server_update_idem(struct cv_store *st, struct cv_server_row 
     cv_q_ms_opt(&q, row->expires_at_ms);
     cv_q_text(&q, row->updated_by);
     cv_q_i64(&q, expected_revision);
+    cv_q_bytes(&q, row->binding, CV_RECORD_BINDING_BYTES);
     const struct cv_tx tx = {.scope = CV_SCOPE_TENANT,
                              .tenant_id = row->tenant_id,
                              .flags = CV_TX_EVENTS_IF_CHANGED,

@@ -104,6 +104,13 @@
     X(TOKEN_INSERT, "token_insert") \
     X(TOKEN_LOOKUP, "token_lookup") \
     X(TOKEN_REVOKE, "token_revoke") \
-    X(TOKEN_REVOKE_ROLES, "token_revoke_roles")
+    X(TOKEN_REVOKE_ROLES, "token_revoke_roles") \
+    X(TOKEN_BIND_PENDING, "token_bind_pending") \
+    X(TOKEN_BIND_FINISH, "token_bind_finish") \
+    /* servers_bind.c */ \
+    X(SERVER_BIND_PENDING, "server_bind_pending") \
+    X(SERVER_BIND_FINISH, "server_bind_finish") \
+    /* installation.c */ \
+    X(INSTALLATION_GET, "installation_get")
 
 #endif

@@ -5,6 +5,7 @@
  * it, so a change commits with its events or not at all. Never retries a
  * write whose outcome is unknown. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "credvault/log.h"
@@ -37,8 +38,9 @@ CV_SQL_DEF(commit_sql, COMMIT, "COMMIT", 0);
  * the service role cannot insert into audit_events any other way. */
 CV_SQL_DEF(append_sql, AUDIT_APPEND,
            "SELECT event_id, event_chain, event_seq, encode(event_hash, 'hex') FROM credvault_audit_append("
-           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bool, $10::bool)",
-           10);
+           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bool, $10::bool, "
+           "$11::bytea)",
+           11);
 
 /* Before the statements of a CV_TX_EVENTS_IF_CHANGED transaction: how many
  * rows this backend's transaction statistics say were changed so far. Those
@@ -67,6 +69,8 @@ static cv_result check_event(const struct cv_audit_event *ev)
     CV_ENSURE(cv_store_outcome_ok(ev->outcome), CV_ERR_INPUT, "outcome must be success, denied or error");
     if (ev->request_id) CV_GUARD(cv_store_check_len("request id", ev->request_id, 0, CV_AUDIT_REQUEST_ID_MAX_BYTES));
     if (ev->detail) CV_GUARD(cv_store_check_len("detail", ev->detail, 2, CV_AUDIT_DETAIL_MAX_BYTES));
+    CV_ENSURE(ev->detail == NULL || ev->detail[0] == '{', CV_ERR_INPUT, "audit detail must be a JSON object");
+    if (ev->actor_id) CV_GUARD(cv_store_check_len("actor id", ev->actor_id, 1, CV_STORE_UUID_BYTES));
     return CV_OK;
 }
 
@@ -81,9 +85,63 @@ static cv_result check_event_scope(const struct cv_tx *tx, const struct cv_audit
     return CV_OK;
 }
 
-static void bind_event(struct cv_q *q, const struct cv_audit_event *ev, const char *target, int durable,
-                       int if_changed)
+void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void *arg)
 {
+    st->audit_mac = fn;
+    st->audit_mac_arg = arg;
+}
+
+/* An event as it is stored: the actor's token id first in its detail (the
+ * hash and the anchor cover the text exactly as written), and its anchor. */
+struct sealed_event {
+    struct cv_audit_event ev;
+    char *detail; /* owned, or NULL */
+    uint8_t mac[32];
+    int has_mac;
+};
+
+static int actor_id_plain(const char *s)
+{
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '-'))
+            return 0;
+    return 1;
+}
+
+static cv_result seal_event(struct cv_store *st, const struct cv_audit_event *ev, const char *target,
+                            struct sealed_event *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ev = *ev;
+    out->ev.target = target;
+    if (ev->actor_id && actor_id_plain(ev->actor_id)) {
+        const char *rest = ev->detail ? ev->detail + 1 : "}"; /* a detail is a JSON object: after its '{' */
+        size_t n = strlen(ev->actor_id) + strlen(rest) + 16;
+        out->detail = malloc(n);
+        CV_ENSURE(out->detail != NULL, CV_ERR_MEMORY, "out of memory");
+        snprintf(out->detail, n, "{\"actorId\":\"%s\"%s%s", ev->actor_id, *rest == '}' ? "" : ",", rest);
+        CV_ENSURE(strlen(out->detail) <= CV_AUDIT_DETAIL_MAX_BYTES, CV_ERR_INPUT, "audit detail too long");
+        out->ev.detail = out->detail;
+    }
+    if (st->audit_mac) {
+        CV_GUARD(st->audit_mac(st->audit_mac_arg, &out->ev, out->mac));
+        out->has_mac = 1;
+    }
+    return CV_OK;
+}
+
+static void sealed_free(struct sealed_event *se, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(se[i].detail);
+        se[i].detail = NULL;
+    }
+}
+
+static void bind_event(struct cv_q *q, const struct sealed_event *se, int durable, int if_changed)
+{
+    const struct cv_audit_event *ev = &se->ev;
+    const char *target = ev->target;
     cv_q_init(q, &append_sql);
     cv_q_text(q, ev->tenant_id);
     cv_q_text(q, ev->actor);
@@ -95,6 +153,8 @@ static void bind_event(struct cv_q *q, const struct cv_audit_event *ev, const ch
     cv_q_text(q, ev->detail);
     cv_q_text(q, durable ? "t" : "f");
     cv_q_text(q, if_changed ? "t" : "f");
+    if (se->has_mac) cv_q_bytes(q, se->mac, sizeof(se->mac));
+    else cv_q_text(q, NULL);
 }
 
 static cv_result check_events(const struct cv_tx *tx)
@@ -286,8 +346,16 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         all[total++] = &mark;
     }
     for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
+    struct sealed_event sealed[CV_TX_MAX_EVENTS];
     for (size_t i = 0; i < tx->nevents; i++) {
-        bind_event(&events[i], &tx->events[i], tx->events[i].target, durable, if_changed);
+        cv_result sr = seal_event(st, &tx->events[i], tx->events[i].target, &sealed[i]);
+        if (cv_failed(sr)) {
+            sealed_free(sealed, i + 1);
+            if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
+            if (if_changed) cv_q_clear(&mark, 1);
+            return sr;
+        }
+        bind_event(&events[i], &sealed[i], durable, if_changed);
         all[total++] = &events[i];
     }
 
@@ -335,6 +403,7 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
             break;
         }
     }
+    sealed_free(sealed, tx->nevents);
     return r;
 }
 
@@ -457,10 +526,18 @@ cv_result cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uin
         tx_close(o, 0);
         return r;
     }
+    struct sealed_event se;
+    r = seal_event(o->st, ev, version ? target : ev->target, &se);
+    if (cv_failed(r)) {
+        sealed_free(&se, 1);
+        tx_close(o, 0);
+        return r;
+    }
     struct cv_q q;
-    bind_event(&q, ev, version ? target : ev->target, 1, 0);
+    bind_event(&q, &se, 1, 0);
     r = cv_tx_exec(o, &q, NULL);
     cv_q_clear(&q, 1);
+    sealed_free(&se, 1);
     return r;
 }
 
@@ -483,13 +560,21 @@ cv_result cv_tx_commit(struct cv_tx_open *o)
     struct cv_q events[CV_TX_MAX_EVENTS], commit;
     struct cv_q *all[CV_TX_MAX_EVENTS + 1];
     size_t n = 0;
+    struct sealed_event sealed[CV_TX_MAX_EVENTS];
     for (size_t i = 0; i < tx->nevents; i++) {
-        bind_event(&events[i], &tx->events[i], tx->events[i].target, 1, 0);
+        cv_result sr = seal_event(o->st, &tx->events[i], tx->events[i].target, &sealed[i]);
+        if (cv_failed(sr)) {
+            sealed_free(sealed, i + 1);
+            tx_close(o, 0);
+            return sr;
+        }
+        bind_event(&events[i], &sealed[i], 1, 0);
         all[n++] = &events[i];
     }
     cv_q_init(&commit, &commit_sql);
     all[n++] = &commit;
     cv_result r = tx_batch(o, all, n, NULL);
+    sealed_free(sealed, tx->nevents);
     cv_q_clear(events, tx->nevents);
     cv_q_clear(&commit, 1);
     if (cv_ok(r)) o->open = 0;

@@ -189,8 +189,10 @@ static void check_imported(const char *tenant, const char *admin_token)
 
         /* the workload read gives back exactly the original map */
         char body[512], wl[160];
-        snprintf(body, sizeof(body), "{\"name\":\"mcp-%s\",\"role\":\"workload\",\"tenantId\":\"%s\",\"serverId\":\"%s\"}",
-                 sid, tenant, sid);
+        static unsigned minted; /* token names are unique per tenant and role; checks may run twice */
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"mcp-%s-%u\",\"role\":\"workload\",\"tenantId\":\"%s\",\"serverId\":\"%s\"}", sid,
+                 ++minted, tenant, sid);
         r = cv_t_request(cl, "POST", "/api/tokens", admin_token, body);
         ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
         snprintf(wl, sizeof(wl), "%s", sget(cv_t_data(&r), "token"));
@@ -287,9 +289,9 @@ START_TEST(imported_records_match_the_originals)
     free(import_db(tenant, &st));
     ck_assert_int_eq(st, 3);
     check_imported(tenant, tok);
-    /* sealed under the tenant's key like any other record: credvault's format, version 2 */
+    /* sealed under the tenant's key like any other record: credvault's format, version 3 */
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s' AND encrypted_env::jsonb->>'v' = '2' "
+             "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s' AND encrypted_env::jsonb->>'v' = '3' "
              "AND encrypted_env::jsonb->>'kid' = '%s/1' AND length(encrypted_env::jsonb->>'iv') = 24",
              tenant, tenant);
     ck_assert_int_eq(cv_t_psql_int(sql), GOOD_ROWS);

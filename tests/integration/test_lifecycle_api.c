@@ -417,6 +417,11 @@ START_TEST(crypto_shredding)
     /* what a backup would hold of one record */
     snprintf(sql, sizeof(sql), "SELECT encrypted_env FROM mcp_credentials WHERE server_id = '%s'", ids[0]);
     char *env = cv_t_psql(sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT encode(binding, 'hex') || ' ' || credential_names::text FROM mcp_credentials WHERE server_id = '%s'",
+             ids[0]);
+    char *bound = cv_t_psql(sql); /* "<binding hex> <names>": the row's HSM binding and what it covers */
+    bound[64] = '\0';
 
     /* refusals: no confirm, a wrong one, a non-admin */
     cv_t_expect_call(cl, "DELETE", "/api/tenants/doomed", admin, NULL, 400, NULL);
@@ -455,8 +460,9 @@ START_TEST(crypto_shredding)
     tenant_admin("doomed", tok2, sizeof(tok2));
     snprintf(sql, sizeof(sql),
              "INSERT INTO mcp_credentials (tenant_id, server_id, template_id, server_name, encrypted_env, key_version, "
-             "created_by, updated_by) VALUES ('doomed', '%s', 'github', 'restored', '%s', 1, 'restore', 'restore')",
-             ids[0], env);
+             "created_by, updated_by, binding, credential_names) VALUES ('doomed', '%s', 'github', 'restored', '%s', 1, "
+             "'restore', 'restore', decode('%s', 'hex'), '%s')",
+             ids[0], env, bound, bound + 65);
     free(cv_t_psql(sql));
     char path[256];
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", ids[0]);
@@ -464,6 +470,7 @@ START_TEST(crypto_shredding)
     cv_t_expect_status(&r, 500, "decrypt_failed");
     cv_test_response_free(&r);
     free(env);
+    free(bound);
 }
 END_TEST
 

@@ -222,7 +222,7 @@ START_TEST(audit_write_failure_fails_the_operation)
     long long servers = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
     long long events = cv_t_psql_int("SELECT count(*) FROM audit_events");
     free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean) FROM credvault_app"));
+                   "boolean, boolean, bytea) FROM credvault_app"));
     /* a change whose event cannot be written is not made at all */
     struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a,
                                              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_never_stored_0123456789\"}}");
@@ -243,10 +243,10 @@ START_TEST(audit_write_failure_fails_the_operation)
     cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     char id[160];
     free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean) TO credvault_app"));
+                   "boolean, boolean, bytea) TO credvault_app"));
     cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_readable_0123456789abcdef\"}}", id, sizeof(id));
     free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean) FROM credvault_app"));
+                   "boolean, boolean, bytea) FROM credvault_app"));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
     r = cv_t_request(cl, "GET", path, tok_a, NULL);
     ck_assert_int_ge(r.status, 500);
@@ -258,7 +258,7 @@ START_TEST(audit_write_failure_fails_the_operation)
     ck_assert_int_ge(r.status, 500);
     cv_test_response_free(&r);
     free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean) TO credvault_app"));
+                   "boolean, boolean, bytea) TO credvault_app"));
     cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     /* only the successful deploy and the read after the grant were recorded since */
     ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events"), events + 2);
@@ -452,7 +452,7 @@ static void restore_tampered(void)
     }
     /* audit_write_failure_fails_the_operation takes it away for a while */
     free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean) TO credvault_app"));
+                   "boolean, boolean, bytea) TO credvault_app"));
 }
 
 /* A tenant with a few events in its chain, all covered by a checkpoint. */
@@ -533,17 +533,17 @@ START_TEST(verify_catches_a_rewritten_chain_through_its_checkpoint)
 {
     tenant_with_events("tamper-rewrite");
     /* change event 2, then recompute every hash after it and the head, as a
-     * careful attacker would: only the signed checkpoint still disagrees */
+     * careful attacker would (each event's anchor kept): the chain is
+     * consistent in itself, but event 2's HSM anchor does not fit its new
+     * content, nor would the checkpoint that signed a later event */
     tamper("UPDATE audit_events SET outcome = 'denied' WHERE chain = 'tamper-rewrite' AND seq = 2; "
            "DO $$ DECLARE r record; v_prev bytea := (SELECT hash FROM audit_events WHERE chain = 'tamper-rewrite' "
            "AND seq = 1); v_hash bytea; BEGIN FOR r IN SELECT * FROM audit_events WHERE chain = 'tamper-rewrite' AND "
-           "seq >= 2 ORDER BY seq LOOP v_hash := sha256(credvault_audit_canon(r.chain, r.seq, v_prev, r.at, "
-           "r.tenant_id, r.actor, r.role, r.action, r.target, r.outcome, r.request_id, r.detail_text)); UPDATE "
+           "seq >= 2 ORDER BY seq LOOP v_hash := sha256(credvault_audit_canon2(r.chain, r.seq, v_prev, r.at, "
+           "r.tenant_id, r.actor, r.role, r.action, r.target, r.outcome, r.request_id, r.detail_text, r.mac)); UPDATE "
            "audit_events SET prev_hash = v_prev, hash = v_hash WHERE id = r.id; v_prev := v_hash; END LOOP; UPDATE "
            "audit_heads SET hash = v_prev WHERE chain = 'tamper-rewrite'; END $$");
-    /* the chain is consistent in itself now: the first link that gives it
-     * away is the first event a checkpoint signed at or after event 2 */
-    expect_broken("tamper-rewrite", "", "not the event checkpoint");
+    expect_broken("tamper-rewrite", "2", "does not match its HSM anchor");
 }
 END_TEST
 

@@ -232,6 +232,11 @@ static void token(struct cv_token_row *t, const char *role, const char *tenant, 
     snprintf(t->tenant_id, sizeof(t->tenant_id), "%s", tenant);
     snprintf(t->server_id, sizeof(t->server_id), "%s", server);
     snprintf(t->created_by, sizeof(t->created_by), "admin@test");
+    /* the verifier is the domain's (an HSM HMAC); here only stored and read back */
+    static unsigned n;
+    snprintf(t->id, sizeof(t->id), "00000000-0000-4000-8000-%012u", ++n);
+    memset(t->verifier, 0x5c, sizeof(t->verifier));
+    t->has_verifier = 1;
 }
 
 START_TEST(tokens)
@@ -257,7 +262,11 @@ START_TEST(tokens)
     snprintf(t.id, sizeof(t.id), "not-a-uuid");
     T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INPUT);
 
-    /* platform admin, id made by the database */
+    /* a row without its verifier is never written */
+    token(&t, "admin", "", "");
+    t.has_verifier = 0;
+    T_ERR(cv_store_token_insert(st, &t, h, NULL), CV_ERR_INTERNAL);
+    /* platform admin */
     token(&t, "admin", "", "");
     T_OK(cv_store_token_insert(st, &t, h, NULL));
     ck_assert_uint_eq(strlen(t.id), CV_STORE_UUID_BYTES);
@@ -296,6 +305,8 @@ START_TEST(tokens)
     ck_assert_str_eq(got.created_by, "admin@test");
     ck_assert_int_eq(got.expires_at_ms, 0);
     ck_assert_int_eq(got.revoked, 0);
+    ck_assert_int_eq(got.has_verifier, 1);
+    ck_assert_int_eq(got.verifier[0], 0x5c);
     hash_of(h, 2);
     T_OK(cv_store_token_lookup(st, h, &got));
     ck_assert_str_eq(got.tenant_id, "acme");

@@ -23,6 +23,9 @@ static void setup(void)
     snprintf(t.name, sizeof(t.name), "b admin");
     snprintf(t.role, sizeof(t.role), "tenant-admin");
     snprintf(t.tenant_id, sizeof(t.tenant_id), "tenant-b");
+    snprintf(t.id, sizeof(t.id), "00000000-0000-4000-8000-0000000000bb");
+    memset(t.verifier, 0x5c, sizeof(t.verifier));
+    t.has_verifier = 1;
     uint8_t h[CV_TOKEN_HASH_BYTES];
     memset(h, 0xbb, sizeof(h));
     T_OK(cv_store_token_insert(st, &t, h, NULL));

@@ -23,6 +23,7 @@
 #include "credvault/json_alloc.h"
 #include "credvault/store.h"
 #include "domain/domain.h"
+#include "domain/record_bind.h"
 #include "domain/seal.h"
 #include "cv_test_suite.h"
 
@@ -382,8 +383,9 @@ static void plant_record(const char *server_id, const char *env_text)
     snprintf(row.server_name, sizeof(row.server_name), "planted");
     snprintf(row.created_by, sizeof(row.created_by), "before-the-rule");
     snprintf(row.updated_by, sizeof(row.updated_by), "before-the-rule");
-    ck_assert_msg(cv_ok(cv_seal_env(app, "acme", row.server_id, env, &row.encrypted_env, &row.key_version)), "%s",
+    ck_assert_msg(cv_ok(cv_seal_env(app, "acme", row.server_id, 1, env, &row.encrypted_env, &row.key_version)), "%s",
                   cv_error_message());
+    row.revision = 1;
     json_t *names = json_array();
     const char *k;
     json_t *v;
@@ -394,6 +396,7 @@ static void plant_record(const char *server_id, const char *env_text)
     row.configured_integrations = strdup("[\"GitHub\"]");
     json_decref(names);
     json_decref(env);
+    ck_assert_msg(cv_ok(cv_record_binding_make(app->hsm, &row)), "%s", cv_error_message());
     ck_assert_msg(cv_ok(cv_store_server_insert(app->store, &row, NULL)), "%s", cv_error_message());
     cv_server_row_free(&row);
     cv_app_close(app);

@@ -24,7 +24,7 @@ static struct cv_buf aad_of(const char *tenant, const char *server, uint32_t key
 {
     struct cv_buf out;
     cv_buf_init(&out, 1024);
-    ck_assert(cv_ok(cv_record_aad(tenant, server, key_version, format, &out)));
+    ck_assert(cv_ok(cv_record_aad_rev(tenant, server, key_version, format, 1, &out)));
     return out;
 }
 
@@ -137,11 +137,48 @@ START_TEST(exact_bytes)
     struct cv_buf out;
     cv_buf_init(&out, 1024);
     ck_assert(cv_ok(cv_buf_append_str(&out, ">")));
-    ck_assert(cv_ok(cv_record_aad("acme", "srv-1", 259, CV_RECORD_VERSION, &out)));
+    ck_assert(cv_ok(cv_record_aad("acme", "srv-1", 259, 2, &out)));
     ck_assert_uint_eq(out.len, 1 + sizeof(want) - 1);
     ck_assert_mem_eq(out.data, ">", 1); /* appended */
     ck_assert_mem_eq(out.data + 1, want, sizeof(want) - 1);
     cv_buf_free(&out);
+}
+END_TEST
+
+/* Format 3: the same fields, then the revision as a u64 */
+START_TEST(exact_bytes_with_revision)
+{
+    static const uint8_t want[] = "credvault.record"
+                                  "\x00\x00\x00\x03"
+                                  "\x00\x00\x00\x04" "acme"
+                                  "\x00\x00\x00\x05" "srv-1"
+                                  "\x00\x00\x01\x03"
+                                  "\x00\x00\x00\x01\x00\x00\x00\x07";
+    struct cv_buf out;
+    cv_buf_init(&out, 1024);
+    ck_assert(cv_ok(cv_record_aad_rev("acme", "srv-1", 259, CV_RECORD_VERSION, 4294967303LL, &out)));
+    ck_assert_uint_eq(out.len, sizeof(want) - 1);
+    ck_assert_mem_eq(out.data, want, sizeof(want) - 1);
+    cv_buf_free(&out);
+    /* format 3 needs a revision; revisions give different bytes; format 2 ignores it */
+    cv_buf_init(&out, 1024);
+    ck_assert_int_eq(cv_record_aad_rev("acme", "srv-1", 1, 3, 0, &out).err, CV_ERR_INPUT);
+    ck_assert_int_eq(cv_record_aad("acme", "srv-1", 1, 3, &out).err, CV_ERR_INPUT);
+    ck_assert_uint_eq(out.len, 0);
+    cv_buf_free(&out);
+    struct cv_buf a, b;
+    cv_buf_init(&a, 1024);
+    cv_buf_init(&b, 1024);
+    ck_assert(cv_ok(cv_record_aad_rev("acme", "srv-1", 1, 3, 1, &a)));
+    ck_assert(cv_ok(cv_record_aad_rev("acme", "srv-1", 1, 3, 2, &b)));
+    ck_assert(!same_bytes(&a, &b));
+    cv_buf_reset(&a);
+    cv_buf_reset(&b);
+    ck_assert(cv_ok(cv_record_aad_rev("acme", "srv-1", 1, 2, 1, &a)));
+    ck_assert(cv_ok(cv_record_aad_rev("acme", "srv-1", 1, 2, 2, &b)));
+    ck_assert(same_bytes(&a, &b));
+    cv_buf_free(&a);
+    cv_buf_free(&b);
 }
 END_TEST
 
@@ -168,6 +205,7 @@ static Suite *aad_suite(void)
     suite_add_tcase(s, neg);
     TCase *pos = tcase_create("valid");
     tcase_add_test(pos, exact_bytes);
+    tcase_add_test(pos, exact_bytes_with_revision);
     tcase_add_test(pos, server_id_bytes_taken_as_they_are);
     suite_add_tcase(s, pos);
     return s;

@@ -142,7 +142,7 @@ END_TEST
 
 START_TEST(wrong_version_refused)
 {
-    static const char *const bad[] = {"1", "\"2\"", "2.0", "3", "0", "-2", "2e0", "20", "true", "null",
+    static const char *const bad[] = {"1", "\"2\"", "2.0", "4", "0", "-2", "2e0", "20", "true", "null",
                                       "[2]", "{}", "02", "4294967298", "18446744073709551618"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_refused_owned(record_text(bad[i], NULL, NULL, NULL, NULL, NULL));
@@ -355,9 +355,17 @@ START_TEST(encode_is_canonical)
     ck_assert(cv_ok(cv_buf_append(&rec.ct, "\xde\xad\xbe\xef", 4)));
     cv_buf_init(&out, 4096);
     ck_assert(cv_ok(cv_buf_append_str(&out, ">")));
+    rec.v = 2; /* the format of VALID, still written by nothing but still read */
     ck_assert(cv_ok(cv_record_encode(&rec, &out)));
     ck_assert_str_eq((const char *)out.data, ">" VALID); /* appended and NUL-terminated */
     ck_assert_uint_eq(out.len, 1 + strlen(VALID));
+    /* the current format differs in "v" only */
+    cv_buf_reset(&out);
+    rec.v = CV_RECORD_VERSION;
+    ck_assert(cv_ok(cv_record_encode(&rec, &out)));
+    ck_assert_uint_eq(CV_RECORD_VERSION, 3);
+    ck_assert_ptr_nonnull(strstr((const char *)out.data, "{\"v\":3,\"alg\""));
+    ck_assert_uint_eq(out.len, strlen(VALID));
     cv_buf_free(&out);
     cv_record_wipe(&rec);
 }

@@ -192,7 +192,7 @@ START_TEST(a_token_is_shown_once_and_stored_as_a_hash)
     ck_assert_ptr_null(memmem(&row, sizeof(row), tok + strlen(CV_TOKEN_PREFIX), 16));
     /* two mints never give the same token */
     char again[160];
-    mint(&admin, "{\"name\":\"ci\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", again, NULL);
+    mint(&admin, "{\"name\":\"ci-2\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", again, NULL);
     ck_assert_str_ne(again, tok);
     json_decref(d);
 }
@@ -252,6 +252,60 @@ START_TEST(every_refused_bearer_gets_one_answer)
 }
 END_TEST
 
+START_TEST(names_are_printable_and_unique_per_tenant_and_role)
+{
+    mint_refused(&admin, "{\"name\":\"a\\u0007b\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_INPUT,
+                 "no control characters");
+    mint_refused(&admin, "{\"name\":\"a\\nb\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_INPUT,
+                 "no control characters");
+    mint_refused(&admin, "{\"name\":\"a\\u0085b\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_INPUT,
+                 "no control characters");
+    mint_refused(&admin, "{\"name\":\"a\\u007fb\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_INPUT,
+                 "no control characters");
+    mint_refused(&admin, "{\"name\":\"   \",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_INPUT, "blank");
+    ck_assert_uint_eq(cv_fake_calls("cv_store_*"), 0);
+    mint(&admin, "{\"name\":\"Zoë ci\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", NULL, NULL);
+    mint_refused(&admin, "{\"name\":\"Zoë ci\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", CV_ERR_CONFLICT,
+                 "exists already");
+    /* the same name in another role or tenant is another token */
+    mint(&admin, "{\"name\":\"Zoë ci\",\"role\":\"tenant-admin\",\"tenantId\":\"acme\"}", NULL, NULL);
+    mint(&admin, "{\"name\":\"Zoë ci\",\"role\":\"auditor\",\"tenantId\":\"beta\"}", NULL, NULL);
+}
+END_TEST
+
+/* A row the service did not write, or whose powers were edited, does not
+ * authenticate: the verifier is made by the HSM over hash and powers. */
+START_TEST(a_row_not_written_by_the_service_does_not_authenticate)
+{
+    const char *chosen = "cvt_3333333333333333333333333333333333333333333333333333333333333333";
+    struct cv_token_row row;
+    uint8_t hash[CV_SHA256_BYTES];
+    memset(&row, 0, sizeof(row));
+    snprintf(row.id, sizeof(row.id), "00000000-0000-4000-8000-00000000f0f0");
+    snprintf(row.name, sizeof(row.name), "forged");
+    snprintf(row.role, sizeof(row.role), "admin");
+    cv_crypto_sha256(chosen, strlen(chosen), hash);
+    /* a verifier of the attacker's making: anything but the HSM's */
+    memset(row.verifier, 0xab, sizeof(row.verifier));
+    row.has_verifier = 1;
+    ck_assert(cv_ok(cv_store_token_insert(app->store, &row, hash, NULL)));
+    char header[200];
+    snprintf(header, sizeof(header), "Bearer %s", chosen);
+    bearer_refused(header);
+    ck_assert_uint_eq(cv_fake_audit_count(app, "token.verifier_mismatch", "denied"), 1);
+    /* a real token whose row is given more power (another role) stops working */
+    char tok[160], id[CV_STORE_UUID_BYTES + 1];
+    mint(&alice, "{\"name\":\"ci\",\"role\":\"auditor\",\"tenantId\":\"acme\"}", tok, id);
+    (void)bearer(tok);
+    cv_crypto_sha256(tok, strlen(tok), hash);
+    ck_assert(cv_ok(cv_store_token_lookup(app->store, hash, &row)));
+    ck_assert(cv_ok(cv_fake_token_set_role(app->store, id, "tenant-admin")));
+    snprintf(header, sizeof(header), "Bearer %s", tok);
+    bearer_refused(header);
+    ck_assert_uint_eq(cv_fake_audit_count(app, "token.verifier_mismatch", "denied"), 2);
+}
+END_TEST
+
 START_TEST(revoke_in_scope)
 {
     char tok[160], id[CV_STORE_UUID_BYTES + 1], bobs[CV_STORE_UUID_BYTES + 1];
@@ -291,6 +345,7 @@ int main(void)
     Suite *s =
         cv_t_suite_new(&spec, CV_T_TESTS(who_may_mint_what, mint_checks_in_order, mint_looks_up_tenant_and_server,
                                          a_token_is_shown_once_and_stored_as_a_hash,
-                                         every_refused_bearer_gets_one_answer, revoke_in_scope));
+                                         every_refused_bearer_gets_one_answer, names_are_printable_and_unique_per_tenant_and_role,
+                                            a_row_not_written_by_the_service_does_not_authenticate, revoke_in_scope));
     return cv_t_suite_run(s, CK_FORK) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -9,6 +9,7 @@
 
 #include "cv_test_suite.h"
 #include "domain/domain.h"
+#include "domain/record_bind.h"
 #include "domain/seal.h"
 #include "domain/workload.h"
 #include "fakes.h"
@@ -128,10 +129,12 @@ START_TEST(loader_names_are_refused_at_delivery_too)
     snprintf(row.server_id, sizeof(row.server_id), "github-planted");
     snprintf(row.template_id, sizeof(row.template_id), "github");
     snprintf(row.server_name, sizeof(row.server_name), "planted");
-    ck_assert(cv_ok(cv_seal_env(app, "acme", row.server_id, env, &row.encrypted_env, &row.key_version)));
+    ck_assert(cv_ok(cv_seal_env(app, "acme", row.server_id, 1, env, &row.encrypted_env, &row.key_version)));
     json_decref(env);
     row.credential_names = strdup("[\"GITHUB_TOKEN\",\"LD_PRELOAD\"]");
     row.configured_integrations = strdup("[]");
+    row.revision = 1;
+    ck_assert(cv_ok(cv_record_binding_make(app->hsm, &row)));
     ck_assert(cv_ok(cv_store_server_insert(app->store, &row, NULL)));
     cv_server_row_free(&row);
     struct cv_principal p = cv_fake_principal(CV_ROLE_WORKLOAD, "acme", "github-planted");

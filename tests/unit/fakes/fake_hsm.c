@@ -9,6 +9,7 @@
 
 #include "credvault/crypto.h"
 #include "credvault/hsm.h"
+#include "credvault/hsm_mac.h"
 #include "credvault/hsm_signing.h"
 #include "fakes_internal.h"
 
@@ -172,4 +173,30 @@ cv_result cv_hsm_audit_sign(struct cv_hsm *hsm, const uint8_t *data, size_t len,
     (void)hsm, (void)data, (void)len, (void)sig, (void)cap, (void)sig_len;
     CV_GUARD(cv_fake_enter(__func__));
     return cv_fail(CV_ERR_NOT_FOUND, "no audit signing key in the fake HSM");
+}
+
+/* "HMAC": SHA-256 of context, a zero byte and data; as deterministic as the token's. */
+cv_result cv_hsm_mac(struct cv_hsm *hsm, const char *context, const uint8_t *data, size_t len,
+                     uint8_t out[CV_HSM_MAC_BYTES])
+{
+    (void)hsm;
+    CV_GUARD(cv_fake_enter(__func__));
+    size_t c = strlen(context);
+    CV_ENSURE(len <= CV_HSM_MAC_INPUT_MAX_BYTES, CV_ERR_INTERNAL, "MAC input too large");
+    uint8_t buf[64 + 1 + CV_HSM_MAC_INPUT_MAX_BYTES];
+    CV_ENSURE(c <= 64, CV_ERR_INTERNAL, "invalid MAC context");
+    memcpy(buf, context, c);
+    buf[c] = 0;
+    if (len) memcpy(buf + c + 1, data, len);
+    cv_crypto_sha256(buf, c + 1 + len, out);
+    return CV_OK;
+}
+
+cv_result cv_hsm_mac_check(struct cv_hsm *hsm, const char *context, const uint8_t *data, size_t len,
+                           const uint8_t mac[CV_HSM_MAC_BYTES])
+{
+    uint8_t expect[CV_HSM_MAC_BYTES];
+    CV_GUARD(cv_hsm_mac(hsm, context, data, len, expect));
+    CV_ENSURE(memcmp(expect, mac, sizeof(expect)) == 0, CV_ERR_CRYPTO, "integrity check failed");
+    return CV_OK;
 }

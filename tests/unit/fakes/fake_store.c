@@ -361,6 +361,10 @@ cv_result cv_store_token_insert(struct cv_store *st, struct cv_token_row *row, c
     for (size_t i = 0; i < st->ntokens; i++) {
         CV_ENSURE(strcmp(st->tokens[i].row.id, row->id) != 0, CV_ERR_CONFLICT, "token id exists");
         CV_ENSURE(memcmp(st->tokens[i].hash, hash, CV_TOKEN_HASH_BYTES) != 0, CV_ERR_CONFLICT, "token hash exists");
+        const struct cv_token_row *o = &st->tokens[i].row;
+        CV_ENSURE(strcmp(o->name, row->name) != 0 || strcmp(o->role, row->role) != 0 ||
+                      strcmp(o->tenant_id, row->tenant_id) != 0,
+                  CV_ERR_CONFLICT, "a token of this role with this name exists already in this tenant");
     }
     if (st->ntokens == TOKENS_MAX) abort();
     row->created_at_ms = now_ms();
@@ -380,6 +384,22 @@ cv_result cv_store_token_lookup(struct cv_store *st, const uint8_t hash[CV_TOKEN
         return CV_OK;
     }
     return cv_fail(CV_ERR_NOT_FOUND, "token not found");
+}
+
+/* The fake has no rows from before verifiers: nothing is ever pending. */
+cv_result cv_store_token_bind_pending(struct cv_store *st, cv_store_token_bind_cb cb, void *arg)
+{
+    (void)st, (void)cb, (void)arg;
+    return cv_fake_enter(__func__);
+}
+
+cv_result cv_store_token_bind_finish(struct cv_store *st, const struct cv_token_row *rows, size_t n,
+                                     const struct cv_audit_event *ev, int *bound)
+{
+    (void)st, (void)rows, (void)n, (void)ev;
+    CV_GUARD(cv_fake_enter(__func__));
+    *bound = -1;
+    return CV_OK;
 }
 
 cv_result cv_store_token_revoke(struct cv_store *st, const char *tenant_id, const char *token_id,
@@ -509,6 +529,8 @@ cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row,
     next.credential_names = dup_or_null(row->credential_names);
     next.key_version = row->key_version;
     next.expires_at_ms = row->expires_at_ms;
+    memcpy(next.binding, row->binding, sizeof(next.binding));
+    next.has_binding = row->has_binding;
     snprintf(next.updated_by, sizeof(next.updated_by), "%s", row->updated_by);
     next.revision = s->revision + 1;
     next.last_updated_ms = now_ms();
@@ -518,6 +540,22 @@ cv_result cv_store_server_update(struct cv_store *st, struct cv_server_row *row,
     row->last_updated_ms = next.last_updated_ms;
     count_encryption(st, row->tenant_id, row->key_version);
     commit_event(st, ev, 0);
+    return CV_OK;
+}
+
+/* The fake has no rows from before bindings: nothing is ever pending. */
+cv_result cv_store_server_bind_pending(struct cv_store *st, cv_store_server_cb cb, void *arg)
+{
+    (void)st, (void)cb, (void)arg;
+    return cv_fake_enter(__func__);
+}
+
+cv_result cv_store_server_bind_finish(struct cv_store *st, const struct cv_server_row *rows, size_t n,
+                                      const struct cv_audit_event *ev, int *bound)
+{
+    (void)st, (void)rows, (void)n, (void)ev;
+    CV_GUARD(cv_fake_enter(__func__));
+    *bound = -1;
     return CV_OK;
 }
 
@@ -637,4 +675,20 @@ cv_result cv_store_lc_master_forget(struct cv_store *st, uint32_t version, const
     (void)ev, (void)st, (void)version, (void)existed, (void)wrapping, (void)newest;
     CV_GUARD(cv_fake_enter(__func__));
     return unmodelled(__func__);
+}
+
+cv_result cv_fake_token_set_role(struct cv_store *st, const char *token_id, const char *role)
+{
+    for (size_t i = 0; i < st->ntokens; i++) {
+        struct cv_token_row *t = &st->tokens[i].row;
+        if (strcmp(t->id, token_id) != 0) continue;
+        snprintf(t->role, sizeof(t->role), "%s", role);
+        return CV_OK;
+    }
+    return cv_fail(CV_ERR_NOT_FOUND, "token not found");
+}
+
+void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void *arg)
+{
+    (void)st, (void)fn, (void)arg;
 }

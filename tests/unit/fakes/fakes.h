@@ -53,6 +53,8 @@ unsigned cv_fake_server_count(const struct cv_app *app, const char *tenant_id);
 struct cv_principal cv_fake_principal(enum cv_role role, const char *tenant_id, const char *server_id);
 /* Creates a tenant through cv_tenant_create, as an admin; asserts success. */
 void cv_fake_tenant(struct cv_app *app, const char *id);
+/* Edits a stored token row as a database writer would (no verifier change). */
+CV_RESULT cv_fake_token_set_role(struct cv_store *st, const char *token_id, const char *role);
 /* A body parsed as the HTTP layer parses it (duplicate names refused, NUL
  * allowed, so the use case sees it); fails the test when malformed. */
 json_t *cv_fake_json(const char *text);
