@@ -53,19 +53,20 @@ static void *watch(void *arg)
         pthread_cond_timedwait(&d->wake, &d->mu, &until);
         long long now = now_ms();
         unsigned cut = 0;
+        for (struct slot *s = d->head.next; s != &d->head; s = s->next)
+            if (!s->whole && !s->cut && now - s->since_ms >= d->deadline_ms) cut++;
+        if (!cut) continue;
+        /* logged before any socket is shut: whoever sees the cut finds the line */
+        char n[16], ms[24];
+        snprintf(n, sizeof(n), "%u", cut);
+        snprintf(ms, sizeof(ms), "%lld", d->deadline_ms);
+        cv_log(CV_LOG_WARN, "http_request_deadline", "connections", n, "deadline_ms", ms, NULL);
         for (struct slot *s = d->head.next; s != &d->head; s = s->next) {
             if (s->whole || s->cut || now - s->since_ms < d->deadline_ms) continue;
             /* the descriptor stays libmicrohttpd's: it is still open while the
              * slot is listed (removal comes before close, under this lock) */
             shutdown(s->fd, SHUT_RDWR);
             s->cut = true;
-            cut++;
-        }
-        if (cut) {
-            char n[16], ms[24];
-            snprintf(n, sizeof(n), "%u", cut);
-            snprintf(ms, sizeof(ms), "%lld", d->deadline_ms);
-            cv_log(CV_LOG_WARN, "http_request_deadline", "connections", n, "deadline_ms", ms, NULL);
         }
     }
     pthread_mutex_unlock(&d->mu);
