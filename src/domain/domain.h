@@ -60,6 +60,7 @@ struct cv_app {
     struct cv_oidc *oidc;           /* NULL unless CREDVAULT_OIDC_ISSUER is set (serve opens it) */
     uint32_t master_version;        /* current master key version */
     struct cv_readiness *readiness; /* /readyz's probe thread, started on first use */
+    struct cv_token_memo *token_memo; /* token rows the HSM matched (token_verify.c) */
 };
 
 enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7,

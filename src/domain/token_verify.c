@@ -1,12 +1,16 @@
 /* Token verifiers: an HMAC by the token's binding key over a token's SHA-256
  * and everything that gives it power, so that a row a database writer
- * inserts or edits never authenticates. Verifying is one HMAC per request
- * and lives in cv_token_verify alone. Never logs a hash or a verifier. */
+ * inserts or edits never authenticates. Verifying lives in cv_token_verify
+ * alone: one HMAC, or a hit in the memo of rows the HSM already matched.
+ * Never logs a hash or a verifier. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "credvault/buf.h"
+#include "credvault/crypto.h"
 #include "credvault/hsm_mac.h"
 #include "credvault/log.h"
 #include "domain/audit.h"
@@ -31,13 +35,10 @@ static size_t put_str(uint8_t *out, size_t n, const char *s, size_t cap)
     return put_field(out, n, s, strnlen(s, cap));
 }
 
-cv_result cv_token_verifier_make(struct cv_hsm *hsm, const struct cv_token_row *row,
-                                 const uint8_t hash[CV_TOKEN_HASH_BYTES], uint8_t out[CV_TOKEN_VERIFIER_BYTES])
+static size_t verifier_input(const struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES],
+                             uint8_t in[VERIFIER_INPUT_MAX_BYTES])
 {
-    CV_ENSURE_REF(row);
-    CV_ENSURE_REF(hash);
     /* length-prefixed, so no two rows encode alike */
-    uint8_t in[VERIFIER_INPUT_MAX_BYTES];
     size_t n = put_field(in, 0, hash, CV_TOKEN_HASH_BYTES);
     n = put_str(in, n, row->id, CV_STORE_UUID_BYTES);
     n = put_str(in, n, row->role, CV_STORE_ROLE_MAX_BYTES);
@@ -45,16 +46,114 @@ cv_result cv_token_verifier_make(struct cv_hsm *hsm, const struct cv_token_row *
     n = put_str(in, n, row->server_id, CV_SERVER_ID_MAX_BYTES);
     uint64_t exp = (uint64_t)row->expires_at_ms;
     for (int i = 7; i >= 0; i--) in[n++] = (uint8_t)(exp >> (8 * i));
-    return cv_hsm_mac(hsm, CV_TOKEN_VERIFIER_CONTEXT, in, n, out);
+    return n;
+}
+
+cv_result cv_token_verifier_make(struct cv_hsm *hsm, const struct cv_token_row *row,
+                                 const uint8_t hash[CV_TOKEN_HASH_BYTES], uint8_t out[CV_TOKEN_VERIFIER_BYTES])
+{
+    CV_ENSURE_REF(row);
+    CV_ENSURE_REF(hash);
+    uint8_t in[VERIFIER_INPUT_MAX_BYTES];
+    size_t n = verifier_input(row, hash, in);
+    cv_result r = cv_hsm_mac(hsm, CV_TOKEN_VERIFIER_CONTEXT, in, n, out);
+    cv_wipe(in, sizeof(in));
+    return r;
+}
+
+/* ---- the memo ----
+ * A row the HSM matched once is remembered by the SHA-256 of its verifier
+ * input and stored verifier: the same row again needs no HMAC, so an
+ * authenticated request that needs no key (a list, a validate) is served
+ * while the HSM is away, and the hot path spares the token a call. Any edit
+ * of the row, or another token, is another digest and goes to the HSM.
+ * Revocation is unaffected: the row is read from the database every time. */
+
+#define MEMO_SLOTS 4096
+#define MEMO_TTL_MS (5 * 60 * 1000)
+
+struct cv_token_memo {
+    pthread_mutex_t mu;
+    struct {
+        uint8_t digest[CV_SHA256_BYTES];
+        int64_t until_ms;
+    } slot[MEMO_SLOTS];
+};
+
+cv_result cv_token_memo_new(struct cv_token_memo **out)
+{
+    struct cv_token_memo *m = calloc(1, sizeof(*m));
+    CV_ENSURE(m != NULL, CV_ERR_MEMORY, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    *out = m;
+    return CV_OK;
+}
+
+void cv_token_memo_free(struct cv_token_memo *m)
+{
+    if (!m) return;
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+static void memo_digest(const struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES],
+                        uint8_t digest[CV_SHA256_BYTES])
+{
+    uint8_t in[VERIFIER_INPUT_MAX_BYTES + CV_TOKEN_VERIFIER_BYTES];
+    size_t n = verifier_input(row, hash, in);
+    memcpy(in + n, row->verifier, CV_TOKEN_VERIFIER_BYTES);
+    cv_crypto_sha256(in, n + CV_TOKEN_VERIFIER_BYTES, digest);
+    cv_wipe(in, sizeof(in));
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t memo_index(const uint8_t digest[CV_SHA256_BYTES])
+{
+    return ((size_t)digest[0] << 8 | digest[1]) % MEMO_SLOTS;
+}
+
+static int memo_hit(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
+{
+    if (!m) return 0;
+    size_t i = memo_index(digest);
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&m->mu);
+    int hit = m->slot[i].until_ms > now && cv_memeq(m->slot[i].digest, digest, CV_SHA256_BYTES);
+    pthread_mutex_unlock(&m->mu);
+    return hit;
+}
+
+static void memo_put(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
+{
+    if (!m) return;
+    size_t i = memo_index(digest);
+    pthread_mutex_lock(&m->mu);
+    memcpy(m->slot[i].digest, digest, CV_SHA256_BYTES);
+    m->slot[i].until_ms = mono_ms() + MEMO_TTL_MS;
+    pthread_mutex_unlock(&m->mu);
 }
 
 cv_result cv_token_verify(struct cv_app *app, const struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES])
 {
+    uint8_t digest[CV_SHA256_BYTES];
+    if (row->has_verifier) {
+        memo_digest(row, hash, digest);
+        if (memo_hit(app->token_memo, digest)) return CV_OK;
+    }
     uint8_t expect[CV_TOKEN_VERIFIER_BYTES];
     CV_GUARD(cv_token_verifier_make(app->hsm, row, hash, expect));
     int same = row->has_verifier && cv_memeq(expect, row->verifier, sizeof(expect));
     cv_wipe(expect, sizeof(expect));
-    if (same) return CV_OK;
+    if (same) {
+        memo_put(app->token_memo, digest);
+        return CV_OK;
+    }
     /* Only a database writer makes such a row: say so, once per attempt. */
     cv_metric_inc_l(app->metrics, CV_M_INTEGRITY_FAILURES, "token", NULL, NULL);
     cv_log(CV_LOG_ERROR, "token_verifier_mismatch", "token_id", row->id, "role", row->role, "tenant", row->tenant_id,

@@ -13,10 +13,13 @@ CV_RESULT cv_token_name_check(const char *name);
 /* HMAC in the token over the hash and id, role, tenant, server, expiry. */
 CV_RESULT cv_token_verifier_make(struct cv_hsm *hsm, const struct cv_token_row *row,
                                  const uint8_t hash[CV_TOKEN_HASH_BYTES], uint8_t out[CV_TOKEN_VERIFIER_BYTES]);
-/* The one check on every request (one HMAC): CV_OK when the row was written
- * through the service. A mismatch is logged and audited and fails with
+/* The one check on every request (one HMAC, or a memo hit for a row the HSM
+ * matched before): CV_OK when the row was written through the service. A mismatch is logged and audited and fails with
  * CV_ERR_AUTH; an HSM failure stays what it was. */
 CV_RESULT cv_token_verify(struct cv_app *app, const struct cv_token_row *row, const uint8_t hash[CV_TOKEN_HASH_BYTES]);
+/* Rows the HSM matched, remembered for a few minutes (app->token_memo). */
+CV_RESULT cv_token_memo_new(struct cv_token_memo **out);
+void cv_token_memo_free(struct cv_token_memo *m);
 /* At start, after the key check: binds the rows minted before verifiers,
  * once per database (audited "token.bind"); nothing to do afterwards. */
 CV_RESULT cv_tokens_bind_legacy(struct cv_app *app);
