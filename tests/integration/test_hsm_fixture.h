@@ -26,6 +26,49 @@ static inline const char *fixture_env(const char *name)
     return v;
 }
 
+/* With CV_HSM_VIA_PROXY=1 the tests load p11-kit's proxy module
+ * (CV_P11KIT_PROXY) instead of SoftHSM2, configured by a user config of
+ * the test's own ($CV_TEST_TMP/p11-kit-config, through XDG_CONFIG_HOME)
+ * that names this token's SoftHSM2 and turns the machine's other modules
+ * off, so /etc and the user's home are never changed. p11-kit reads no
+ * user config for root: there the system's softhsm2.module (shipped by
+ * Debian's softhsm2) is the one loaded; SOFTHSM2_CONF still picks the
+ * test's token folder either way. */
+static inline int fixture_via_proxy(void)
+{
+    const char *v = getenv("CV_HSM_VIA_PROXY");
+    return v && strcmp(v, "1") == 0;
+}
+
+static inline const char *fixture_proxy_setup(void)
+{
+    const char *proxy = getenv("CV_P11KIT_PROXY");
+    if (!proxy || !*proxy) {
+        fprintf(stderr, "CV_P11KIT_PROXY is not set (p11-kit's proxy module, package p11-kit-modules)\n");
+        exit(1); /* a missing tool fails */
+    }
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof(dir), "%s/p11-kit-config", fixture_env("CV_TEST_TMP"));
+    snprintf(path, sizeof(path), "mkdir -p '%s/pkcs11/modules'", dir);
+    ck_assert_int_eq(system(path), 0);
+    /* same names as the system's module configs: a user config overrides them */
+    static const char *const others[] = {"p11-kit-trust", "opensc-pkcs11", "opensc", "onepin-opensc-pkcs11"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        snprintf(path, sizeof(path), "%s/pkcs11/modules/%s.module", dir, others[i]);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "enable-in: credvault-nowhere\n");
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/pkcs11/modules/softhsm2.module", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "module: %s\n", fixture_env("CREDVAULT_PKCS11_MODULE"));
+    fclose(f);
+    setenv("XDG_CONFIG_HOME", dir, 1);
+    return proxy;
+}
+
 static inline struct cv_hsm_options fixture_options(void)
 {
     /* the PIN file is read the way credvault reads it */
@@ -44,6 +87,7 @@ static inline struct cv_hsm_options fixture_options(void)
         .backoff_ms = 5,
         .key_cache_size = 16,
     };
+    if (fixture_via_proxy()) o.module_path = fixture_proxy_setup();
     return o;
 }
 

@@ -5,9 +5,12 @@
  * /healthz 200 at once even with requests hanging on the database, and the
  * service serves again soon after SIGCONT. The log says the outage once,
  * then the recovery, not a line per request. And Idempotency-Key: a retry
- * of a deploy or an update, also after `kill -9` of serve, gets the first
- * answer; the same key with another body gets 409. */
+ * of a deploy or an update, also after `kill -9` of serve (even when the
+ * client never read the first answer), gets the first answer; the same key
+ * with another body gets 409. */
 #include <check.h>
+#include <curl/curl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,6 +231,83 @@ START_TEST(deploy_retried_with_the_same_key_makes_one_server)
 }
 END_TEST
 
+/* Sends a deploy over a connection of its own and returns at once: the
+ * answer is never read, as when a client times out or its process dies. */
+static CURL *deploy_unread(const char *t, const char *key, const char *body)
+{
+    CURL *h = curl_easy_init();
+    ck_assert_ptr_nonnull(h);
+    curl_easy_setopt(h, CURLOPT_URL, svc.base_url);
+    curl_easy_setopt(h, CURLOPT_CAINFO, svc.ca_file);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    ck_assert_int_eq(curl_easy_perform(h), CURLE_OK);
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "POST " DEPLOY " HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nIdempotency-Key: %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     svc.base_url + strlen("https://"), t, key, strlen(body), body);
+    ck_assert(n > 0 && (size_t)n < sizeof(req));
+    curl_socket_t sock;
+    ck_assert_int_eq(curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock), CURLE_OK);
+    for (size_t off = 0; off < (size_t)n;) {
+        size_t sent = 0;
+        CURLcode rc = curl_easy_send(h, req + off, (size_t)n - off, &sent);
+        if (rc == CURLE_AGAIN) {
+            struct pollfd pfd = {.fd = sock, .events = POLLOUT};
+            ck_assert_int_ge(poll(&pfd, 1, 10000), 1);
+            continue;
+        }
+        ck_assert_msg(rc == CURLE_OK, "send: %s", curl_easy_strerror(rc));
+        off += sent;
+    }
+    return h;
+}
+
+START_TEST(deploy_committed_but_answer_lost_is_retried_once)
+{
+    char sql[512], id[160], again[160];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s'", tenant);
+    long long before = cv_t_psql_int(sql);
+    CURL *lost = deploy_unread(tok, "lost-answer-key", BODY_A);
+
+    /* committed: the key's row commits in the deploy's own transaction */
+    char key_sql[512];
+    snprintf(key_sql, sizeof(key_sql),
+             "SELECT coalesce(max(server_id), '') FROM idempotency_keys WHERE tenant_id = '%s' "
+             "AND idem_key = 'lost-answer-key'",
+             tenant);
+    long long t0 = now_ms();
+    for (;;) {
+        char *out = cv_t_psql(key_sql);
+        snprintf(id, sizeof(id), "%s", out);
+        free(out);
+        if (id[0]) break;
+        ck_assert_msg(now_ms() - t0 < 30000, "the deploy was not committed within 30 s");
+        sleep_ms(20);
+    }
+
+    /* serve dies before the client read a byte of the answer */
+    int st;
+    kill(svc.pid, SIGKILL);
+    waitpid(svc.pid, &st, 0);
+    svc.pid = 0;
+    curl_easy_cleanup(lost);
+    ck_assert_int_eq(cv_test_service_start(&svc, env), 0);
+    cv_test_client_free(cl);
+    cl = cv_test_client_new(svc.base_url, svc.ca_file);
+
+    /* the retry gets the committed server, and no second one is made */
+    deploy_with_key(tok, "lost-answer-key", BODY_A, 201, again, sizeof(again));
+    ck_assert_str_eq(again, id);
+    ck_assert_int_eq(cv_t_psql_int(sql), before + 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM mcp_credentials WHERE tenant_id = '%s' AND server_id = '%s'",
+             tenant, id);
+    ck_assert_int_eq(cv_t_psql_int(sql), 1);
+}
+END_TEST
+
 START_TEST(update_retried_with_the_same_key_applies_once)
 {
     char id[160], path[256], h[64];
@@ -260,6 +340,7 @@ static Suite *faults_suite(void)
         .name = "ops_faults", .timeout_s = 120, .setup = fresh_actors, .teardown = thaw};
     return cv_t_suite_new(&spec, CV_T_TESTS(frozen_database_answers_503_within_the_deadline,
                                                  deploy_retried_with_the_same_key_makes_one_server,
+                                                 deploy_committed_but_answer_lost_is_retried_once,
                                                  update_retried_with_the_same_key_applies_once));
 }
 

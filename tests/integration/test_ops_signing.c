@@ -188,6 +188,13 @@ START_TEST(signing_survives_the_raw_layers_recovery)
     gen = cv_hsm_testing_generation(hsm);
     ck_assert_uint_eq(f->C_Finalize(NULL), CKR_OK);
     sign(hsm, sig, &len);
+    if (fixture_via_proxy()) {
+        /* p11-kit's proxy: libp11 holds an instance of its own, which that
+         * C_Finalize left alone, so the signature needed no recovery; the raw
+         * layer's next call makes it */
+        ck_assert_uint_eq(cv_hsm_testing_generation(hsm), gen);
+        ck_assert(cv_ok(cv_hsm_ping(hsm)));
+    }
     ck_assert_uint_gt(cv_hsm_testing_generation(hsm), gen);
     ck_assert(cv_ok(cv_hsm_audit_verify(hsm, msg, sizeof(msg) - 1, sig, len)));
     /* and libp11 left the raw layer's sessions alone: a tenant key still works */
