@@ -74,9 +74,16 @@ int cv_cli_audit_verify(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_json_free(s);
         json_decref(j);
     } else {
-        printf("audit verify: %llu chain%s, %llu events, %llu checkpoints; signing key sha256:%s\n",
+        printf("audit verify: %llu chain%s, %llu events, %llu checkpoints; signing key sha256:%s, installation %s\n",
                (unsigned long long)rep->chains, rep->chains == 1 ? "" : "s", (unsigned long long)rep->events,
-               (unsigned long long)rep->checkpoints, rep->key_fingerprint);
+               (unsigned long long)rep->checkpoints, rep->key_fingerprint, rep->installation);
+        for (size_t i = 0; i < rep->nsigners; i++)
+            printf("checkpoints %lld-%lld (%llu): signed by %s key sha256:%s, installation %s\n",
+                   (long long)rep->signers[i].first_id, (long long)rep->signers[i].last_id,
+                   (unsigned long long)rep->signers[i].checkpoints, rep->signers[i].foreign ? "FOREIGN" : "this installation's",
+                   rep->signers[i].key_fingerprint[0] ? rep->signers[i].key_fingerprint : "(not named)",
+                   rep->signers[i].installation[0] ? rep->signers[i].installation : "(not named: v1 checkpoint)");
+        if (rep->signers_dropped) printf("(%zu more checkpoints' signers not shown)\n", rep->signers_dropped);
         for (size_t i = 0; i < rep->nproblems; i++) {
             if (rep->problems[i].chain[0])
                 printf("BROKEN chain %s: first broken link at event %lld%s: %s\n", rep->problems[i].chain,

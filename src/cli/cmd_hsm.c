@@ -21,6 +21,33 @@ static int open_hsm(struct cv_cli_ctx *ctx, struct cv_config *cfg, struct cv_app
     return 0;
 }
 
+/* The database's installation id into the token, when there is a migrated
+ * database to read it from. Anything in the way is said, not fatal: the keys
+ * are made, and the first start writes the id (keys.c). */
+static void write_installation(struct cv_config *cfg)
+{
+    const char *later = "it is written into the token at the first start (`credvault serve` or any command) "
+                        "with this token's migrated database";
+    if (!cfg->database_url) {
+        printf("installation id: not written yet (CREDVAULT_DATABASE_URL is not set); %s\n", later);
+        return;
+    }
+    struct cv_app *app = NULL;
+    char id[37]; /* a UUID */
+    int written = 0;
+    cv_result r = cv_app_open(cfg, CV_APP_HSM | CV_APP_STORE, &app);
+    if (cv_ok(r)) r = cv_keys_bind_installation(app, id, &written);
+    if (cv_failed(r)) {
+        fprintf(stderr, "credvault: installation id not written into the token: %s; %s\n", cv_error_message(), later);
+        cv_error_clear();
+    } else if (written) {
+        printf("installation id %s (the database's) written into the token\n", id);
+    } else {
+        printf("installation id %s: the token and the database hold it already\n", id);
+    }
+    cv_app_close(app);
+}
+
 int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *pos[1];
@@ -30,7 +57,9 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
                           "(credvault-master-1: AES-256, sensitive, never extractable, wrap/unwrap only),\n"
                           "the HMAC key that binds wrapped tenant keys to their tenant and version,\n"
                           "and the EC P-256 key that signs audit checkpoints (credvault-audit-1).\n"
-                          "Keys that exist are kept; running it again changes nothing and exits 0.",
+                          "Keys that exist are kept; running it again changes nothing and exits 0.\n"
+                          "With CREDVAULT_DATABASE_URL set to a migrated database, it also writes that\n"
+                          "database's installation id into the token (otherwise the first start does).",
                           NULL, 0, pos, 0, 0, &npos);
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
@@ -49,6 +78,7 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
                CV_HSM_AUDIT_KEY_LABEL " are present\n", created, created == 1 ? "" : "s");
     }
     cv_app_close(app);
+    if (rc == 0) write_installation(&cfg);
     cv_config_free(&cfg);
     return rc;
 }

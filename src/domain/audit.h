@@ -17,7 +17,7 @@
 #define CV_AUDIT_EVENT_VERSION "credvault.audit.event.v1"
 #define CV_AUDIT_EVENT_VERSION_ANCHORED "credvault.audit.event.v2" /* v1 and the HSM anchor (audit_anchor.c) */
 #define CV_AUDIT_HEAD_VERSION "credvault.audit.head.v1"
-#define CV_AUDIT_CHECKPOINT_VERSION "credvault.audit.checkpoint.v1"
+#define CV_AUDIT_CHECKPOINT_VERSION "credvault.audit.checkpoint.v2"
 #define CV_AUDIT_CANON_MAX_BYTES (CV_AUDIT_DETAIL_MAX_BYTES + 2048)
 #define CV_AUDIT_LIST_MAX_LIMIT 200
 #define CV_AUDIT_LIST_DEFAULT_LIMIT 50
@@ -69,9 +69,12 @@ CV_RESULT cv_audit_canon_event(const struct cv_audit_row *row, struct cv_buf *ou
 void cv_audit_time_text(int64_t at_us, char out[32]);
 /* A head line: version, chain, seq, hash; a checkpoint lists its SHA-256. */
 CV_RESULT cv_audit_canon_head(const struct cv_audit_head *head, struct cv_buf *out);
-/* The payload a checkpoint signs. `digests` are the hex SHA-256 of each
+/* The payload a checkpoint signs: version, time, key label, installation id,
+ * the signing key's fingerprint (hex SHA-256 of its DER public key), the
+ * previous payload's hash, the heads. `digests` are the hex SHA-256 of each
  * head line, sorted; heads_digest gets SHA-256 of their concatenation. */
-CV_RESULT cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const uint8_t prev[CV_AUDIT_HASH_BYTES],
+CV_RESULT cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const char *installation,
+                                    const char *key_sha256, const uint8_t prev[CV_AUDIT_HASH_BYTES],
                                     char (*digests)[2 * CV_AUDIT_HASH_BYTES + 1], size_t n, struct cv_buf *out,
                                     uint8_t heads_digest[CV_AUDIT_HASH_BYTES]);
 
@@ -121,6 +124,7 @@ void cv_audit_sealer_count(struct cv_app *app, unsigned n);
 /* ---- verify and export ---- */
 
 #define CV_AUDIT_PROBLEMS_MAX 64
+#define CV_AUDIT_SIGNERS_MAX 8
 struct cv_audit_report {
     uint64_t chains, events, checkpoints;
     size_t nproblems;
@@ -132,7 +136,19 @@ struct cv_audit_report {
         char reason[256];
     } problems[CV_AUDIT_PROBLEMS_MAX];
     size_t problems_dropped;
-    char key_fingerprint[2 * 32 + 1];
+    char key_fingerprint[2 * 32 + 1]; /* this installation's audit key */
+    char installation[36 + 1];        /* this installation's id */
+    /* which key signed the checkpoints, as each payload names it (a v1
+     * payload names none: its signer is the key its signature verifies with) */
+    size_t nsigners;
+    struct {
+        char key_fingerprint[2 * 32 + 1];
+        char installation[36 + 1]; /* "" when the payload names none */
+        int foreign;               /* not this installation's key or id */
+        uint64_t checkpoints;
+        int64_t first_id, last_id;
+    } signers[CV_AUDIT_SIGNERS_MAX];
+    size_t signers_dropped; /* checkpoints whose signer did not fit the list */
 };
 /* Checks every chain (or one tenant's), the heads, and every checkpoint's
  * signature, link and heads. The result is CV_OK when the check ran; the

@@ -89,7 +89,8 @@ static int digest_cmp(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-cv_result cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const uint8_t prev[CV_AUDIT_HASH_BYTES],
+cv_result cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const char *installation,
+                                    const char *key_sha256, const uint8_t prev[CV_AUDIT_HASH_BYTES],
                                     char (*digests)[2 * CV_AUDIT_HASH_BYTES + 1], size_t n, struct cv_buf *out,
                                     uint8_t heads_digest[CV_AUDIT_HASH_BYTES])
 {
@@ -100,6 +101,10 @@ cv_result cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const 
     CV_GUARD(cv_buf_append_str(out, CV_AUDIT_CHECKPOINT_VERSION "\n"));
     CV_GUARD(field(out, "at", at));
     CV_GUARD(field(out, "key", key_label));
+    /* which installation and which key signed: covered by the signature, so
+     * verify can name the signer and refuse a foreign one */
+    CV_GUARD(field(out, "installation", installation));
+    CV_GUARD(field(out, "key-sha256", key_sha256));
     CV_GUARD(field_hash(out, "prev", prev));
     CV_GUARD(field_i64(out, "heads", (int64_t)n));
     size_t start = out->len;

@@ -12,9 +12,11 @@
 #include <time.h>
 
 #include "credvault/crypto.h"
+#include "credvault/hsm_installation.h"
 #include "credvault/hsm_signing.h"
 #include "credvault/log.h"
 #include "credvault/metrics.h"
+#include "credvault/store_installation.h"
 #include "domain/audit.h"
 
 struct heads {
@@ -77,8 +79,15 @@ cv_result cv_audit_checkpoint(struct cv_app *app, int *made)
     if (found) cv_crypto_sha256(last.payload, strlen(last.payload), cp.prev);
     cp.at_ms = cv_time_now_ms();
     snprintf(cp.key_label, sizeof(cp.key_label), "%s", CV_HSM_AUDIT_KEY_LABEL);
-    CV_GUARD_OUT(r,
-                 cv_audit_canon_checkpoint(cp.at_ms, cp.key_label, cp.prev, digests, hs.n, &payload, cp.heads_digest));
+    /* the signer named in what it signs: verify reports it and refuses a foreign one */
+    char installation[CV_INSTALLATION_ID_BYTES + 1], pem[CV_HSM_PUBLIC_KEY_PEM_MAX_BYTES];
+    char fp_hex[2 * CV_HSM_KEY_FINGERPRINT_BYTES + 1];
+    uint8_t fp[CV_HSM_KEY_FINGERPRINT_BYTES];
+    CV_GUARD_OUT(r, cv_store_installation_get(app->store, installation));
+    CV_GUARD_OUT(r, cv_hsm_audit_public_key(app->hsm, pem, sizeof(pem), fp));
+    cv_hex_encode(fp, sizeof(fp), fp_hex);
+    CV_GUARD_OUT(r, cv_audit_canon_checkpoint(cp.at_ms, cp.key_label, installation, fp_hex, cp.prev, digests, hs.n,
+                                              &payload, cp.heads_digest));
     CV_GUARD_OUT(r, cv_buf_terminate(&payload));
     CV_GUARD_OUT(r, cv_hsm_audit_sign(app->hsm, payload.data, payload.len, cp.signature, sizeof(cp.signature),
                                       &cp.signature_len));

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "credvault/crypto.h"
+#include "credvault/hsm_installation.h"
 #include "credvault/hsm_signing.h"
+#include "credvault/store_installation.h"
 #include "domain/audit.h"
 
 #define PAGE 500
@@ -120,21 +122,82 @@ static int check_head_row(void *arg, const struct cv_audit_head *h)
     return 0;
 }
 
+/* A field of the payload's header ("\nname:len:value\n"), before the heads;
+ * "" when absent (a v1 payload) or malformed. */
+static void payload_field(const char *payload, const char *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *end = strstr(payload, "\nheads:");
+    char pat[32];
+    snprintf(pat, sizeof(pat), "\n%s:", name);
+    const char *p = strstr(payload, pat);
+    if (!p || !end || p > end) return;
+    p += strlen(pat);
+    char *after = NULL;
+    unsigned long n = strtoul(p, &after, 10);
+    if (!after || *after != ':' || n >= cap || after + 1 + n > end || after[1 + n] != '\n') return;
+    for (unsigned long i = 0; i < n; i++) /* hex and UUIDs only: the report prints it */
+        if (!strchr("0123456789abcdef-", after[1 + i])) return;
+    memcpy(out, after + 1, n);
+    out[n] = '\0';
+}
+
+static void note_signer(struct cv_audit_report *rep, const char *fp, const char *inst, int foreign, int64_t id)
+{
+    for (size_t i = 0; i < rep->nsigners; i++) {
+        if (strcmp(rep->signers[i].key_fingerprint, fp) == 0 && strcmp(rep->signers[i].installation, inst) == 0 &&
+            rep->signers[i].last_id < id) {
+            rep->signers[i].checkpoints++;
+            rep->signers[i].last_id = id;
+            return;
+        }
+    }
+    if (rep->nsigners == CV_AUDIT_SIGNERS_MAX) {
+        rep->signers_dropped++;
+        return;
+    }
+    size_t i = rep->nsigners++;
+    snprintf(rep->signers[i].key_fingerprint, sizeof(rep->signers[i].key_fingerprint), "%s", fp);
+    snprintf(rep->signers[i].installation, sizeof(rep->signers[i].installation), "%s", inst);
+    rep->signers[i].foreign = foreign;
+    rep->signers[i].checkpoints = 1;
+    rep->signers[i].first_id = rep->signers[i].last_id = id;
+}
+
 static int check_checkpoint(void *arg, const struct cv_audit_checkpoint *cp)
 {
     struct cp_ctx *c = arg;
-    c->rep->checkpoints++;
+    struct cv_audit_report *rep = c->rep;
+    rep->checkpoints++;
     c->last_id = cp->id;
     if (!cv_memeq(cp->prev, c->expected_prev, CV_AUDIT_HASH_BYTES))
-        problem(c->rep, "", 0, 0, cp->id,
+        problem(rep, "", 0, 0, cp->id,
                 "checkpoint %" PRId64 " does not follow the checkpoint before it: one was deleted or replaced", cp->id);
     size_t len = strlen(cp->payload);
-    cv_result r = cv_hsm_audit_verify(c->app->hsm, (const uint8_t *)cp->payload, len, cp->signature, cp->signature_len);
-    if (r.err == CV_ERR_CRYPTO)
-        problem(c->rep, "", 0, 0, cp->id, "checkpoint %" PRId64 ": the signature does not verify", cp->id);
-    else if (cv_failed(r)) {
-        c->r = r;
-        return 1;
+    char fp[2 * CV_HSM_KEY_FINGERPRINT_BYTES + 1], inst[CV_INSTALLATION_ID_BYTES + 1];
+    payload_field(cp->payload, "key-sha256", fp, sizeof(fp));
+    payload_field(cp->payload, "installation", inst, sizeof(inst));
+    if ((fp[0] && strcmp(fp, rep->key_fingerprint) != 0) || (inst[0] && strcmp(inst, rep->installation) != 0)) {
+        /* named in the payload: not proven, but never this installation's signature */
+        note_signer(rep, fp, inst, 1, cp->id);
+        problem(rep, "", 0, 0, cp->id,
+                "checkpoint %" PRId64 " was signed by a foreign key sha256:%s of installation %s, not by this "
+                "installation's audit key sha256:%s (installation %s)",
+                cp->id, fp[0] ? fp : "(not named)", inst[0] ? inst : "(not named)", rep->key_fingerprint,
+                rep->installation);
+    } else {
+        cv_result r =
+            cv_hsm_audit_verify(c->app->hsm, (const uint8_t *)cp->payload, len, cp->signature, cp->signature_len);
+        if (r.err == CV_ERR_CRYPTO)
+            problem(rep, "", 0, 0, cp->id,
+                    "checkpoint %" PRId64 ": the signature does not verify with this installation's audit key "
+                    "sha256:%s",
+                    cp->id, rep->key_fingerprint);
+        else if (cv_failed(r)) {
+            c->r = r;
+            return 1;
+        } else
+            note_signer(rep, rep->key_fingerprint, inst, 0, cp->id);
     }
     uint8_t digest[CV_AUDIT_HASH_BYTES];
     c->cp_id = cp->id;
@@ -144,7 +207,7 @@ static int check_checkpoint(void *arg, const struct cv_audit_checkpoint *cp)
     if (payload_digests(cp->payload, cp->heads, &c->digests, digest) != 0 ||
         !cv_memeq(digest, cp->heads_digest, CV_AUDIT_HASH_BYTES))
         problem(c->rep, "", 0, 0, cp->id, "checkpoint %" PRId64 ": the payload is not the one recorded", cp->id);
-    r = cv_store_audit_checkpoint_heads(c->app->store, cp->id, c->chain, check_head_row, c);
+    cv_result r = cv_store_audit_checkpoint_heads(c->app->store, cp->id, c->chain, check_head_row, c);
     free(c->digests);
     c->digests = NULL;
     if (cv_failed(r)) {
@@ -342,6 +405,7 @@ cv_result cv_audit_verify(struct cv_app *app, const char *tenant_id, struct cv_a
     uint8_t fp[CV_HSM_KEY_FINGERPRINT_BYTES];
     CV_GUARD(cv_hsm_audit_public_key(app->hsm, pem, sizeof(pem), fp));
     cv_hex_encode(fp, sizeof(fp), rep->key_fingerprint);
+    CV_GUARD(cv_store_installation_get(app->store, rep->installation));
 
     /* checkpoints first, then heads: a chain is never compared with a
      * checkpoint this pass did not check */
@@ -368,8 +432,20 @@ json_t *cv_audit_report_json(const struct cv_audit_report *rep)
                       "checkpointId", (json_int_t)rep->problems[i].checkpoint_id, "reason", rep->problems[i].reason);
         json_array_append_new(problems, p);
     }
-    return json_pack("{s:b, s:I, s:I, s:I, s:s, s:o, s:I}", "ok", rep->nproblems == 0 && rep->problems_dropped == 0,
-                     "chains", (json_int_t)rep->chains, "events", (json_int_t)rep->events, "checkpoints",
-                     (json_int_t)rep->checkpoints, "keyFingerprint", rep->key_fingerprint, "problems",
-                     problems ? problems : json_array(), "problemsNotShown", (json_int_t)rep->problems_dropped);
+    json_t *signers = json_array();
+    for (size_t i = 0; signers && i < rep->nsigners; i++) {
+        json_t *s = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "keyFingerprint", rep->signers[i].key_fingerprint,
+                              "installation", rep->signers[i].installation, "foreign", rep->signers[i].foreign,
+                              "checkpoints", (json_int_t)rep->signers[i].checkpoints, "firstCheckpointId",
+                              (json_int_t)rep->signers[i].first_id, "lastCheckpointId",
+                              (json_int_t)rep->signers[i].last_id);
+        json_array_append_new(signers, s);
+    }
+    return json_pack("{s:b, s:I, s:I, s:I, s:s, s:s, s:o, s:I, s:o, s:I}", "ok",
+                     rep->nproblems == 0 && rep->problems_dropped == 0, "chains", (json_int_t)rep->chains, "events",
+                     (json_int_t)rep->events, "checkpoints", (json_int_t)rep->checkpoints, "keyFingerprint",
+                     rep->key_fingerprint, "installation", rep->installation, "signers",
+                     signers ? signers : json_array(), "signersNotShown", (json_int_t)rep->signers_dropped,
+                     "problems", problems ? problems : json_array(), "problemsNotShown",
+                     (json_int_t)rep->problems_dropped);
 }

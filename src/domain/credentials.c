@@ -416,13 +416,26 @@ static json_t *server_json(const struct cv_app *app, const struct cv_server_row 
 }
 
 struct list_ctx {
-    const struct cv_app *app;
+    struct cv_app *app;
     json_t *arr;
+    json_t *withheld; /* ids of rows whose binding failed: audited once the list is read */
+    cv_result r;
 };
 
 static int add_server(void *arg, const struct cv_server_row *row)
 {
     struct list_ctx *l = arg;
+    /* one edited row is withheld (logged, counted, audited), not the whole
+     * list failed: the other servers still answer for themselves */
+    cv_result r = cv_record_binding_check(l->app, NULL, row);
+    if (r.err == CV_ERR_INTERNAL && strcmp(cv_error_code(), CV_INTEGRITY_ERROR_CODE) == 0) {
+        cv_error_clear();
+        return json_array_append_new(l->withheld, json_string(row->server_id));
+    }
+    if (cv_failed(r)) {
+        l->r = r;
+        return 1;
+    }
     return json_array_append_new(l->arr, server_json(l->app, row));
 }
 
@@ -432,15 +445,30 @@ cv_result cv_server_list(struct cv_app *app, const struct cv_principal *p, const
     CV_GUARD(require_tenant_role(p, 0));
     unsigned lim, off;
     CV_GUARD(cv_page_params(limit, offset, &lim, &off));
-    struct list_ctx l = {.app = app, .arr = json_array()};
-    CV_ENSURE(l.arr != NULL, CV_ERR_MEMORY, "out of memory");
+    struct list_ctx l = {.app = app, .arr = json_array(), .withheld = json_array(), .r = CV_OK};
     uint64_t total = 0;
-    cv_result r = cv_store_server_list(app->store, p->tenant_id, lim, off, add_server, &l, &total);
-    if (cv_failed(r)) {
-        json_decref(l.arr);
-        return r;
+    cv_result r = CV_OK;
+    if (!l.arr || !l.withheld) {
+        r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        goto out;
     }
-    return cv_page_meta(l.arr, total, lim, off, items, meta);
+    CV_GUARD_OUT(r, cv_store_server_list(app->store, p->tenant_id, lim, off, add_server, &l, &total));
+    CV_GUARD_OUT(r, l.r);
+    size_t i;
+    json_t *id;
+    json_array_foreach(l.withheld, i, id) {
+        struct cv_audit_event ev;
+        cv_audit_event_init(&ev, p, p->tenant_id, "credentials.integrity_failed", json_string_value(id), "error");
+        if (cv_failed(cv_store_audit_append(app->store, &ev, 1))) cv_error_clear();
+    }
+    r = cv_page_meta(l.arr, total, lim, off, items, meta);
+    l.arr = NULL; /* owned by *items, or freed */
+    if (cv_ok(r) && json_array_size(l.withheld) > 0)
+        json_object_set_new(*meta, "integrityErrors", json_integer((json_int_t)json_array_size(l.withheld)));
+out:
+    json_decref(l.arr);
+    json_decref(l.withheld);
+    return r;
 }
 
 cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
@@ -448,6 +476,12 @@ cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
+    /* the names and expiry it shows answer for the record only if the service wrote them */
+    cv_result r = cv_record_binding_check(app, p, &row);
+    if (cv_failed(r)) {
+        cv_server_row_free(&row);
+        return r;
+    }
     *data = server_json(app, &row);
     cv_server_row_free(&row);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
@@ -498,6 +532,12 @@ static cv_result update_replay(struct cv_app *app, const struct cv_principal *p,
 {
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
+    /* the names and expiry it shows answer for the record only if the service wrote them */
+    cv_result r = cv_record_binding_check(app, p, &row);
+    if (cv_failed(r)) {
+        cv_server_row_free(&row);
+        return r;
+    }
     *data = server_json(app, &row);
     cv_server_row_free(&row);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");

@@ -78,6 +78,11 @@ CV_RESULT cv_keys_init(struct cv_hsm *hsm, unsigned *created);
 /* At start: registers master 1 in an empty database (with a canary), then
  * proves that the token's master keys open this database's canaries. */
 CV_RESULT cv_keys_check_database(struct cv_app *app);
+/* For `hsm init` with a migrated database: writes the database's
+ * installation id (into id) into a token that has none (*written), once its
+ * master keys have proved it is this database's token (a database without
+ * master keys yet takes any). CV_ERR_CONFLICT, naming both, when they differ. */
+CV_RESULT cv_keys_bind_installation(struct cv_app *app, char id[37], int *written);
 
 /* ---- authentication ---- */
 /* From an Authorization header value: "Bearer <token>": a credvault token

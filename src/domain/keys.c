@@ -110,6 +110,21 @@ static cv_result bind_installation(struct cv_app *app, const char *db)
     return cv_audit(app, &p, NULL, "installation.bind_token", db, "success");
 }
 
+cv_result cv_keys_bind_installation(struct cv_app *app, char id[CV_INSTALLATION_ID_BYTES + 1], int *written)
+{
+    *written = 0;
+    int unbound = 0;
+    CV_GUARD(check_installation(app, id, &unbound));
+    if (!unbound) return CV_OK;
+    /* a database that lists master keys already is this token's only if its keys open their canaries */
+    struct verify_ctx v = {.app = app, .r = CV_OK, .newest = 0, .count = 0};
+    CV_GUARD(cv_store_master_key_list(app->store, verify_one, &v));
+    CV_GUARD(v.r);
+    CV_GUARD(bind_installation(app, id));
+    *written = 1;
+    return CV_OK;
+}
+
 cv_result cv_keys_check_database(struct cv_app *app)
 {
     /* before anything is registered: never a master key in a foreign database */

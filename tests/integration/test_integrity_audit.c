@@ -2,7 +2,8 @@
  * token and database: with the append-only trigger switched off, the newest
  * event rewritten and its hash recomputed with the database's own canonical
  * functions, the head moved to match. `audit verify` must name the event,
- * before and after the next checkpoint signs the rewritten head. */
+ * before and after the next checkpoint signs the rewritten head. A checkpoint
+ * planted with a key of the writer's own is named as signed by a foreign key. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,12 +114,125 @@ START_TEST(an_anchor_copied_from_another_event_does_not_fit)
 }
 END_TEST
 
+/* Runs a shell command; its first output line into out (may be NULL). */
+static void sh(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    ck_assert_msg(f != NULL, "cannot run: %s", cmd);
+    char line[1024] = "";
+    if (!fgets(line, sizeof(line), f)) line[0] = '\0';
+    int st = pclose(f);
+    ck_assert_msg(st == 0, "failed (%d): %s", st, cmd);
+    line[strcspn(line, "\n")] = '\0';
+    if (out) snprintf(out, cap, "%s", line);
+}
+
+/* A checkpoint planted after the last one, its payload naming `installation`
+ * and `fp` (hex), signed with the EC key in key_pem by openssl: what a
+ * database writer with a key of their own can do. Returns its id. */
+static long long plant_checkpoint(const char *dir, const char *installation, const char *fp)
+{
+    char *prev = cv_t_psql("SELECT encode(sha256(convert_to(payload, 'UTF8')), 'hex') FROM audit_checkpoints "
+                           "ORDER BY id DESC LIMIT 1");
+    char payload[1024], path[512], cmd[1024], sig[512];
+    const char *head = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    snprintf(payload, sizeof(payload),
+             "credvault.audit.checkpoint.v2\nat:27:2026-01-02T03:04:05.123000Z\nkey:17:credvault-audit-1\n"
+             "installation:%zu:%s\nkey-sha256:%zu:%s\nprev:64:%s\nheads:1:1\n%s\n",
+             strlen(installation), installation, strlen(fp), fp, prev, head);
+    snprintf(path, sizeof(path), "%s/payload.txt", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(payload, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "openssl dgst -sha256 -sign %s/key.pem %s | od -An -v -tx1 | tr -d ' \\n'", dir, path);
+    sh(cmd, sig, sizeof(sig));
+    char sql[4096];
+    /* the payload as hex: no quoting of its newlines */
+    char hex[2 * sizeof(payload) + 1];
+    size_t n = strlen(payload);
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)payload[i]);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO audit_checkpoints (at, key_label, prev_hash, heads_digest, heads, payload, signature) "
+             "VALUES (now(), 'credvault-audit-1', decode('%s', 'hex'), sha256(convert_to('%s' || chr(10), 'UTF8')), "
+             "1, convert_from(decode('%s', 'hex'), 'UTF8'), decode('%s', 'hex')) RETURNING id",
+             prev, head, hex, sig);
+    free(prev);
+    return cv_t_psql_int(sql);
+}
+
+static void unplant_checkpoint(long long id)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_append_only; "
+             "DELETE FROM audit_checkpoints WHERE id = %lld; "
+             "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT",
+             id);
+    free(cv_t_psql(sql));
+}
+
+/* While a checkpoint is planted every verify fails: each is removed before the case ends. */
+START_TEST(a_checkpoint_signed_by_a_foreign_key_is_named)
+{
+    tenant_with_events("signer");
+    char out[65536];
+    ck_assert_int_eq(cli_out("audit checkpoint", out, sizeof(out)), 0);
+    char *installation = cv_t_psql("SELECT id FROM installation");
+    /* ours, as verify reports it: every checkpoint signed by this installation's key */
+    ck_assert_msg(cli_out("audit verify --tenant signer", out, sizeof(out)) == 0, "not intact: %s", out);
+    const char *k = strstr(out, "signing key sha256:");
+    ck_assert_ptr_nonnull(k);
+    char ours[65];
+    snprintf(ours, sizeof(ours), "%.64s", k + strlen("signing key sha256:"));
+    char want[256];
+    snprintf(want, sizeof(want), "signed by this installation's key sha256:%s, installation %s", ours, installation);
+    ck_assert_msg(strstr(out, want) != NULL, "expected '%s' in: %s", want, out);
+    ck_assert_ptr_null(strstr(out, "FOREIGN"));
+
+    char dir[] = "/tmp/cv-foreign-XXXXXX", cmd[512], theirs[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "openssl ecparam -name prime256v1 -genkey -noout -out %s/key.pem", dir);
+    sh(cmd, NULL, 0);
+    snprintf(cmd, sizeof(cmd),
+             "openssl pkey -in %s/key.pem -pubout -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1", dir);
+    sh(cmd, theirs, sizeof(theirs));
+    ck_assert_uint_eq(strlen(theirs), 64);
+
+    /* the payload names the key that signed it: named as foreign */
+    long long id = plant_checkpoint(dir, installation, theirs);
+    snprintf(want, sizeof(want), "checkpoint %lld was signed by a foreign key sha256:%s of installation %s", id, theirs,
+             installation);
+    expect_broken("signer", want);
+    snprintf(want, sizeof(want), "signed by FOREIGN key sha256:%s", theirs);
+    ck_assert_int_eq(cli_out("audit verify --tenant signer", out, sizeof(out)), 1);
+    ck_assert_msg(strstr(out, want) != NULL, "expected '%s' in: %s", want, out);
+    unplant_checkpoint(id);
+    ck_assert_msg(cli_out("audit verify --tenant signer", out, sizeof(out)) == 0, "not intact once removed: %s", out);
+
+    /* the payload claims this installation's key: its signature does not verify with it */
+    id = plant_checkpoint(dir, installation, ours);
+    snprintf(want, sizeof(want), "checkpoint %lld: the signature does not verify with this installation's audit key sha256:%s",
+             id, ours);
+    expect_broken("signer", want);
+    unplant_checkpoint(id);
+    ck_assert_msg(cli_out("audit verify --tenant signer", out, sizeof(out)) == 0, "not intact once removed: %s", out);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    sh(cmd, NULL, 0);
+    free(installation);
+}
+END_TEST
+
 static Suite *audit_suite(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "integrity_audit", .timeout_s = 180};
     return cv_t_suite_new(&spec, CV_T_TESTS(newest_event_rewritten_keeping_its_anchor,
                                             newest_event_rewritten_without_its_anchor,
-                                            an_anchor_copied_from_another_event_does_not_fit));
+                                            an_anchor_copied_from_another_event_does_not_fit,
+                                            a_checkpoint_signed_by_a_foreign_key_is_named));
 }
 
 int main(void)

@@ -1,7 +1,8 @@
 /* A database writer against stored credentials, with only the service's
  * own database role, against the real service, token and database: an
  * older encrypted_env restored into its row, credential names, expiry and
- * revision edited; and a record of the earlier format (2), made with the
+ * revision edited (every read refuses it; the server list withholds it);
+ * and a record of the earlier format (2), made with the
  * real token as the service made them before, that keeps opening and is
  * rewritten in format 3 by the next write. */
 #include <check.h>
@@ -153,6 +154,52 @@ START_TEST(edited_names_expiry_or_revision_are_an_integrity_error)
 }
 END_TEST
 
+/* The server document shows the names and expiry: GET refuses an edited
+ * row like the other reads, and the list withholds it (counted in
+ * meta.integrityErrors) while the tenant's other servers still answer. */
+START_TEST(an_edited_row_is_refused_by_get_and_withheld_from_the_list)
+{
+    char tok[160], good[160], bad[160], path[256];
+    cv_t_tenant_create(cl, svc.admin_token, "listing");
+    cv_t_token_mint(cl, svc.admin_token, "admin@listing", "tenant-admin", "listing", NULL, tok, sizeof(tok));
+    cv_t_deploy(cl, tok, "github", "{\"env\":{\"GITHUB_TOKEN\":\"" V1 "\"}}", good, sizeof(good));
+    cv_t_deploy(cl, tok, "github", "{\"env\":{\"GITHUB_TOKEN\":\"" V1 "\"}}", bad, sizeof(bad));
+    long long events = count_events("credentials.integrity_failed", bad);
+    struct cv_test_response r = cv_t_request(cl, "GET", "/api/mcp/servers", tok, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_ptr_null(strstr(r.body, "integrityErrors"));
+    ck_assert_ptr_nonnull(strstr(r.body, bad));
+    cv_test_response_free(&r);
+
+    service_sql("UPDATE mcp_credentials SET credential_names = '[\"GITHUB_TOKEN\", \"AWS_SECRET_ACCESS_KEY\"]' "
+                "WHERE server_id = '%s'",
+                bad);
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s", bad);
+    expect_refused("GET", path, tok, NULL, 500, "integrity_error");
+    snprintf(path, sizeof(path), "/api/mcp/servers/%s", good);
+    cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
+
+    r = cv_t_request(cl, "GET", "/api/mcp/servers", tok, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    cv_t_expect_json_int(&r, "meta.total", 2);
+    cv_t_expect_json_int(&r, "meta.integrityErrors", 1);
+    ck_assert_msg(strstr(r.body, good) != NULL, "the intact server is listed: %s", r.body);
+    ck_assert_msg(strstr(r.body, bad) == NULL, "the edited server is withheld: %s", r.body);
+    ck_assert_ptr_null(strstr(r.body, "AWS_SECRET_ACCESS_KEY"));
+    cv_test_response_free(&r);
+    /* audited for the GET and for the list */
+    ck_assert_int_eq(count_events("credentials.integrity_failed", bad), events + 2);
+
+    /* put back as the service wrote it: listed again */
+    service_sql("UPDATE mcp_credentials SET credential_names = '[\"GITHUB_TOKEN\"]' WHERE server_id = '%s'", bad);
+    r = cv_t_request(cl, "GET", "/api/mcp/servers", tok, NULL);
+    cv_t_expect_status(&r, 200, NULL);
+    ck_assert_ptr_null(strstr(r.body, "integrityErrors"));
+    ck_assert_ptr_nonnull(strstr(r.body, bad));
+    cv_test_response_free(&r);
+}
+END_TEST
+
 /* A format-2 record, sealed with the real token exactly as the service did
  * before migration 0015, in a row from before it (no binding, the bind
  * pending): it is bound at the next start, opens, and the next write
@@ -224,6 +271,7 @@ static Suite *records_suite(void)
     static const struct cv_t_suite_spec spec = {.name = "integrity_records", .timeout_s = 180};
     return cv_t_suite_new(&spec, CV_T_TESTS(an_older_record_restored_does_not_open_as_the_newer_revision,
                                             edited_names_expiry_or_revision_are_an_integrity_error,
+                                            an_edited_row_is_refused_by_get_and_withheld_from_the_list,
                                             a_record_of_the_earlier_format_keeps_opening));
 }
 

@@ -234,14 +234,18 @@ START_TEST(checkpoint_payload_is_sorted_and_digested)
     uint8_t prev[32] = {0}, digest[32];
     struct cv_buf b;
     cv_buf_init(&b, 4096);
-    ck_assert(cv_ok(cv_audit_canon_checkpoint(1767323045123, "credvault-audit-1", prev, d, 3, &b, digest)));
+    ck_assert(cv_ok(cv_audit_canon_checkpoint(1767323045123, "credvault-audit-1",
+                                              "0b9f3c1e-5a7d-4e21-9c3b-2f6a8d4e1b70", "ab12", prev, d, 3, &b,
+                                              digest)));
     ck_assert(cv_ok(cv_buf_terminate(&b)));
     const char *text = (const char *)b.data;
     ck_assert(strncmp(text,
-                      "credvault.audit.checkpoint.v1\nat:27:2026-01-02T03:04:05.123000Z\n"
-                      "key:17:credvault-audit-1\nprev:64:",
-                      strlen("credvault.audit.checkpoint.v1\nat:27:2026-01-02T03:04:05.123000Z\n"
-                             "key:17:credvault-audit-1\nprev:64:")) == 0);
+                      "credvault.audit.checkpoint.v2\nat:27:2026-01-02T03:04:05.123000Z\n"
+                      "key:17:credvault-audit-1\ninstallation:36:0b9f3c1e-5a7d-4e21-9c3b-2f6a8d4e1b70\n"
+                      "key-sha256:4:ab12\nprev:64:",
+                      strlen("credvault.audit.checkpoint.v2\nat:27:2026-01-02T03:04:05.123000Z\n"
+                             "key:17:credvault-audit-1\ninstallation:36:0b9f3c1e-5a7d-4e21-9c3b-2f6a8d4e1b70\n"
+                             "key-sha256:4:ab12\nprev:64:")) == 0);
     const char *lines = strstr(text, "heads:1:3\n");
     ck_assert_ptr_nonnull(lines);
     lines += strlen("heads:1:3\n");

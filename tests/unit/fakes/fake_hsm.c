@@ -175,6 +175,14 @@ cv_result cv_hsm_audit_sign(struct cv_hsm *hsm, const uint8_t *data, size_t len,
     return cv_fail(CV_ERR_NOT_FOUND, "no audit signing key in the fake HSM");
 }
 
+cv_result cv_hsm_audit_public_key(struct cv_hsm *hsm, char *pem, size_t cap,
+                                  uint8_t fingerprint[CV_HSM_KEY_FINGERPRINT_BYTES])
+{
+    (void)hsm, (void)pem, (void)cap, (void)fingerprint;
+    CV_GUARD(cv_fake_enter(__func__));
+    return cv_fail(CV_ERR_NOT_FOUND, "no audit signing key in the fake HSM");
+}
+
 /* "HMAC": SHA-256 of context, a zero byte and data; as deterministic as the token's. */
 cv_result cv_hsm_mac(struct cv_hsm *hsm, const char *context, const uint8_t *data, size_t len,
                      uint8_t out[CV_HSM_MAC_BYTES])

@@ -10,6 +10,7 @@
 
 #include "credvault/store.h"
 #include "credvault/store_audit.h"
+#include "credvault/store_installation.h"
 #include "credvault/store_lifecycle.h"
 #include "domain/domain.h"
 #include "fakes.h"
@@ -242,6 +243,14 @@ cv_result cv_store_audit_checkpoint_insert(struct cv_store *st, struct cv_audit_
     (void)st, (void)cp, (void)heads, (void)nheads;
     CV_GUARD(cv_fake_enter(__func__));
     return unmodelled(__func__);
+}
+
+cv_result cv_store_installation_get(struct cv_store *st, char id[37])
+{
+    (void)st;
+    CV_GUARD(cv_fake_enter(__func__));
+    snprintf(id, 37, "%s", "00000000-0000-4000-8000-000000000001");
+    return CV_OK;
 }
 
 unsigned cv_fake_audit_count(const struct cv_app *app, const char *action, const char *outcome)
