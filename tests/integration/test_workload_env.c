@@ -400,6 +400,7 @@ static void plant_record(const char *server_id, const char *env_text)
     ck_assert_msg(cv_ok(cv_store_server_insert(app->store, &row, NULL)), "%s", cv_error_message());
     cv_server_row_free(&row);
     cv_app_close(app);
+    cv_config_free(&cfg);
 }
 
 START_TEST(planted_shellopts_refused_at_delivery_and_by_run)
