@@ -471,9 +471,11 @@ out:
     return r;
 }
 
-cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
+/* The server document, once the row's binding shows the service wrote the
+ * names and expiry it shows. */
+static cv_result bound_server_json(struct cv_app *app, const struct cv_principal *p, const char *server_id,
+                                   json_t **data)
 {
-    CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
     CV_GUARD(get_row(app, p, server_id, 0, &row));
     /* the names and expiry it shows answer for the record only if the service wrote them */
@@ -486,6 +488,12 @@ cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const 
     cv_server_row_free(&row);
     CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
     return CV_OK;
+}
+
+cv_result cv_server_get(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
+{
+    CV_GUARD(require_tenant_role(p, 0));
+    return bound_server_json(app, p, server_id, data);
 }
 
 cv_result cv_server_delete(struct cv_app *app, const struct cv_principal *p, const char *server_id)
@@ -527,22 +535,6 @@ cv_result cv_credentials_update(struct cv_app *app, const struct cv_principal *p
     return cv_credentials_update_idem(app, p, server_id, body, merge, if_match, NULL, data);
 }
 
-/* A remembered update: the server as it is now (the same server). */
-static cv_result update_replay(struct cv_app *app, const struct cv_principal *p, const char *server_id, json_t **data)
-{
-    struct cv_server_row row;
-    CV_GUARD(get_row(app, p, server_id, 0, &row));
-    /* the names and expiry it shows answer for the record only if the service wrote them */
-    cv_result r = cv_record_binding_check(app, p, &row);
-    if (cv_failed(r)) {
-        cv_server_row_free(&row);
-        return r;
-    }
-    *data = server_json(app, &row);
-    cv_server_row_free(&row);
-    CV_ENSURE(*data != NULL, CV_ERR_MEMORY, "out of memory");
-    return CV_OK;
-}
 
 cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                      json_t *body, int merge, const char *if_match, const char *idem_key,
@@ -557,7 +549,7 @@ cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_princip
         ip = &idem;
         int found = 0;
         CV_GUARD(idem_lookup(app, p, ip, &found, replay_id));
-        if (found) return update_replay(app, p, server_id, data);
+        if (found) return bound_server_json(app, p, server_id, data); /* a remembered update: the server as it is now */
     }
     static const char *const known[] = {"env", "expiresAt"};
     CV_GUARD(cv_check_fields(body, known, 2));
@@ -633,7 +625,7 @@ cv_result cv_credentials_update_idem(struct cv_app *app, const struct cv_princip
             /* the same key committed meanwhile: a concurrent retry */
             int found = 0;
             r = idem_lookup(app, p, ip, &found, replay_id);
-            if (cv_ok(r)) r = found ? update_replay(app, p, server_id, data) : cv_fail(CV_ERR_CONFLICT, "conflict");
+            if (cv_ok(r)) r = found ? bound_server_json(app, p, server_id, data) : cv_fail(CV_ERR_CONFLICT, "conflict");
             goto out;
         }
         if (r.err == CV_ERR_PRECONDITION && !want_rev) goto next; /* raced another writer: read again */
