@@ -39,7 +39,9 @@ Suite *cv_t_suite_new(const struct cv_t_suite_spec *spec, const TTest *const *te
     for (size_t k = 0; k < n; k++) {
         const TTest *t = tests[reverse ? n - 1 - k : k];
         TCase *tc = tcase_create(t->name);
-        if (spec->timeout_s > 0) tcase_set_timeout(tc, spec->timeout_s);
+        /* check's own default (4 s) is shorter than making a token on a loaded
+         * machine; a case that hangs is still cut here and by ctest's timeout */
+        tcase_set_timeout(tc, spec->timeout_s > 0 ? spec->timeout_s : CV_T_CASE_TIMEOUT_S);
         if (spec->once) tcase_add_unchecked_fixture(tc, run_once, NULL);
         if (spec->setup || spec->teardown) tcase_add_checked_fixture(tc, spec->setup, spec->teardown);
         tcase_add_test(tc, t);

@@ -9,9 +9,12 @@
 #include <check.h>
 #include <stddef.h>
 
+/* per case, when a suite names none: a hang is cut, a slow machine is not */
+#define CV_T_CASE_TIMEOUT_S 60
+
 struct cv_t_suite_spec {
     const char *name;
-    double timeout_s;       /* per case (fork mode only); 0 keeps check's default */
+    double timeout_s;       /* per case (fork mode only); 0 = CV_T_CASE_TIMEOUT_S */
     void (*once)(void);     /* shared fixture, made before the first case that runs, whichever it is */
     void (*setup)(void);    /* before every case */
     void (*teardown)(void); /* after every case, also when it failed */
