@@ -78,14 +78,14 @@ static cv_result insert(struct cv_hsm_memkeys *m, const struct cv_key_ref *ref, 
     }
     /* an equal entry (another thread got there first), else an empty slot,
      * else the least recently used one, wiped before reuse */
-    struct memkey *victim = NULL;
+    struct memkey *victim = &m->slots[0]; /* capacity >= 1 (checked at open) */
     for (unsigned i = 0; i < m->capacity; i++) {
         struct memkey *e = &m->slots[i];
         if (e->used && ref_equal(&e->ref, ref)) {
             victim = e;
             break;
         }
-        if (!victim || (victim->used && e->used < victim->used)) victim = e;
+        if (victim->used && e->used < victim->used) victim = e;
     }
     cv_wipe(victim, sizeof(*victim));
     victim->ref = *ref;
