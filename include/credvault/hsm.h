@@ -1,6 +1,7 @@
 /* The HSM boundary. Shaped like a remote call: opaque handles, byte buffers
  * and key references that carry the wrapped key, never a PKCS#11 type, so it
- * could move into a separate process. Key material crosses it only wrapped. */
+ * could move into a separate process. Key material crosses it only wrapped,
+ * but for memory residency's cv_hsm_tenant_key_read. */
 #ifndef CREDVAULT_HSM_H
 #define CREDVAULT_HSM_H
 
