@@ -20,6 +20,21 @@
 CV_RESULT cv_crypto_random(uint8_t *out, size_t n);
 void cv_crypto_sha256(const void *data, size_t n, uint8_t out[CV_SHA256_BYTES]);
 
+/* AES-256-GCM in software (memory residency), byte for byte the token's
+ * records: 12-byte IV, 16-byte tag, ct as long as pt, AAD of 1 to 1024 bytes,
+ * 1 to CV_HSM_GCM_MAX_BYTES of input. Encrypt draws the IV (96 random bits).
+ * Any failed decrypt is CV_ERR_CRYPTO "decryption failed" with pt wiped. */
+CV_RESULT cv_crypto_gcm_encrypt(const uint8_t key[CV_AES256_KEY_BYTES], const uint8_t *aad, size_t aad_len,
+                                const uint8_t *pt, size_t pt_len, uint8_t iv[CV_GCM_IV_BYTES], uint8_t *ct,
+                                uint8_t tag[CV_GCM_TAG_BYTES]);
+/* Encrypt with a given IV: known-answer tests only (an IV must never repeat under a key). */
+CV_RESULT cv_crypto_gcm_seal_iv(const uint8_t key[CV_AES256_KEY_BYTES], const uint8_t iv[CV_GCM_IV_BYTES],
+                                const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *ct,
+                                uint8_t tag[CV_GCM_TAG_BYTES]);
+CV_RESULT cv_crypto_gcm_decrypt(const uint8_t key[CV_AES256_KEY_BYTES], const uint8_t *aad, size_t aad_len,
+                                const uint8_t iv[CV_GCM_IV_BYTES], const uint8_t *ct, size_t ct_len,
+                                const uint8_t tag[CV_GCM_TAG_BYTES], uint8_t *pt);
+
 /* One sealed record: what mcp_credentials.encrypted_env holds. */
 struct cv_record {
     uint32_t v;                                  /* CV_RECORD_VERSION_MIN..CV_RECORD_VERSION */

@@ -1,6 +1,7 @@
 /* The HSM boundary. Shaped like a remote call: opaque handles, byte buffers
  * and key references that carry the wrapped key, never a PKCS#11 type, so it
- * could move into a separate process. Key material crosses it only wrapped. */
+ * could move into a separate process. Key material crosses it only wrapped,
+ * but for memory residency's cv_hsm_tenant_key_read. */
 #ifndef CREDVAULT_HSM_H
 #define CREDVAULT_HSM_H
 
@@ -73,6 +74,8 @@ struct cv_hsm_status {
     size_t mechanisms_count;
     size_t gaps; /* needed and missing: only an `inspect` open gets this far with gaps */
     unsigned cached_keys;
+    unsigned memory_keys;   /* tenant keys held in process memory (memory residency) */
+    int residency_hsm_only; /* the newest master key carries the hsm-only mark */
 };
 CV_RESULT cv_hsm_status_get(struct cv_hsm *hsm, struct cv_hsm_status *st);
 
@@ -80,6 +83,13 @@ CV_RESULT cv_hsm_status_get(struct cv_hsm *hsm, struct cv_hsm_status *st);
  * wrap/unwrap only, labelled credvault-master-<version>. CV_ERR_CONFLICT when
  * the label exists. */
 CV_RESULT cv_hsm_master_create(struct cv_hsm *hsm, uint32_t version);
+/* The same, marked hsm-only: its CKA_UNWRAP_TEMPLATE makes the token refuse
+ * to unwrap a readable (non-sensitive) copy of any key it wraps, so memory
+ * residency cannot run on this token. cv_hsm_master_create carries the mark
+ * of the newest older master to the new one. */
+CV_RESULT cv_hsm_master_create_hsm_only(struct cv_hsm *hsm, uint32_t version);
+/* Whether the newest master key carries the hsm-only mark. */
+CV_RESULT cv_hsm_residency_hsm_only(struct cv_hsm *hsm, int *marked);
 CV_RESULT cv_hsm_master_exists(struct cv_hsm *hsm, uint32_t version, int *exists);
 /* Destroys credvault-master-<version> in the token (callers check it is unused). */
 CV_RESULT cv_hsm_master_destroy(struct cv_hsm *hsm, uint32_t version);
@@ -98,7 +108,15 @@ CV_RESULT cv_hsm_tenant_key_rewrap(struct cv_hsm *hsm, const struct cv_key_ref *
                                    uint32_t new_master_version, struct cv_key_ref *out);
 /* Checks the binding and that the key unwraps (without caching it). */
 CV_RESULT cv_hsm_tenant_key_verify(struct cv_hsm *hsm, const struct cv_key_ref *ref);
-/* Drops (destroys in the token) any cached unwrapped copy of this tenant's keys. */
+/* Memory residency: the tenant key's bytes, copied into `key` (the caller
+ * wipes it). On a cache miss the binding is checked, the key unwrapped as an
+ * extractable, non-sensitive session object, its value read into secret
+ * memory and the object destroyed at once. The copies are kept in a bounded
+ * cache in locked, dump-excluded memory, wiped on eviction and on the drops
+ * below. CV_ERR_INTERNAL naming the mark when the master key is hsm-only. */
+CV_RESULT cv_hsm_tenant_key_read(struct cv_hsm *hsm, const struct cv_key_ref *ref,
+                                 uint8_t key[CV_AES256_KEY_BYTES]);
+/* Drops (destroys in the token, wipes in memory) any cached copy of this tenant's keys. */
 void cv_hsm_cache_drop_tenant(struct cv_hsm *hsm, const char *tenant_id);
 void cv_hsm_cache_drop_all(struct cv_hsm *hsm);
 

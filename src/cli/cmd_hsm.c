@@ -52,7 +52,12 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *pos[1];
     size_t npos;
-    int rc = cv_cli_parse(argc, argv, "credvault hsm init",
+    const char *hsm_only = NULL;
+    struct cv_cli_option opts[] = {{"--residency-hsm-only", 0,
+                                    "mark the master key so that the token refuses to give out tenant keys: "
+                                    "CREDVAULT_KEY_RESIDENCY=memory cannot run on this token",
+                                    &hsm_only}};
+    int rc = cv_cli_parse(argc, argv, "credvault hsm init [--residency-hsm-only]",
                           "Creates, inside the configured PKCS#11 token, master key 1\n"
                           "(credvault-master-1: AES-256, sensitive, never extractable, wrap/unwrap only),\n"
                           "the HMAC key that binds wrapped tenant keys to their tenant and version,\n"
@@ -60,13 +65,13 @@ int cv_cli_hsm_init(struct cv_cli_ctx *ctx, int argc, char **argv)
                           "Keys that exist are kept; running it again changes nothing and exits 0.\n"
                           "With CREDVAULT_DATABASE_URL set to a migrated database, it also writes that\n"
                           "database's installation id into the token (otherwise the first start does).",
-                          NULL, 0, pos, 0, 0, &npos);
+                          opts, 1, pos, 0, 0, &npos);
     if (rc) return rc < 0 ? CV_EXIT_OK : rc;
     struct cv_config cfg;
     struct cv_app *app;
     if ((rc = open_hsm(ctx, &cfg, &app, 0)) != 0) return rc;
     unsigned created = 0;
-    cv_result r = cv_keys_init(app->hsm, &created);
+    cv_result r = cv_keys_init(app->hsm, hsm_only != NULL, &created);
     if (cv_failed(r)) {
         cv_cli_report("hsm init");
         rc = CV_EXIT_FAIL;
@@ -94,13 +99,13 @@ static json_t *status_json(const struct cv_hsm_status *st)
     }
     for (size_t i = 0; i < st->master_versions_count; i++)
         json_array_append_new(masters, json_integer(st->master_versions[i]));
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:b, s:o, s:b, s:o, s:i, s:o}", "module",
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:b, s:o, s:b, s:o, s:i, s:o, s:s}", "module",
                      st->module_path, "library", st->library_description, "token", "label", st->token_label,
                      "serial", st->token_serial, "model", st->token_model, "manufacturer", st->manufacturer,
                      "profile", st->profile, "wrapMechanism", st->wrap_mechanism, "gcmIvSource",
                      st->gcm_iv_source, "loggedIn", st->logged_in, "masterKeyVersions", masters,
                      "bindingKeyPresent", st->binding_key_present, "mechanisms", mechs, "cachedKeys",
-                     (int)st->cached_keys, "gaps", gaps);
+                     (int)st->cached_keys, "gaps", gaps, "residency", st->residency_hsm_only ? "hsm-only" : "any");
 }
 
 int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
@@ -153,6 +158,10 @@ int cv_cli_hsm_status(struct cv_cli_ctx *ctx, int argc, char **argv)
     if (st.master_versions_count == 0) printf(" none (run `credvault hsm init`)");
     for (size_t i = 0; i < st.master_versions_count; i++)
         printf(" " CV_HSM_MASTER_LABEL_PREFIX "%u", st.master_versions[i]);
+    if (st.master_versions_count)
+        printf("\nresidency:     %s", st.residency_hsm_only
+                                           ? "hsm only (the master key's CKA_UNWRAP_TEMPLATE refuses readable tenant keys)"
+                                           : "hsm or memory (the master key carries no hsm-only mark)");
     printf("\nbinding key:   %s\n", st.binding_key_present ? CV_HSM_BINDING_LABEL : "none (run `credvault hsm init`)");
     printf("audit key:     %s\n", audit_key ? CV_HSM_AUDIT_KEY_LABEL " (EC P-256, signs audit checkpoints)"
                                              : "none (run `credvault hsm init`)");

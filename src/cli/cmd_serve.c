@@ -65,11 +65,6 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     struct cv_config cfg;
     ctx->serving = 1;
     if (cv_cli_config(ctx, &cfg) != 0) return CV_EXIT_FAIL;
-    if (strcmp(cfg.key_residency, "hsm") != 0) {
-        fprintf(stderr, "credvault: CREDVAULT_KEY_RESIDENCY=%s is not supported; use hsm\n", cfg.key_residency);
-        cv_config_free(&cfg);
-        return CV_EXIT_FAIL;
-    }
     /* decided before anything opens: a wrong user costs no token login */
     struct cv_cli_privileges priv;
     if (cv_failed(cv_cli_privileges_plan(user ? user : cfg.user, allow_root || cfg.allow_root, &priv))) {
@@ -101,6 +96,10 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     }
     if (cv_failed(cv_keys_check_database(app))) {
         cv_cli_report("key check");
+        goto out;
+    }
+    if (cv_failed(cv_keys_check_residency(app))) {
+        cv_cli_report("key residency");
         goto out;
     }
     if (cv_failed(cv_lifecycle_start(app, &lc))) {

@@ -59,7 +59,7 @@ static const struct setting table[] = {
     {{"CREDVAULT_MAX_ENV_VALUE_BYTES", "8192", "length of a credential value"}, K_SIZE, F(max_env_value_bytes), 1, 65536},
     {{"CREDVAULT_MAX_FILE_VALUE_BYTES", "8192", "length of a file-shaped credential's content ({\"file\":…}); the whole map must still fit one record"}, K_SIZE, F(max_file_value_bytes), 1, 15360},
     {{"CREDVAULT_TEMPLATES_FILE", NULL, "template catalog (JSON); default: the one built in"}, K_STR, F(templates_file), 0, 0},
-    {{"CREDVAULT_KEY_RESIDENCY", "hsm", "hsm (tenant keys only inside the token)"}, K_STR, F(key_residency), 0, 0},
+    {{"CREDVAULT_KEY_RESIDENCY", "hsm", "hsm (tenant keys in plaintext only inside the token) or memory (each tenant key read once into locked process memory; records encrypted with OpenSSL)"}, K_STR, F(key_residency), 0, 0},
     {{"CREDVAULT_KEY_MAX_ENCRYPTIONS", "1000000000", "encryptions per tenant key version before rotation (GCM random IV limit is 2^32)"}, K_U64, F(key_max_encryptions), 1, 4294967296ULL},
     {{"CREDVAULT_KEY_MAX_AGE_DAYS", "365", "age in days of a tenant key version before the next write rotates it; 0 = no age limit"}, K_UINT, F(key_max_age_days), 0, 36500},
     {{"CREDVAULT_REWRAP_BATCH_SIZE", "100", "rows per rewrap batch (one transaction each)"}, K_UINT, F(rewrap_batch_size), 1, 10000},
@@ -140,6 +140,9 @@ static cv_result set_setting(struct cv_config *cfg, const struct setting *st, co
     uint64_t x = 0;
     switch (st->kind) {
     case K_STR: {
+        /* a misspelt residency must not fall back to the other one */
+        CV_ENSURE(st->off != F(key_residency) || strcmp(value, "hsm") == 0 || strcmp(value, "memory") == 0,
+                  CV_ERR_INPUT, "%s must be hsm or memory", st->doc.name);
         char *d = strdup(value);
         CV_ENSURE(d != NULL, CV_ERR_MEMORY, "out of memory");
         free_field(st, cfg);

@@ -73,11 +73,21 @@ void cv_app_close(struct cv_app *app);
 void cv_app_database_failure(char *buf, size_t n);
 
 /* ---- keys ---- */
-/* Creates master key 1 and the binding key if absent; `created` counts new keys. */
-CV_RESULT cv_keys_init(struct cv_hsm *hsm, unsigned *created);
+/* Creates master key 1 and the binding key if absent; `created` counts new keys.
+ * `hsm_only` marks a new master key so that the token refuses memory residency;
+ * with a master key that exists unmarked it is CV_ERR_CONFLICT. */
+CV_RESULT cv_keys_init(struct cv_hsm *hsm, int hsm_only, unsigned *created);
 /* At start: registers master 1 in an empty database (with a canary), then
  * proves that the token's master keys open this database's canaries. */
 CV_RESULT cv_keys_check_database(struct cv_app *app);
+/* At `serve` start with CREDVAULT_KEY_RESIDENCY=memory: CV_ERR_CONFLICT with
+ * a message naming the mark when the token's master key is hsm-only. */
+CV_RESULT cv_keys_check_residency(struct cv_app *app);
+/* 1 when tenant keys are held in process memory (CREDVAULT_KEY_RESIDENCY=memory). */
+static inline int cv_keys_memory_residency(const struct cv_app *app)
+{
+    return app && app->cfg && app->cfg->key_residency && app->cfg->key_residency[0] == 'm'; /* checked by config */
+}
 /* For `hsm init` with a migrated database: writes the database's
  * installation id (into id) into a token that has none (*written), once its
  * master keys have proved it is this database's token (a database without

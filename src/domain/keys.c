@@ -15,14 +15,21 @@
 
 #define CANARY_TENANT "_canary" /* not a valid tenant id, so it can never collide */
 
-cv_result cv_keys_init(struct cv_hsm *hsm, unsigned *created)
+cv_result cv_keys_init(struct cv_hsm *hsm, int hsm_only, unsigned *created)
 {
     *created = 0;
     int exists = 0;
     CV_GUARD(cv_hsm_master_exists(hsm, 1, &exists));
     if (!exists) {
-        CV_GUARD(cv_hsm_master_create(hsm, 1));
+        CV_GUARD(hsm_only ? cv_hsm_master_create_hsm_only(hsm, 1) : cv_hsm_master_create(hsm, 1));
         (*created)++;
+    } else if (hsm_only) {
+        /* master keys are not modifiable: the mark is given at birth only */
+        int marked = 0;
+        CV_GUARD(cv_hsm_residency_hsm_only(hsm, &marked));
+        CV_ENSURE(marked, CV_ERR_CONFLICT,
+                  "the token's master key exists without the hsm-only mark and cannot be changed; the mark can only "
+                  "be given to a new token's first master key");
     }
     struct cv_hsm_status st;
     CV_GUARD(cv_hsm_status_get(hsm, &st));
@@ -36,6 +43,20 @@ cv_result cv_keys_init(struct cv_hsm *hsm, unsigned *created)
         CV_GUARD(cv_hsm_audit_key_create(hsm));
         (*created)++;
     }
+    return CV_OK;
+}
+
+cv_result cv_keys_check_residency(struct cv_app *app)
+{
+    if (!cv_keys_memory_residency(app)) return CV_OK;
+    int marked = 0;
+    CV_GUARD(cv_hsm_residency_hsm_only(app->hsm, &marked));
+    CV_ENSURE(!marked, CV_ERR_CONFLICT,
+              "CREDVAULT_KEY_RESIDENCY=memory refused: this token's master key is marked for hsm residency only "
+              "(credvault hsm init --residency-hsm-only); the token will not give out tenant keys. Set "
+              "CREDVAULT_KEY_RESIDENCY=hsm");
+    cv_log(CV_LOG_INFO, "key_residency_memory", "detail",
+           "tenant keys are read into locked process memory and records are encrypted in software", NULL);
     return CV_OK;
 }
 

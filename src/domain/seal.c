@@ -1,5 +1,7 @@
 /* Sealing and opening of one server's credential map: JSON plaintext in
- * wiped memory, AES-256-GCM in the token under the tenant's key, AAD binding
+ * wiped memory, AES-256-GCM under the tenant's key — in the token, or with
+ * memory residency in software with the key read once from it; the records
+ * are the same bytes either way — AAD binding
  * the record to tenant, server, key version, format and revision. Opening
  * checks the row's HSM binding first (500 integrity_error); every failure to
  * decrypt gives the same answer, "Failed to decrypt credentials", and logs
@@ -28,6 +30,32 @@ static cv_result decrypt_failed(struct cv_app *app, const struct cv_principal *p
     return cv_fail_code(CV_ERR_CRYPTO, "decrypt_failed", DECRYPT_FAILED);
 }
 
+/* The residency decides where GCM runs; the record format does not change. */
+static cv_result gcm_encrypt(struct cv_app *app, const struct cv_key_ref *ref, const struct cv_buf *aad,
+                             const uint8_t *pt, size_t pt_len, struct cv_record *rec)
+{
+    if (!cv_keys_memory_residency(app))
+        return cv_hsm_gcm_encrypt(app->hsm, ref, aad->data, aad->len, pt, pt_len, rec->iv, rec->ct.data, rec->tag);
+    uint8_t key[CV_AES256_KEY_BYTES];
+    CV_GUARD(cv_hsm_tenant_key_read(app->hsm, ref, key));
+    cv_result r = cv_crypto_gcm_encrypt(key, aad->data, aad->len, pt, pt_len, rec->iv, rec->ct.data, rec->tag);
+    cv_wipe(key, sizeof(key));
+    return r;
+}
+
+static cv_result gcm_decrypt(struct cv_app *app, const struct cv_key_ref *ref, const struct cv_buf *aad,
+                             const struct cv_record *rec, uint8_t *pt)
+{
+    if (!cv_keys_memory_residency(app))
+        return cv_hsm_gcm_decrypt(app->hsm, ref, aad->data, aad->len, rec->iv, rec->ct.data, rec->ct.len, rec->tag,
+                                  pt);
+    uint8_t key[CV_AES256_KEY_BYTES];
+    CV_GUARD(cv_hsm_tenant_key_read(app->hsm, ref, key));
+    cv_result r = cv_crypto_gcm_decrypt(key, aad->data, aad->len, rec->iv, rec->ct.data, rec->ct.len, rec->tag, pt);
+    cv_wipe(key, sizeof(key));
+    return r;
+}
+
 cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *server_id, int64_t revision, json_t *env,
                       char **record_out, uint32_t *key_version)
 {
@@ -54,8 +82,7 @@ cv_result cv_seal_env(struct cv_app *app, const char *tenant_id, const char *ser
     }
     CV_GUARD_OUT(r, cv_record_aad_rev(tenant_id, server_id, key.ref.version, CV_RECORD_VERSION, revision, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&rec.ct, pt_len));
-    CV_GUARD_OUT(r, cv_hsm_gcm_encrypt(app->hsm, &key.ref, aad.data, aad.len, (const uint8_t *)pt, pt_len,
-                                       rec.iv, rec.ct.data, rec.tag));
+    CV_GUARD_OUT(r, gcm_encrypt(app, &key.ref, &aad, (const uint8_t *)pt, pt_len, &rec));
     rec.ct.len = pt_len;
     rec.v = CV_RECORD_VERSION;
     rec.key_version = key.ref.version;
@@ -113,8 +140,7 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const st
     /* format 3 names the revision: an older record restored here does not open */
     CV_GUARD_OUT(r, cv_record_aad_rev(tenant, server, rec.key_version, rec.v, row->revision, &aad));
     CV_GUARD_OUT(r, cv_buf_reserve(&pt, rec.ct.len));
-    r = cv_hsm_gcm_decrypt(app->hsm, &key.ref, aad.data, aad.len, rec.iv, rec.ct.data, rec.ct.len, rec.tag,
-                           pt.data);
+    r = gcm_decrypt(app, &key.ref, &aad, &rec, pt.data);
     if (r.err == CV_ERR_CRYPTO) {
         r = decrypt_failed(app, p, tenant, server, rec.key_version, "authentication failed");
         goto out;

@@ -6,9 +6,15 @@
 
 #include "internal.h"
 
+struct master_create_arg {
+    uint32_t version;
+    int hsm_only; /* 1: mark; 0: carry the mark of the newest older master */
+};
+
 static cv_result master_create_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease, void *arg)
 {
-    uint32_t version = *(const uint32_t *)arg;
+    const struct master_create_arg *a = arg;
+    uint32_t version = a->version;
     char label[CV_HSM_LABEL_MAX_BYTES];
     cv_hsm_master_label(version, label);
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
@@ -20,6 +26,14 @@ static cv_result master_create_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease
     CK_ULONG len = CV_AES256_KEY_BYTES;
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
+    /* A rotation keeps the hsm-only mark: the new master unwraps every tenant key. */
+    int mark = a->hsm_only;
+    if (!mark) CV_GUARD(cv_hsm_master_marked_before(hsm, lease, version, &mark));
+    /* Every unwrap under a marked master must ask for a sensitive key, so the
+     * token never makes a readable copy (memory residency). Not
+     * CKA_EXTRACTABLE false: a master rotation's rewrap needs an extractable,
+     * sensitive temporary under the old master. */
+    CK_ATTRIBUTE unwrap_template[] = {{CKA_SENSITIVE, &yes, sizeof(yes)}};
     /* Wrap and unwrap only: with encrypt/decrypt it could open a wrapped key
      * block by block; not modifiable, so no one can grant that later. */
     CK_ATTRIBUTE t[] = {
@@ -40,10 +54,11 @@ static cv_result master_create_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease
         {CKA_DERIVE, &no, sizeof(no)},
         {CKA_LABEL, label, strlen(label)},
         {CKA_ID, label, strlen(label)},
+        {CKA_UNWRAP_TEMPLATE, unwrap_template, sizeof(unwrap_template)},
     };
+    CK_ULONG count = sizeof(t) / sizeof(t[0]) - (mark ? 0 : 1);
     CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
-    CV_CK_GUARD(lease, "C_GenerateKey", hsm->f->C_GenerateKey(lease->session, &mech, t, sizeof(t) / sizeof(t[0]), &h),
-                CV_ERR_INTERNAL);
+    CV_CK_GUARD(lease, "C_GenerateKey", hsm->f->C_GenerateKey(lease->session, &mech, t, count, &h), CV_ERR_INTERNAL);
     cv_hsm_master_remember(hsm, version, h);
     return CV_OK;
 }
@@ -52,7 +67,16 @@ cv_result cv_hsm_master_create(struct cv_hsm *hsm, uint32_t version)
 {
     CV_ENSURE_REF(hsm);
     CV_ENSURE(version >= 1, CV_ERR_INPUT, "master key versions start at 1");
-    return cv_hsm_run(hsm, master_create_op, &version);
+    struct master_create_arg a = {version, 0};
+    return cv_hsm_run(hsm, master_create_op, &a);
+}
+
+cv_result cv_hsm_master_create_hsm_only(struct cv_hsm *hsm, uint32_t version)
+{
+    CV_ENSURE_REF(hsm);
+    CV_ENSURE(version >= 1, CV_ERR_INPUT, "master key versions start at 1");
+    struct master_create_arg a = {version, 1};
+    return cv_hsm_run(hsm, master_create_op, &a);
 }
 
 struct master_exists_arg {

@@ -44,6 +44,7 @@ static void release(struct cv_hsm *hsm)
 {
     wipe_pin(hsm);
     cv_hsm_cache_free(hsm->cache);
+    cv_hsm_memkeys_free(hsm->memkeys); /* wipes */
     cv_hsm_selector_free(hsm->selector);
     free(hsm->module_path);
     free(hsm->sessions);
@@ -97,6 +98,7 @@ static cv_result alloc(const struct cv_hsm_options *opt, struct cv_hsm **out)
     hsm->metrics = opt->metrics;
     CV_GUARD_OUT(res, cv_hsm_cache_new(opt->key_cache_size, &hsm->cache));
     cv_hsm_cache_count_into(hsm->cache, opt->metrics);
+    CV_GUARD_OUT(res, cv_hsm_memkeys_new(opt->key_cache_size, &hsm->memkeys));
     *out = hsm;
     hsm = NULL;
 out:

@@ -118,6 +118,7 @@ struct cv_hsm {
     size_t master_count;
 
     struct cv_hsm_cache *cache;
+    struct cv_hsm_memkeys *memkeys; /* memory residency's key bytes; empty in hsm residency */
     struct cv_hsm_signer *signer; /* made on first use; freed by close after the sessions */
 };
 
@@ -218,6 +219,18 @@ CV_RESULT cv_hsm_ref_check(const struct cv_key_ref *ref);
 CV_RESULT cv_hsm_key_pin(struct cv_hsm *hsm, struct cv_hsm_lease *lease, const struct cv_key_ref *ref,
                          struct cv_hsm_cache_entry **out);
 void cv_hsm_key_unpin(struct cv_hsm *hsm, struct cv_hsm_lease *lease, struct cv_hsm_cache_entry *e);
+
+/* residency.c: whether a master key carries the hsm-only mark (its unwrap
+ * template demands a sensitive key); the newest master below `below` (0: any). */
+CV_RESULT cv_hsm_master_marked(struct cv_hsm *hsm, struct cv_hsm_lease *lease, CK_OBJECT_HANDLE master, int *marked);
+CV_RESULT cv_hsm_master_marked_before(struct cv_hsm *hsm, struct cv_hsm_lease *lease, uint32_t below, int *marked);
+
+/* memkeys.c: the cache of tenant keys read out for memory residency */
+struct cv_hsm_memkeys;
+CV_RESULT cv_hsm_memkeys_new(unsigned capacity, struct cv_hsm_memkeys **out);
+void cv_hsm_memkeys_free(struct cv_hsm_memkeys *m);
+void cv_hsm_memkeys_drop(struct cv_hsm_memkeys *m, const char *tenant_id); /* NULL: all */
+unsigned cv_hsm_memkeys_count(struct cv_hsm_memkeys *m);
 
 /* signing.c: the audit key's private half exists (and cannot leave the token) */
 CV_RESULT cv_hsm_audit_key_check(struct cv_hsm *hsm, struct cv_hsm_lease *lease, int *exists);

@@ -74,6 +74,9 @@ static cv_result status_op(struct cv_hsm *hsm, struct cv_hsm_lease *lease, void 
         st->mechanisms_count++;
     }
     st->cached_keys = cv_hsm_cache_count(hsm->cache);
+    st->memory_keys = cv_hsm_memkeys_count(hsm->memkeys);
+    /* a master key made before the mark existed carries an empty template */
+    CV_GUARD(cv_hsm_master_marked_before(hsm, lease, 0, &st->residency_hsm_only));
     return CV_OK;
 }
 

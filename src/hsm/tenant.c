@@ -228,6 +228,7 @@ cv_result cv_hsm_tenant_key_verify(struct cv_hsm *hsm, const struct cv_key_ref *
 
 static void drop(struct cv_hsm *hsm, const char *tenant_id)
 {
+    cv_hsm_memkeys_drop(hsm->memkeys, tenant_id);
     pthread_rwlock_rdlock(&hsm->state);
     unsigned long h;
     pthread_mutex_lock(&hsm->owner_mu);

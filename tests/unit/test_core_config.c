@@ -209,6 +209,23 @@ START_TEST(defaults_applied)
 }
 END_TEST
 
+START_TEST(key_residency_is_hsm_or_memory)
+{
+    struct cv_config cfg;
+    cv_config_defaults(&cfg);
+    /* a misspelt or differently cased value never falls back to the other mode */
+    ck_assert_int_eq(cv_config_set(&cfg, "CREDVAULT_KEY_RESIDENCY", "memroy").err, CV_ERR_INPUT);
+    ck_assert_int_eq(cv_config_set(&cfg, "CREDVAULT_KEY_RESIDENCY", "Memory").err, CV_ERR_INPUT);
+    ck_assert_int_eq(cv_config_set(&cfg, "CREDVAULT_KEY_RESIDENCY", "").err, CV_ERR_INPUT);
+    ck_assert_str_eq(cfg.key_residency, "hsm");
+    ck_assert(cv_ok(cv_config_set(&cfg, "CREDVAULT_KEY_RESIDENCY", "memory")));
+    ck_assert_str_eq(cfg.key_residency, "memory");
+    ck_assert(cv_ok(cv_config_set(&cfg, "CREDVAULT_KEY_RESIDENCY", "hsm")));
+    ck_assert_str_eq(cfg.key_residency, "hsm");
+    cv_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(every_documented_default_is_valid)
 {
     struct cv_config cfg;
@@ -477,6 +494,7 @@ int main(void)
     Suite *s = suite_create("core_config");
     TCase *neg = tcase_create("refusals");
     tcase_add_test(neg, unknown_setting_refused);
+    tcase_add_test(neg, key_residency_is_hsm_or_memory);
     tcase_add_test(neg, malformed_line_refused);
     tcase_add_test(neg, number_out_of_range_refused);
     tcase_add_test(neg, non_number_refused);
