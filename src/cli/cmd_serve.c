@@ -137,7 +137,7 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
     snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
     snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
     cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
-           "master_version", mv, NULL);
+           "master_version", mv, "key_residency", cfg.key_residency ? cfg.key_residency : "hsm", NULL);
     /* the token and the database answered every start-up check above */
     cv_cli_notify_ready();
     if (cv_cli_watchdog_start(app, &wd) != 0)
