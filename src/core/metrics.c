@@ -105,6 +105,8 @@ static const struct family families[CV_M__COUNT] = {
                                    "audit events those group commits held", 0, {NULL}, 1},
     [CV_M_AUDIT_BATCH_LARGEST] = {"credvault_audit_batch_largest_events", GAUGE,
                                   "the most audit events one group commit of this process held", 0, {NULL}, 1},
+    [CV_M_AUDIT_BATCH_QUEUED] = {"credvault_audit_batch_queued_events", GAUGE,
+                                 "audit events waiting for the next group commit", 0, {NULL}, 1},
     [CV_M_DB_ERRORS] = {"credvault_db_errors_total", COUNTER,
                         "database statements that failed and connections lost, by category", 1, {"category"}, 16,
                         known_db_errors},

@@ -99,6 +99,7 @@ static void *writer_main(void *arg)
             b->queued--;
         }
         if (!b->head) b->tail = NULL;
+        cv_metric_set(b->st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
         pthread_mutex_unlock(&b->lock);
         write_batch(b, w, n);
         pthread_mutex_lock(&b->lock);
@@ -183,6 +184,7 @@ cv_result cv_store_audit_append(struct cv_store *st, const struct cv_audit_event
     else b->head = &w;
     b->tail = &w;
     b->queued++;
+    cv_metric_set(st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
     if (b->queued == 1 || b->queued >= CV_AUDIT_BATCH_MAX) pthread_cond_signal(&b->more);
     while (!w.done) pthread_cond_wait(&b->done, &b->lock);
     pthread_mutex_unlock(&b->lock);
