@@ -99,7 +99,7 @@ static void bind_scope_of(struct cv_q *q, const struct cv_tx *tx)
 /* The slot and the unknown heads, in one round trip. */
 static cv_result load(struct cv_conn *c, const struct cv_tx *tx, struct cv_chain_plan *plan)
 {
-    struct cv_q claim, scope, heads[CV_AUDIT_BATCH_MAX];
+    struct cv_q claim, scope, heads[CV_AUDIT_BATCH_MAX] = {0};
     struct cv_q *all[CV_AUDIT_BATCH_MAX + 2];
     size_t n = 0, nh = 0;
     size_t which[CV_AUDIT_BATCH_MAX];

@@ -568,8 +568,6 @@ cv_result cv_tx_commit(struct cv_tx_open *o)
 {
     const struct cv_tx *tx = o->tx;
     struct cv_q commit;
-    struct cv_q *all[CV_TX_MAX_EVENTS + 1];
-    size_t n = 0;
     struct cv_sealed_event sealed[CV_TX_MAX_EVENTS];
     CV_ENSURE(o->open, CV_ERR_INTERNAL, "commit outside a transaction");
     for (size_t i = 0; i < tx->nevents; i++) {
@@ -583,6 +581,8 @@ cv_result cv_tx_commit(struct cv_tx_open *o)
     struct cv_chain_plan plan = {NULL, 0};
     cv_result r = tx->nevents ? cv_chain_plan_make(o->c, tx, sealed, tx->nevents, 1, 0, &plan) : CV_OK;
     if (cv_ok(r)) {
+        struct cv_q *all[CV_TX_MAX_EVENTS + 1];
+        size_t n = 0;
         for (size_t i = 0; i < plan.nruns; i++) all[n++] = &plan.runs[i].q;
         cv_q_init(&commit, &commit_sql);
         all[n++] = &commit;
