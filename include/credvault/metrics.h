@@ -41,6 +41,10 @@ enum cv_metric {
     CV_M_AUDIT_FAILURES,        /* counter: events that could not be written (the operation failed) */
     CV_M_AUDIT_CHECKPOINTS,     /* counter {result} */
     CV_M_AUDIT_CHECKPOINT_TIME, /* gauge: unix time of the last checkpoint this process signed */
+    CV_M_AUDIT_BATCHES,         /* counter: group commits of lone events */
+    CV_M_AUDIT_BATCHED_EVENTS,  /* counter: events written by them */
+    CV_M_AUDIT_BATCH_LARGEST,   /* gauge: the most events one of them held */
+    CV_M_AUDIT_BATCH_QUEUED,    /* gauge: events waiting for the next one */
     /* store */
     CV_M_DB_ERRORS,       /* counter {category}: statements that failed, connections lost */
     CV_M_METRICS_DROPPED, /* counter: updates to a series that did not fit its family */

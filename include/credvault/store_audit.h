@@ -1,5 +1,5 @@
-/* The audit trail in PostgreSQL (migrations 0010 and 0011): hash-chained
- * events, one chain per tenant plus the platform's, their heads, signed
+/* The audit trail in PostgreSQL (migrations 0010, 0011, 0019): hash-chained
+ * events, one chain per tenant (or the platform) and writer slot, their heads, signed
  * checkpoints; and the read-only reports operations needs (stale
  * credentials, gauges for /metrics). No libpq type crosses this header.
  * Events and checkpoints are append-only; nothing here updates or deletes. */
@@ -13,7 +13,7 @@
 
 #define CV_AUDIT_HASH_BYTES 32
 #define CV_AUDIT_PLATFORM_CHAIN "_platform" /* tenant ids cannot start with '_' */
-#define CV_AUDIT_CHAIN_MAX_BYTES 64
+#define CV_AUDIT_CHAIN_MAX_BYTES 80 /* '<tenant>:<writer slot>' (migration 0019) */
 #define CV_AUDIT_ACTION_MAX_BYTES 64
 #define CV_AUDIT_TARGET_MAX_BYTES 256
 #define CV_AUDIT_OUTCOME_MAX_BYTES 16
@@ -57,6 +57,21 @@ struct cv_audit_row {
  * used by more than one thread; without it events are written unanchored. */
 typedef CV_RESULT (*cv_store_audit_mac_fn)(void *arg, const struct cv_audit_event *ev, uint8_t mac[32]);
 void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void *arg);
+/* The chain hash of an event: SHA-256 of its canonical bytes
+ * (src/domain/audit_chain.c), given the row as it will be stored (chain,
+ * seq, prev, at, fields, mac). The store computes no hash of its own; set
+ * once, before first use, like the anchor. Without it nothing is appended. */
+typedef CV_RESULT (*cv_store_audit_hash_fn)(void *arg, const struct cv_audit_row *row,
+                                            uint8_t hash[CV_AUDIT_HASH_BYTES]);
+void cv_store_set_audit_hash(struct cv_store *st, cv_store_audit_hash_fn fn, void *arg);
+/* Appends a lone event through the store's group commit: it shares one
+ * transaction with the events of concurrent callers (at most
+ * CV_STORE_AUDIT_BATCH_MAX, closed CV_STORE_AUDIT_BATCH_WAIT_US after its
+ * first event), and returns once that transaction committed; a failed batch
+ * fails every caller in it. durable = 0: the batch may commit without
+ * waiting for the WAL flush, unless an event in it asks to wait. */
+#define CV_STORE_AUDIT_BATCH_MAX 64
+#define CV_STORE_AUDIT_BATCH_WAIT_US 1000
 CV_RESULT cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable);
 /* What conditional events rely on (a write that changed nothing writes no
  * event): PostgreSQL counts the rows a transaction changed (track_counts).

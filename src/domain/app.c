@@ -51,6 +51,8 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
     if (parts & CV_APP_CATALOG) CV_GUARD_OUT(r, cv_catalog_load(cfg->templates_file, &app->catalog));
     /* every audit event this process writes carries the token's anchor */
     if (app->hsm && app->store) cv_store_set_audit_mac(app->store, cv_audit_anchor_hook, app);
+    /* the chain hashes are computed here, in the service (migration 0019) */
+    if (app->store) cv_store_set_audit_hash(app->store, cv_audit_hash_hook, NULL);
 out:
     if (cv_failed(r)) {
         cv_app_close(app);

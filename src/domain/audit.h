@@ -84,6 +84,9 @@ CV_RESULT cv_audit_canon_checkpoint(int64_t at_ms, const char *key_label, const 
 /* The anchor of an event as stored: HMAC in the token over chain, tenant,
  * actor, role, action, target, outcome, request id and detail. */
 CV_RESULT cv_audit_anchor_make(struct cv_hsm *hsm, const struct cv_audit_event *ev, uint8_t mac[CV_AUDIT_HASH_BYTES]);
+/* The store's chain hash (cv_store_set_audit_hash): SHA-256 of the row's
+ * canonical bytes; `arg` is unused. */
+CV_RESULT cv_audit_hash_hook(void *arg, const struct cv_audit_row *row, uint8_t hash[CV_AUDIT_HASH_BYTES]);
 /* The store's hook (cv_store_set_audit_mac): `arg` is the app. */
 CV_RESULT cv_audit_anchor_hook(void *arg, const struct cv_audit_event *ev, uint8_t mac[32]);
 /* Whether a stored row's anchor is the one the token makes for its content:

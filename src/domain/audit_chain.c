@@ -4,7 +4,8 @@
  * auditor reads and what `openssl dgst -sha256` hashes. The event encoding
  * must stay byte-for-byte equal to credvault_audit_canon() in migration 0010
  * (v1) and credvault_audit_canon2() in 0016 (v2: v1's lines, then the mac);
- * a change is a new version string in both. */
+ * a change is a new version string in both. Since 0019 the service hashes
+ * new events here (cv_audit_hash_hook) and the database only links them. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +75,17 @@ cv_result cv_audit_canon_event(const struct cv_audit_row *row, struct cv_buf *ou
     CV_GUARD(field(out, "detail", row->detail));
     /* v2: the HSM anchor, so that removing or replacing it changes the hash */
     return row->has_mac ? field_hash(out, "mac", row->mac) : CV_OK;
+}
+
+cv_result cv_audit_hash_hook(void *arg, const struct cv_audit_row *row, uint8_t hash[CV_AUDIT_HASH_BYTES])
+{
+    (void)arg;
+    struct cv_buf canon;
+    cv_buf_init(&canon, CV_AUDIT_CANON_MAX_BYTES);
+    cv_result r = cv_audit_canon_event(row, &canon);
+    if (cv_ok(r)) cv_crypto_sha256(canon.data, canon.len, hash);
+    cv_buf_free(&canon);
+    return r;
 }
 
 cv_result cv_audit_canon_head(const struct cv_audit_head *head, struct cv_buf *out)

@@ -1,5 +1,5 @@
-/* `credvault audit export --tenant T`: the tenant's chain as one canonical
- * file per event (the exact bytes that were hashed), every checkpoint that
+/* `credvault audit export --tenant T`: the tenant's chains (one per writer
+ * slot, migration 0019) as one canonical file per event (the exact bytes that were hashed), every checkpoint that
  * signed it (payload, DER signature, the tenant's head line), the public key
  * as PEM and a script of openssl commands, so that an auditor checks it all
  * offline without credvault. Exports no other tenant's names or events. */
@@ -28,44 +28,51 @@ static const char verify_sh[] =
     "  openssl dgst -sha256 -verify public-key.pem -signature \"${p%.txt}.sig\" \"$p\" >/dev/null \\\n"
     "    || fail \"the signature of $p does not verify\"\n"
     "done\n"
-    "# 2. each event names the SHA-256 of the event before it\n"
-    "prev=$zero\n"
+    "# 2. in each chain (one folder each), each event names the SHA-256 of the event before it\n"
     "n=0\n"
-    "for e in events/*.txt; do\n"
-    "  grep -qx \"prev:64:$prev\" \"$e\" || fail \"$e does not follow the event before it\"\n"
-    "  prev=$(openssl dgst -sha256 -r \"$e\" | cut -d' ' -f1)\n"
-    "  n=$((n + 1))\n"
+    "for d in events-*; do\n"
+    "  [ -d \"$d\" ] || continue\n"
+    "  prev=$zero\n"
+    "  for e in \"$d\"/*.txt; do\n"
+    "    grep -qx \"prev:64:$prev\" \"$e\" || fail \"$e does not follow the event before it\"\n"
+    "    prev=$(openssl dgst -sha256 -r \"$e\" | cut -d' ' -f1)\n"
+    "    n=$((n + 1))\n"
+    "  done\n"
     "done\n"
-    "# 3. each head line is listed in its signed checkpoint and is an event of the chain\n"
+    "# 3. each head line is listed in its signed checkpoint and is an event of its chain\n"
     "for h in checkpoints/*.head.txt; do\n"
-    "  p=${h%.head.txt}.txt\n"
+    "  [ -f \"$h\" ] || continue\n"
+    "  id=${h#checkpoints/}\n"
+    "  p=checkpoints/${id%%.*}.txt\n"
     "  d=$(openssl dgst -sha256 -r \"$h\" | cut -d' ' -f1)\n"
     "  grep -qx \"$d\" \"$p\" || fail \"$h is not listed in $p\"\n"
+    "  chain=$(sed -n 's/^chain:[0-9]*://p' \"$h\" | tr ':' '.')\n"
     "  seq=$(sed -n 's/^seq:[0-9]*://p' \"$h\")\n"
     "  hash=$(sed -n 's/^hash:64://p' \"$h\")\n"
-    "  e=events/$(printf '%010d' \"$seq\").txt\n"
+    "  e=events-$chain/$(printf '%010d' \"$seq\").txt\n"
     "  [ -f \"$e\" ] || fail \"$e, signed in $p, is missing\"\n"
     "  [ \"$(openssl dgst -sha256 -r \"$e\" | cut -d' ' -f1)\" = \"$hash\" ] || fail \"$e is not the event $p "
     "signed\"\n"
     "done\n"
-    "echo \"OK: $n events; the chain is intact and every checkpoint is signed by public-key.pem\"\n";
+    "echo \"OK: $n events; every chain is intact and every checkpoint is signed by public-key.pem\"\n";
 
 static const char readme_fmt[] =
     "credvault audit export\n"
     "======================\n"
     "\n"
-    "chain:            %s\n"
+    "tenant:           %s (chains: %u, one per writer slot that wrote for it)\n"
     "events:           %" PRIu64 "\n"
     "checkpoints:      %" PRIu64 "\n"
     "signing key:      %s (EC P-256, held in the HSM)\n"
     "key fingerprint:  sha256:%s\n"
     "\n"
-    "events/NNNNNNNNNN.txt         one event each, exactly the bytes that were hashed: one line per\n"
+    "events-<chain>/NNNNNNNNNN.txt one event each, exactly the bytes that were hashed: one line per\n"
     "                              field, name:<byte length>:<value>; prev: is the SHA-256 of the\n"
-    "                              event before (zeros for the first)\n"
+    "                              event before in its chain (zeros for the first); ':' in a\n"
+    "                              chain's name is '.' in its folder's\n"
     "checkpoints/NNNNNNNNNN.txt    a signed checkpoint: the SHA-256 of each chain head it sealed\n"
     "checkpoints/NNNNNNNNNN.sig    its ECDSA P-256 / SHA-256 signature (DER)\n"
-    "checkpoints/NNNNNNNNNN.head.txt  this chain's head line at that checkpoint\n"
+    "checkpoints/NNNNNNNNNN.<chain>.head.txt  a chain's head line at that checkpoint\n"
     "public-key.pem                the public half of the signing key\n"
     "verify.sh                     the checks below, as a script\n"
     "\n"
@@ -76,6 +83,7 @@ static const char readme_fmt[] =
 
 struct export_ctx {
     const struct cv_audit_sink *sink;
+    char dir[CV_AUDIT_CHAIN_MAX_BYTES + 1]; /* the chain's name as a folder name */
     struct cv_buf canon;
     uint64_t events;
     int64_t last_seq;
@@ -85,11 +93,11 @@ struct export_ctx {
 static int export_event(void *arg, const struct cv_audit_row *row)
 {
     struct export_ctx *x = arg;
-    char path[64];
+    char path[160];
     cv_buf_reset(&x->canon);
     x->r = cv_audit_canon_event(row, &x->canon);
     if (cv_failed(x->r)) return 1;
-    snprintf(path, sizeof(path), "events/%010" PRId64 ".txt", row->seq);
+    snprintf(path, sizeof(path), "events-%s/%010" PRId64 ".txt", x->dir, row->seq);
     x->r = x->sink->file(x->sink->arg, path, x->canon.data, x->canon.len);
     if (cv_failed(x->r)) return 1;
     x->events++;
@@ -100,10 +108,36 @@ static int export_event(void *arg, const struct cv_audit_row *row)
 struct signed_ctx {
     struct cv_app *app;
     const struct cv_audit_sink *sink;
+    const char *dir; /* the chain's folder name */
     uint64_t written;
     int64_t last_seq;
+    int64_t *done; /* checkpoints whose payload is written already */
+    size_t ndone, capdone;
     cv_result r;
 };
+
+static int already(struct signed_ctx *s, int64_t id)
+{
+    for (size_t i = 0; i < s->ndone; i++)
+        if (s->done[i] == id) return 1;
+    if (s->ndone == s->capdone) {
+        size_t cap = s->capdone ? 2 * s->capdone : 64;
+        int64_t *n = realloc(s->done, cap * sizeof(*n));
+        if (!n) return 0; /* written again: the sink refuses, and says so */
+        s->done = n;
+        s->capdone = cap;
+    }
+    s->done[s->ndone++] = id;
+    return 0;
+}
+
+/* A chain's name as a folder name: tenant ids and '_platform' are safe, ':' is not. */
+static void dir_of(const char *chain, char out[CV_AUDIT_CHAIN_MAX_BYTES + 1])
+{
+    snprintf(out, CV_AUDIT_CHAIN_MAX_BYTES + 1, "%s", chain);
+    for (char *p = out; *p; p++)
+        if (*p == ':') *p = '.';
+}
 
 struct one_cp {
     int64_t want;
@@ -133,24 +167,48 @@ static int export_signed(void *arg, int64_t checkpoint_id, const struct cv_audit
     if (cv_ok(s->r) && !o.found) s->r = cv_fail(CV_ERR_INTERNAL, "checkpoint %lld vanished", (long long)checkpoint_id);
     struct cv_buf line;
     cv_buf_init(&line, 1024);
-    char path[64];
+    char path[160];
     if (cv_ok(s->r)) s->r = cv_audit_canon_head(head, &line);
     if (cv_ok(s->r)) {
-        snprintf(path, sizeof(path), "checkpoints/%010" PRId64 ".head.txt", checkpoint_id);
+        snprintf(path, sizeof(path), "checkpoints/%010" PRId64 ".%s.head.txt", checkpoint_id, s->dir);
         s->r = s->sink->file(s->sink->arg, path, line.data, line.len);
     }
-    if (cv_ok(s->r)) {
+    int again = cv_ok(s->r) && already(s, checkpoint_id);
+    if (cv_ok(s->r) && !again) {
         snprintf(path, sizeof(path), "checkpoints/%010" PRId64 ".txt", checkpoint_id);
         s->r = s->sink->file(s->sink->arg, path, o.cp.payload, strlen(o.cp.payload));
     }
-    if (cv_ok(s->r)) {
+    if (cv_ok(s->r) && !again) {
         snprintf(path, sizeof(path), "checkpoints/%010" PRId64 ".sig", checkpoint_id);
         s->r = s->sink->file(s->sink->arg, path, o.cp.signature, o.cp.signature_len);
     }
     cv_buf_free(&line);
     cv_audit_checkpoint_free(&o.cp);
     if (cv_failed(s->r)) return 1;
-    s->written++;
+    if (!again) s->written++;
+    return 0;
+}
+
+struct chain_list {
+    char (*names)[CV_AUDIT_CHAIN_MAX_BYTES + 1];
+    size_t n, cap;
+    cv_result r;
+};
+
+static int collect_chain(void *arg, const struct cv_audit_head *head)
+{
+    struct chain_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        void *n = realloc(l->names, cap * sizeof(*l->names));
+        if (!n) {
+            l->r = cv_fail(CV_ERR_MEMORY, "out of memory");
+            return 1;
+        }
+        l->names = n;
+        l->cap = cap;
+    }
+    snprintf(l->names[l->n++], CV_AUDIT_CHAIN_MAX_BYTES + 1, "%s", head->chain);
     return 0;
 }
 
@@ -176,30 +234,46 @@ cv_result cv_audit_export(struct cv_app *app, const char *tenant_id, const struc
     x.sink = sink;
     x.r = CV_OK;
     cv_buf_init(&x.canon, CV_AUDIT_CANON_MAX_BYTES);
-    struct signed_ctx s = {app, sink, 0, 0, CV_OK};
+    struct signed_ctx s;
+    memset(&s, 0, sizeof(s));
+    s.app = app;
+    s.sink = sink;
+    s.r = CV_OK;
+    struct chain_list chains = {NULL, 0, 0, CV_OK};
     cv_result r = CV_OK;
-    for (int64_t after = 0;;) {
-        unsigned rows = 0;
-        CV_GUARD_OUT(r, cv_store_audit_chain_read(app->store, tenant_id, after, PAGE, export_event, &x, &rows));
-        CV_GUARD_OUT(r, x.r);
-        if (rows < PAGE) break;
-        after = x.last_seq;
-    }
-    for (int64_t after = 0;;) {
-        unsigned rows = 0;
-        CV_GUARD_OUT(r, cv_store_audit_chain_checkpoints(app->store, tenant_id, after, PAGE, export_signed, &s, &rows));
-        CV_GUARD_OUT(r, s.r);
-        if (rows < PAGE) break;
-        after = s.last_seq;
+    /* every chain of the tenant: the one named by its id (before writer
+     * chains) and one per writer slot */
+    CV_GUARD_OUT(r, cv_store_audit_heads(app->store, tenant_id, 0, collect_chain, &chains));
+    CV_GUARD_OUT(r, chains.r);
+    for (size_t i = 0; i < chains.n; i++) {
+        dir_of(chains.names[i], x.dir);
+        s.dir = x.dir;
+        for (int64_t after = 0;;) {
+            unsigned rows = 0;
+            CV_GUARD_OUT(r, cv_store_audit_chain_read(app->store, chains.names[i], after, PAGE, export_event, &x, &rows));
+            CV_GUARD_OUT(r, x.r);
+            if (rows < PAGE) break;
+            after = x.last_seq;
+        }
+        for (int64_t after = 0;;) {
+            unsigned rows = 0;
+            CV_GUARD_OUT(r, cv_store_audit_chain_checkpoints(app->store, chains.names[i], after, PAGE, export_signed, &s,
+                                                             &rows));
+            CV_GUARD_OUT(r, s.r);
+            if (rows < PAGE) break;
+            after = s.last_seq;
+        }
     }
     char readme[4096];
     int n =
-        snprintf(readme, sizeof(readme), readme_fmt, tenant_id, x.events, s.written, CV_HSM_AUDIT_KEY_LABEL, fp_hex);
+        snprintf(readme, sizeof(readme), readme_fmt, tenant_id, (unsigned)chains.n, x.events, s.written, CV_HSM_AUDIT_KEY_LABEL, fp_hex);
     CV_GUARD_OUT(r, sink->file(sink->arg, "README.txt", readme, n > 0 && (size_t)n < sizeof(readme) ? (size_t)n : 0));
     CV_GUARD_OUT(r, sink->file(sink->arg, "verify.sh", verify_sh, sizeof(verify_sh) - 1));
     if (events) *events = x.events;
     if (checkpoints) *checkpoints = s.written;
 out:
     cv_buf_free(&x.canon);
+    free(s.done);
+    free(chains.names);
     return r;
 }

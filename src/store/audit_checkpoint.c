@@ -39,7 +39,8 @@ CV_SQL_DEF(list_sql, AUDIT_CHECKPOINT_LIST,
 
 CV_SQL_DEF(heads_sql, AUDIT_CHECKPOINT_HEADS,
     "SELECT h.chain, coalesce(h.tenant_id, ''), h.seq, encode(h.hash, 'hex') FROM audit_checkpoint_heads h"
-    " WHERE h.checkpoint_id = $1::int8 AND ($2::text IS NULL OR h.chain = $2::text) ORDER BY h.chain",
+    " WHERE h.checkpoint_id = $1::int8 AND ($2::text IS NULL OR h.chain = $2::text"
+    " OR split_part(h.chain, ':', 1) = $2::text) ORDER BY h.chain",
     2);
 
 CV_SQL_DEF(chain_cps_sql, AUDIT_CHAIN_CHECKPOINTS,
@@ -60,7 +61,7 @@ void cv_audit_checkpoint_free(struct cv_audit_checkpoint *cp)
 
 static int chain_ok(const char *s)
 {
-    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_tenant_id_valid(s));
+    return cv_store_chain_valid(s);
 }
 
 /* A text[] literal of quoted elements; the values were checked to hold no
@@ -102,8 +103,7 @@ cv_result cv_store_audit_checkpoint_insert(struct cv_store *st, struct cv_audit_
     for (size_t i = 0; i < nheads; i++) {
         const struct cv_audit_head *h = &heads[i];
         CV_ENSURE(chain_ok(h->chain) && h->seq >= 1, CV_ERR_INPUT, "bad checkpoint head");
-        int platform = strcmp(h->chain, CV_AUDIT_PLATFORM_CHAIN) == 0;
-        CV_ENSURE(platform ? h->tenant_id[0] == '\0' : strcmp(h->tenant_id, h->chain) == 0, CV_ERR_INPUT,
+        CV_ENSURE(cv_store_chain_of(h->chain, h->tenant_id), CV_ERR_INPUT,
                   "checkpoint head tenant does not match its chain");
     }
 

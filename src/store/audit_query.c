@@ -33,7 +33,7 @@ CV_SQL_DEF(chain_sql, AUDIT_CHAIN,
 /* $2: only the heads no checkpoint has signed yet at their current seq */
 CV_SQL_DEF(heads_sql, AUDIT_HEADS,
     "SELECT h.chain, coalesce(h.tenant_id, ''), h.seq, encode(h.hash, 'hex') FROM audit_heads h"
-    " WHERE ($1::text IS NULL OR h.chain = $1::text) AND h.seq > 0 AND (NOT $2::bool OR NOT EXISTS"
+    " WHERE ($1::text IS NULL OR h.chain = $1::text OR split_part(h.chain, ':', 1) = $1::text) AND h.seq > 0 AND (NOT $2::bool OR NOT EXISTS"
     " (SELECT 1 FROM audit_checkpoint_heads c WHERE c.chain = h.chain AND c.seq = h.seq)) ORDER BY h.chain",
     2);
 
@@ -44,7 +44,7 @@ CV_SQL_DEF(ready_sql, AUDIT_READY,
 
 static int chain_ok(const char *s)
 {
-    return s && (strcmp(s, CV_AUDIT_PLATFORM_CHAIN) == 0 || cv_tenant_id_valid(s));
+    return cv_store_chain_valid(s);
 }
 
 static cv_result event_row(const PGresult *res, int i, struct cv_audit_row *row)

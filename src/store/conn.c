@@ -27,6 +27,9 @@ void cv_conn_reset(struct cv_conn *c)
     memset(c->prepared, 0, sizeof(c->prepared));
     c->fatal = 0;
     c->timed_out = 0;
+    /* the session ended: its slot is free again, and its heads unknown */
+    c->slot = 0;
+    c->nheads = 0;
 }
 
 void cv_conn_release(struct cv_conn *c)
@@ -34,6 +37,7 @@ void cv_conn_release(struct cv_conn *c)
     if (!c) return;
     unlink_conn(c);
     cv_conn_reset(c);
+    free(c->heads);
     free(c);
 }
 

@@ -42,6 +42,11 @@ struct cv_store {
     /* the HSM anchor of every audit event (store_audit.h), or NULL */
     cv_store_audit_mac_fn audit_mac;
     void *audit_mac_arg;
+    /* the chain hash of an event (store_audit.h), set by the domain */
+    cv_store_audit_hash_fn audit_hash;
+    void *audit_hash_arg;
+    /* the group-commit writer of lone events (audit_batch.c), made on first use */
+    struct cv_audit_batcher *batcher;
 };
 
 int64_t cv_store_now_ms(void);
@@ -66,6 +71,11 @@ struct cv_conn {
     uint64_t prepared[CV_SQL_PREPARED_WORDS]; /* bit per enum cv_sql_id */
     int fatal;         /* the server said FATAL: it is closing this connection */
     int timed_out;     /* a round trip passed its deadline */
+    /* audit writer chains (audit_chain.c): the slot this session holds (0:
+     * none yet) and the heads of the chains it appended to */
+    int slot;
+    struct cv_chain_head *heads;
+    size_t nheads, cap_heads;
     struct cv_conn *prev, *next;
 };
 
@@ -125,6 +135,7 @@ enum cv_scope { CV_SCOPE_TENANT, CV_SCOPE_PLATFORM, CV_SCOPE_NONE };
 /* The events need not wait for the WAL flush (reads, refusals). */
 #define CV_TX_EVENTS_ASYNC 4u
 #define CV_TX_MAX_EVENTS 4
+#define CV_AUDIT_BATCH_MAX 64 /* events of one group commit (audit_batch.c) */
 struct cv_tx {
     enum cv_scope scope;
     const char *tenant_id; /* CV_SCOPE_TENANT */
@@ -170,6 +181,66 @@ CV_RESULT cv_tx_key_event(struct cv_tx_open *o, const char *kind, const char *te
 CV_RESULT cv_tx_commit(struct cv_tx_open *o);
 /* Rolls back if still open; safe to call twice. */
 void cv_tx_abort(struct cv_tx_open *o);
+
+/* An event as it is stored: the actor's token id first in its detail (the
+ * hash and the anchor cover the text exactly as written), and its anchor. */
+struct cv_sealed_event {
+    struct cv_audit_event ev;
+    char *detail; /* owned, or NULL */
+    uint8_t mac[32];
+    int has_mac;
+};
+CV_RESULT cv_store_seal_event(struct cv_store *st, const struct cv_audit_event *ev, const char *target,
+                              struct cv_sealed_event *out);
+void cv_store_sealed_free(struct cv_sealed_event *se, size_t n);
+CV_RESULT cv_store_check_event(const struct cv_audit_event *ev);
+/* One transaction of already sealed events (up to CV_AUDIT_BATCH_MAX), as
+ * cv_store_tx: the group-commit writer's. */
+CV_RESULT cv_store_tx_sealed(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n,
+                             struct cv_sealed_event *sealed, size_t nsealed);
+/* One pipelined round trip on c, outside or inside an open transaction:
+ * CV_OK, or the mapped error (the connection is reset when it was lost). */
+CV_RESULT cv_store_run(struct cv_conn *c, struct cv_q *all[], size_t n);
+
+/* ---- writer chains (audit_chain.c, migration 0019) ----
+ * Events go to the chain '<tenant or _platform>:<slot>' of the connection's
+ * slot, whose head this connection alone moves and so keeps in memory. A
+ * plan binds one append statement per chain, hashes computed here. */
+struct cv_chain_head {
+    char chain[CV_AUDIT_CHAIN_MAX_BYTES + 1];
+    int64_t seq;
+    uint8_t hash[CV_AUDIT_HASH_BYTES];
+};
+struct cv_chain_run {
+    char chain[CV_AUDIT_CHAIN_MAX_BYTES + 1];
+    const char *tenant_id; /* NULL: the platform */
+    int64_t first_seq;
+    uint8_t prev[CV_AUDIT_HASH_BYTES], last[CV_AUDIT_HASH_BYTES];
+    size_t n;
+    char *arrays[10]; /* the array parameters, owned */
+    struct cv_q q;
+};
+struct cv_chain_plan {
+    struct cv_chain_run *runs;
+    size_t nruns;
+};
+/* Claims c's slot and reads the heads it does not know yet (round trips of
+ * their own, in tx's scope), then binds the appends of se[0..n). */
+CV_RESULT cv_chain_plan_make(struct cv_conn *c, const struct cv_tx *tx, const struct cv_sealed_event *se, size_t n,
+                             int durable, int if_changed, struct cv_chain_plan *plan);
+/* After the append statements succeeded: the heads move as they said. */
+void cv_chain_plan_applied(struct cv_conn *c, const struct cv_chain_plan *plan);
+void cv_chain_plan_free(struct cv_chain_plan *plan);
+/* After any failure: the heads are read again on next use. */
+void cv_chain_forget(struct cv_conn *c);
+
+/* A chain name: a tenant id or '_platform', optionally ':<slot>'. */
+int cv_store_chain_valid(const char *chain);
+/* ... and one of this tenant's ("" or NULL: the platform's). */
+int cv_store_chain_of(const char *chain, const char *tenant_id);
+
+/* audit_batch.c: stops the group-commit writer (cv_store_close) */
+void cv_audit_batcher_stop(struct cv_store *st);
 
 /* conn.c */
 CV_RESULT cv_conn_get(struct cv_store *st, struct cv_conn **out);

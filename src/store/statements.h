@@ -10,9 +10,13 @@
     X(SCOPE, "scope") \
     X(BEGIN, "begin") \
     X(COMMIT, "commit") \
-    X(AUDIT_APPEND, "audit_append") \
     X(AUDIT_MARK, "audit_mark") \
     X(KEY_EVENT, "key_event") \
+    /* audit_chain.c */ \
+    X(AUDIT_CLAIM_SLOT, "audit_claim_slot") \
+    X(AUDIT_HEAD, "audit_head") \
+    X(AUDIT_APPEND_BATCH, "audit_append_batch") \
+    X(AUDIT_SCOPE_AGAIN, "audit_scope_again") \
     /* audit_checkpoint.c */ \
     X(AUDIT_CHECKPOINT_INSERT, "audit_checkpoint_insert") \
     X(AUDIT_CHECKPOINT_LAST, "audit_checkpoint_last") \

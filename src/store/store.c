@@ -75,6 +75,7 @@ void cv_store_thread_done(struct cv_store *st)
 void cv_store_close(struct cv_store *st)
 {
     if (!st) return;
+    cv_audit_batcher_stop(st);
     cv_store_thread_done(st);
     /* no destructor runs for this key after it is deleted */
     pthread_key_delete(st->key);

@@ -34,14 +34,6 @@ CV_SQL_DEF(scope_sql, SCOPE,
 CV_SQL_DEF(begin_sql, BEGIN, "BEGIN", 0);
 CV_SQL_DEF(commit_sql, COMMIT, "COMMIT", 0);
 
-/* credvault_audit_append() chains the event under its chain's head lock;
- * the service role cannot insert into audit_events any other way. */
-CV_SQL_DEF(append_sql, AUDIT_APPEND,
-           "SELECT event_id, event_chain, event_seq, encode(event_hash, 'hex') FROM credvault_audit_append("
-           "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::bool, $10::bool, "
-           "$11::bytea)",
-           11);
-
 /* Before the statements of a CV_TX_EVENTS_IF_CHANGED transaction: how many
  * rows this backend's transaction statistics say were changed so far. Those
  * counts only grow inside a transaction, so the difference that
@@ -58,7 +50,7 @@ CV_SQL_DEF(key_event_sql, KEY_EVENT,
 
 /* ---- events ---- */
 
-static cv_result check_event(const struct cv_audit_event *ev)
+cv_result cv_store_check_event(const struct cv_audit_event *ev)
 {
     CV_ENSURE_REF(ev);
     CV_ENSURE(ev->tenant_id == NULL || cv_tenant_id_valid(ev->tenant_id), CV_ERR_INPUT, "invalid tenant id");
@@ -91,15 +83,6 @@ void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void 
     st->audit_mac_arg = arg;
 }
 
-/* An event as it is stored: the actor's token id first in its detail (the
- * hash and the anchor cover the text exactly as written), and its anchor. */
-struct sealed_event {
-    struct cv_audit_event ev;
-    char *detail; /* owned, or NULL */
-    uint8_t mac[32];
-    int has_mac;
-};
-
 static int actor_id_plain(const char *s)
 {
     for (; *s; s++)
@@ -108,8 +91,8 @@ static int actor_id_plain(const char *s)
     return 1;
 }
 
-static cv_result seal_event(struct cv_store *st, const struct cv_audit_event *ev, const char *target,
-                            struct sealed_event *out)
+cv_result cv_store_seal_event(struct cv_store *st, const struct cv_audit_event *ev, const char *target,
+                              struct cv_sealed_event *out)
 {
     memset(out, 0, sizeof(*out));
     out->ev = *ev;
@@ -130,7 +113,7 @@ static cv_result seal_event(struct cv_store *st, const struct cv_audit_event *ev
     return CV_OK;
 }
 
-static void sealed_free(struct sealed_event *se, size_t n)
+void cv_store_sealed_free(struct cv_sealed_event *se, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(se[i].detail);
@@ -138,31 +121,12 @@ static void sealed_free(struct sealed_event *se, size_t n)
     }
 }
 
-static void bind_event(struct cv_q *q, const struct sealed_event *se, int durable, int if_changed)
-{
-    const struct cv_audit_event *ev = &se->ev;
-    const char *target = ev->target;
-    cv_q_init(q, &append_sql);
-    cv_q_text(q, ev->tenant_id);
-    cv_q_text(q, ev->actor);
-    cv_q_text(q, ev->role ? ev->role : "");
-    cv_q_text(q, ev->action);
-    cv_q_text(q, target);
-    cv_q_text(q, ev->outcome);
-    cv_q_text_opt(q, ev->request_id);
-    cv_q_text(q, ev->detail);
-    cv_q_text(q, durable ? "t" : "f");
-    cv_q_text(q, if_changed ? "t" : "f");
-    if (se->has_mac) cv_q_bytes(q, se->mac, sizeof(se->mac));
-    else cv_q_text(q, NULL);
-}
-
 static cv_result check_events(const struct cv_tx *tx)
 {
     CV_ENSURE(tx->nevents <= CV_TX_MAX_EVENTS, CV_ERR_INTERNAL, "too many audit events in one transaction");
     CV_ENSURE(tx->nevents == 0 || tx->events, CV_ERR_INTERNAL, "audit events missing");
     for (size_t i = 0; i < tx->nevents; i++) {
-        CV_GUARD(check_event(&tx->events[i]));
+        CV_GUARD(cv_store_check_event(&tx->events[i]));
         CV_GUARD(check_event_scope(tx, &tx->events[i]));
     }
     return CV_OK;
@@ -184,7 +148,7 @@ struct step {
     int prepare; /* this step is the Parse of q's statement */
 };
 
-#define RUN_MAX_STEPS (2 * (CV_TX_MAX_STATEMENTS + CV_TX_MAX_EVENTS + 3))
+#define RUN_MAX_STEPS (2 * (CV_TX_MAX_STATEMENTS + CV_AUDIT_BATCH_MAX + 3))
 
 struct run {
     struct step steps[RUN_MAX_STEPS];
@@ -325,40 +289,33 @@ static cv_result check_tx(const struct cv_tx *tx)
 
 /* ---- one round trip ---- */
 
-cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n)
+cv_result cv_store_run(struct cv_conn *c, struct cv_q *all[], size_t n)
 {
-    CV_ENSURE_REF(st);
-    CV_ENSURE(n <= CV_TX_MAX_STATEMENTS && (n >= 1 || tx->nevents >= 1), CV_ERR_INTERNAL, "bad statement count");
-    CV_GUARD(check_tx(tx));
-    CV_GUARD(check_statements(qs, n));
-    int if_changed = (tx->flags & CV_TX_EVENTS_IF_CHANGED) && tx->nevents > 0;
+    struct run run;
+    enum outcome o = run_once(c, all, n, &run);
+    if (o != RUN_LOST) cv_store_breaker_ok(c->st);
+    if (o == RUN_OK) return CV_OK;
+    for (size_t i = 0; i < n; i++) cv_q_clear(all[i], 1);
+    cv_result r;
+    if (o == RUN_SQL_ERROR) {
+        r = sql_error(c->st, NULL, &run);
+    } else {
+        log_lost(c, &run);
+        cv_conn_reset(c);
+        cv_store_breaker_failed(c->st);
+        r = cv_fail(CV_ERR_UNAVAILABLE, "database unavailable");
+    }
+    PQclear(run.error);
+    return r;
+}
+
+static cv_result tx_run(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n,
+                        struct cv_sealed_event *sealed, size_t nsealed)
+{
+    int if_changed = (tx->flags & CV_TX_EVENTS_IF_CHANGED) && nsealed > 0;
     int durable = !(tx->flags & CV_TX_EVENTS_ASYNC);
-
-    struct cv_q scope, mark, events[CV_TX_MAX_EVENTS];
-    struct cv_q *all[CV_TX_MAX_STATEMENTS + CV_TX_MAX_EVENTS + 2];
-    size_t total = 0;
-    if (tx->scope != CV_SCOPE_NONE) {
-        bind_scope(&scope, tx);
-        all[total++] = &scope;
-    }
-    if (if_changed) {
-        cv_q_init(&mark, &mark_sql);
-        all[total++] = &mark;
-    }
-    for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
-    struct sealed_event sealed[CV_TX_MAX_EVENTS];
-    for (size_t i = 0; i < tx->nevents; i++) {
-        cv_result sr = seal_event(st, &tx->events[i], tx->events[i].target, &sealed[i]);
-        if (cv_failed(sr)) {
-            sealed_free(sealed, i + 1);
-            if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
-            if (if_changed) cv_q_clear(&mark, 1);
-            return sr;
-        }
-        bind_event(&events[i], &sealed[i], durable, if_changed);
-        all[total++] = &events[i];
-    }
-
+    struct cv_q scope, mark;
+    struct cv_q *all[CV_TX_MAX_STATEMENTS + CV_AUDIT_BATCH_MAX + 2];
     cv_result r = CV_OK;
     for (int attempt = 0;; attempt++) {
         struct cv_conn *c;
@@ -366,22 +323,42 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
         r = attempt == 0 ? cv_store_breaker_admit(st) : CV_OK;
         if (cv_ok(r)) r = cv_conn_get(st, &c);
         if (cv_failed(r)) {
-            if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
-            if (if_changed) cv_q_clear(&mark, 1);
-            cv_q_clear(events, tx->nevents);
             cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, "connect", NULL, NULL);
             break;
         }
+        struct cv_chain_plan plan = {NULL, 0};
+        if (nsealed) {
+            r = cv_chain_plan_make(c, tx, sealed, nsealed, durable, if_changed, &plan);
+            if (cv_failed(r)) {
+                cv_chain_forget(c);
+                cv_chain_plan_free(&plan);
+                break;
+            }
+        }
+        size_t total = 0;
+        if (tx->scope != CV_SCOPE_NONE) {
+            bind_scope(&scope, tx);
+            all[total++] = &scope;
+        }
+        if (if_changed) {
+            cv_q_init(&mark, &mark_sql);
+            all[total++] = &mark;
+        }
+        for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
+        for (size_t i = 0; i < plan.nruns; i++) all[total++] = &plan.runs[i].q;
         struct run run;
         enum outcome o = run_once(c, all, total, &run);
         if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
         if (if_changed) cv_q_clear(&mark, 1);
-        cv_q_clear(events, tx->nevents);
         if (o != RUN_LOST) cv_store_breaker_ok(st);
         if (o == RUN_OK) {
+            cv_chain_plan_applied(c, &plan);
+            cv_chain_plan_free(&plan);
             log_ok();
             break;
         }
+        cv_chain_forget(c);
+        cv_chain_plan_free(&plan);
         cv_q_clear(qs, n);
         if (o == RUN_SQL_ERROR) {
             r = sql_error(st, tx, &run);
@@ -403,8 +380,38 @@ cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *
             break;
         }
     }
-    sealed_free(sealed, tx->nevents);
     return r;
+}
+
+cv_result cv_store_tx(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n)
+{
+    CV_ENSURE_REF(st);
+    CV_ENSURE(n <= CV_TX_MAX_STATEMENTS && (n >= 1 || tx->nevents >= 1), CV_ERR_INTERNAL, "bad statement count");
+    CV_GUARD(check_tx(tx));
+    CV_GUARD(check_statements(qs, n));
+    struct cv_sealed_event sealed[CV_TX_MAX_EVENTS];
+    for (size_t i = 0; i < tx->nevents; i++) {
+        cv_result sr = cv_store_seal_event(st, &tx->events[i], tx->events[i].target, &sealed[i]);
+        if (cv_failed(sr)) {
+            cv_store_sealed_free(sealed, i + 1);
+            return sr;
+        }
+    }
+    cv_result r = tx_run(st, tx, qs, n, sealed, tx->nevents);
+    cv_store_sealed_free(sealed, tx->nevents);
+    return r;
+}
+
+cv_result cv_store_tx_sealed(struct cv_store *st, const struct cv_tx *tx, struct cv_q *qs, size_t n,
+                             struct cv_sealed_event *sealed, size_t nsealed)
+{
+    CV_ENSURE_REF(st);
+    CV_ENSURE(tx && tx->nevents == 0 && nsealed >= 1 && nsealed <= CV_AUDIT_BATCH_MAX && n <= CV_TX_MAX_STATEMENTS,
+              CV_ERR_INTERNAL, "bad audit batch");
+    CV_GUARD(check_tx(tx));
+    CV_GUARD(check_statements(qs, n));
+    for (size_t i = 0; i < nsealed; i++) CV_GUARD(check_event_scope(tx, &sealed[i].ev));
+    return tx_run(st, tx, qs, n, sealed, nsealed);
 }
 
 /* ---- several round trips ---- */
@@ -413,6 +420,8 @@ static void tx_close(struct cv_tx_open *o, int broken)
 {
     if (!o->open) return;
     o->open = 0;
+    /* heads moved inside the transaction are not the database's any more */
+    if (o->c->pg == o->pg) cv_chain_forget(o->c);
     if (broken || o->c->pg != o->pg) {
         if (o->c->pg == o->pg) cv_conn_reset(o->c);
         return;
@@ -515,7 +524,7 @@ cv_result cv_tx_exec_row(struct cv_tx_open *o, struct cv_q *q, const struct cv_t
 
 cv_result cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uint32_t version)
 {
-    cv_result r = check_event(ev);
+    cv_result r = cv_store_check_event(ev);
     if (cv_ok(r)) r = check_event_scope(o->tx, ev);
     char target[CV_AUDIT_TARGET_MAX_BYTES + 1];
     if (cv_ok(r) && version) {
@@ -526,18 +535,19 @@ cv_result cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uin
         tx_close(o, 0);
         return r;
     }
-    struct sealed_event se;
-    r = seal_event(o->st, ev, version ? target : ev->target, &se);
-    if (cv_failed(r)) {
-        sealed_free(&se, 1);
-        tx_close(o, 0);
-        return r;
+    struct cv_sealed_event se;
+    r = cv_store_seal_event(o->st, ev, version ? target : ev->target, &se);
+    struct cv_chain_plan plan = {NULL, 0};
+    if (cv_ok(r)) r = cv_chain_plan_make(o->c, o->tx, &se, 1, 1, 0, &plan);
+    if (cv_ok(r)) {
+        struct cv_q *all[] = {&plan.runs[0].q};
+        r = tx_batch(o, all, 1, NULL);
     }
-    struct cv_q q;
-    bind_event(&q, &se, 1, 0);
-    r = cv_tx_exec(o, &q, NULL);
-    cv_q_clear(&q, 1);
-    sealed_free(&se, 1);
+    /* applied at once: a later failure closes the transaction, which forgets the heads */
+    if (cv_ok(r)) cv_chain_plan_applied(o->c, &plan);
+    else tx_close(o, 0);
+    cv_chain_plan_free(&plan);
+    cv_store_sealed_free(&se, 1);
     return r;
 }
 
@@ -557,26 +567,35 @@ cv_result cv_tx_key_event(struct cv_tx_open *o, const char *kind, const char *te
 cv_result cv_tx_commit(struct cv_tx_open *o)
 {
     const struct cv_tx *tx = o->tx;
-    struct cv_q events[CV_TX_MAX_EVENTS], commit;
-    struct cv_q *all[CV_TX_MAX_EVENTS + 1];
-    size_t n = 0;
-    struct sealed_event sealed[CV_TX_MAX_EVENTS];
+    struct cv_q commit;
+    struct cv_sealed_event sealed[CV_TX_MAX_EVENTS];
+    CV_ENSURE(o->open, CV_ERR_INTERNAL, "commit outside a transaction");
     for (size_t i = 0; i < tx->nevents; i++) {
-        cv_result sr = seal_event(o->st, &tx->events[i], tx->events[i].target, &sealed[i]);
+        cv_result sr = cv_store_seal_event(o->st, &tx->events[i], tx->events[i].target, &sealed[i]);
         if (cv_failed(sr)) {
-            sealed_free(sealed, i + 1);
+            cv_store_sealed_free(sealed, i + 1);
             tx_close(o, 0);
             return sr;
         }
-        bind_event(&events[i], &sealed[i], 1, 0);
-        all[n++] = &events[i];
     }
-    cv_q_init(&commit, &commit_sql);
-    all[n++] = &commit;
-    cv_result r = tx_batch(o, all, n, NULL);
-    sealed_free(sealed, tx->nevents);
-    cv_q_clear(events, tx->nevents);
-    cv_q_clear(&commit, 1);
-    if (cv_ok(r)) o->open = 0;
+    struct cv_chain_plan plan = {NULL, 0};
+    cv_result r = tx->nevents ? cv_chain_plan_make(o->c, tx, sealed, tx->nevents, 1, 0, &plan) : CV_OK;
+    if (cv_ok(r)) {
+        struct cv_q *all[CV_TX_MAX_EVENTS + 1];
+        size_t n = 0;
+        for (size_t i = 0; i < plan.nruns; i++) all[n++] = &plan.runs[i].q;
+        cv_q_init(&commit, &commit_sql);
+        all[n++] = &commit;
+        r = tx_batch(o, all, n, NULL);
+        cv_q_clear(&commit, 1);
+        if (cv_ok(r)) {
+            o->open = 0;
+            cv_chain_plan_applied(o->c, &plan);
+        }
+    } else {
+        tx_close(o, 0);
+    }
+    cv_chain_plan_free(&plan);
+    cv_store_sealed_free(sealed, tx->nevents);
     return r;
 }

@@ -32,7 +32,7 @@ static void tenant_with_events(const char *tenant)
     cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
     /* every event is anchored: format v2, with its mac */
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_events WHERE chain = '%s' AND mac IS NULL", tenant);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_events WHERE tenant_id = '%s' AND mac IS NULL", tenant);
     ck_assert_int_eq(cv_t_psql_int(sql), 0);
 }
 
@@ -60,18 +60,18 @@ static void expect_broken(const char *tenant, const char *reason)
 /* The newest event's outcome changed to 'denied', its hash recomputed with
  * `canon` (the database's own function, over the row `r`) and its mac set to
  * `mac`, the head set to match: what SQL alone can do. */
-static void rewrite_newest(const char *chain, const char *canon, const char *mac)
+static void rewrite_newest(const char *tenant, const char *canon, const char *mac)
 {
     char sql[4096];
     snprintf(sql, sizeof(sql),
              "DO $$ DECLARE r record; BEGIN "
-             "SELECT * INTO r FROM audit_events WHERE chain = '%s' ORDER BY seq DESC LIMIT 1; "
+             "SELECT * INTO r FROM audit_events WHERE tenant_id = '%s' ORDER BY id DESC LIMIT 1; "
              "UPDATE audit_events SET outcome = 'denied', mac = %s WHERE id = r.id; "
              "SELECT * INTO r FROM audit_events WHERE id = r.id; "
              "UPDATE audit_events SET hash = sha256(%s) WHERE id = r.id; "
-             "UPDATE audit_heads SET hash = (SELECT hash FROM audit_events WHERE id = r.id) WHERE chain = '%s'; "
+             "UPDATE audit_heads SET hash = (SELECT hash FROM audit_events WHERE id = r.id) WHERE chain = r.chain; "
              "END $$",
-             chain, mac, canon, chain);
+             tenant, mac, canon);
     tamper(sql);
 }
 
@@ -109,7 +109,7 @@ START_TEST(an_anchor_copied_from_another_event_does_not_fit)
 {
     tenant_with_events("anchor-copy");
     rewrite_newest("anchor-copy", CANON_V2,
-                   "(SELECT o.mac FROM audit_events o WHERE o.chain = 'anchor-copy' AND o.seq = r.seq - 1)");
+                   "(SELECT o.mac FROM audit_events o WHERE o.chain = r.chain AND o.seq = r.seq - 1)");
     expect_broken("anchor-copy", "does not match its HSM anchor");
 }
 END_TEST

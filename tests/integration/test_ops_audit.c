@@ -130,9 +130,11 @@ START_TEST(each_action_leaves_its_event)
     ck_assert_ptr_null(strstr(r.body, "AKIA••••"));
     ck_assert_ptr_null(strstr(r.body, tok_x));
     ck_assert_ptr_null(strstr(r.body, tok_w));
-    /* one chain per tenant: its sequence numbers have no gap */
-    long long n = cv_t_psql_int("SELECT count(*) FROM audit_events WHERE chain = 'acme'");
-    ck_assert_int_eq(cv_t_psql_int("SELECT max(seq) FROM audit_events WHERE chain = 'acme'"), n);
+    /* the tenant's chains (one per writer slot that wrote for it): none has a gap */
+    ck_assert_int_ge(cv_t_psql_int("SELECT count(DISTINCT chain) FROM audit_events WHERE tenant_id = 'acme'"), 1);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM (SELECT chain FROM audit_events WHERE tenant_id = 'acme' "
+                                   "GROUP BY chain HAVING max(seq) <> count(*)) x"),
+                     0);
     cv_test_response_free(&r);
 
     /* the failed authentication is a platform event: anonymous, with the address */
@@ -221,8 +223,8 @@ START_TEST(audit_write_failure_fails_the_operation)
 {
     long long servers = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
     long long events = cv_t_psql_int("SELECT count(*) FROM audit_events");
-    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean, bytea) FROM credvault_app"));
+    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
+                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) FROM credvault_app"));
     /* a change whose event cannot be written is not made at all */
     struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a,
                                              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_never_stored_0123456789\"}}");
@@ -242,11 +244,11 @@ START_TEST(audit_write_failure_fails_the_operation)
     /* listing is not audited, so it still answers */
     cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     char id[160];
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean, bytea) TO credvault_app"));
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
+                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
     cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_readable_0123456789abcdef\"}}", id, sizeof(id));
-    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean, bytea) FROM credvault_app"));
+    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
+                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) FROM credvault_app"));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
     r = cv_t_request(cl, "GET", path, tok_a, NULL);
     ck_assert_int_ge(r.status, 500);
@@ -257,8 +259,8 @@ START_TEST(audit_write_failure_fails_the_operation)
                      "cvt_1111111111111111111111111111111111111111111111111111111111111111", NULL);
     ck_assert_int_ge(r.status, 500);
     cv_test_response_free(&r);
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean, bytea) TO credvault_app"));
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
+                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
     cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     /* only the successful deploy and the read after the grant were recorded since */
     ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events"), events + 2);
@@ -387,7 +389,8 @@ START_TEST(export_verifies_with_openssl_alone)
     /* a changed event, or a signature of another payload, fails the script */
     ck_assert_int_eq(
         cv_test_sh("cp -r \"$CV_TEST_TMP/export\" \"$CV_TEST_TMP/export2\" && "
-                   "sed -i 's/^outcome:7:success$/outcome:6:denied/' \"$CV_TEST_TMP/export2/events/0000000002.txt\""),
+                   "set -- \"$CV_TEST_TMP\"/export2/events-*/0000000002.txt && [ -f \"$1\" ] && "
+                   "sed -i 's/^outcome:7:success$/outcome:6:denied/' \"$1\""),
         0);
     ck_assert_int_ne(cv_test_sh("sh \"$CV_TEST_TMP/export2/verify.sh\" >/dev/null 2>&1"), 0);
     ck_assert_int_eq(
@@ -407,13 +410,14 @@ END_TEST
 /* What a tampering case broke is put back after it, failed or not
  * (restore_tampered), so that a case which verifies the whole trail passes
  * whichever cases ran before it. */
-static char saved_chain[64]; /* a chain saved by chain_save, or "" */
+static char saved_chain[96]; /* a chain saved by chain_save, or "" */
+static char tchain[96];      /* the chain tenant_with_events filled: its group-commit writer's */
 static int forged;           /* the first checkpoint's signature was saved and forged */
 
 /* The chain's events and head as they are now. */
 static void chain_save(const char *chain)
 {
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof(sql),
              "CREATE TABLE \"saved-%s\" AS SELECT * FROM audit_events WHERE chain = '%s'; "
              "CREATE TABLE \"saved-head-%s\" AS SELECT * FROM audit_heads WHERE chain = '%s'",
@@ -451,8 +455,8 @@ static void restore_tampered(void)
                        "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT"));
     }
     /* audit_write_failure_fails_the_operation takes it away for a while */
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append(text, text, text, text, text, text, text, text, "
-                   "boolean, boolean, bytea) TO credvault_app"));
+    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
+                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
 }
 
 /* A tenant with a few events in its chain, all covered by a checkpoint. */
@@ -466,24 +470,49 @@ static void tenant_with_events(const char *tenant)
     cv_t_token_mint(cl, svc.admin_token, name, "tenant-admin", tenant, NULL, tok, sizeof(tok));
     cv_t_deploy(cl, tok, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_tamper_0123456789abcdef\"}}", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
-    cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
-    cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
+    /* reads are written by the group-commit writer, all into its chain of the
+     * tenant: five events there */
+    for (int i = 0; i < 5; i++) cv_t_expect_call(cl, "GET", path, tok, NULL, 200, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT chain FROM audit_events WHERE tenant_id = '%s' AND action = 'credentials.read_masked' LIMIT 1",
+             tenant);
+    char *c = cv_t_psql(sql);
+    ck_assert_ptr_nonnull(c);
+    snprintf(tchain, sizeof(tchain), "%.*s", (int)strcspn(c, "\n"), c);
+    free(c);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_events WHERE chain = '%s'", tchain);
+    ck_assert_int_eq(cv_t_psql_int(sql), 5);
     char out[4096];
     ck_assert_int_eq(cli_out("audit checkpoint", out, sizeof(out)), 0);
     snprintf(path, sizeof(path), "audit verify --tenant %s", tenant);
     ck_assert_msg(cli_out(path, out, sizeof(out)) == 0, "not intact before the edit: %s", out);
-    chain_save(tenant);
+    chain_save(tchain);
 }
 
 /* Runs SQL with the append-only trigger off, as an attacker with superuser rights can. */
+/* `sql` with each CHAIN replaced by the chain tenant_with_events filled. */
+static void psql_chain(const char *before, const char *sql, const char *after)
+{
+    char with[4096] = "", full[8192];
+    size_t n = 0;
+    for (const char *p = sql; *p && n + sizeof(tchain) < sizeof(with);) {
+        if (strncmp(p, "CHAIN", 5) == 0) {
+            n += (size_t)snprintf(with + n, sizeof(with) - n, "%s", tchain);
+            p += 5;
+        } else {
+            with[n++] = *p++;
+            with[n] = '\0';
+        }
+    }
+    snprintf(full, sizeof(full), "%s%s%s", before, with, after);
+    free(cv_t_psql(full));
+}
+
 static void tamper(const char *sql)
 {
-    char full[4096];
-    snprintf(full, sizeof(full),
-             "BEGIN; ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; %s; "
-             "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; COMMIT",
-             sql);
-    free(cv_t_psql(full));
+    psql_chain("BEGIN; ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; ", sql,
+               "; ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; COMMIT");
 }
 
 static void expect_broken(const char *tenant, const char *first_link, const char *reason)
@@ -493,7 +522,7 @@ static void expect_broken(const char *tenant, const char *first_link, const char
     int rc = cli_out(args, out, sizeof(out));
     ck_assert_msg(rc == 1, "verify should fail: %s", out);
     char want[256];
-    snprintf(want, sizeof(want), "BROKEN chain %s: first broken link at event %s", tenant, first_link);
+    snprintf(want, sizeof(want), "BROKEN chain %s: first broken link at event %s", tchain, first_link);
     ck_assert_msg(strstr(out, want) != NULL, "expected '%s' in: %s", want, out);
     ck_assert_msg(strstr(out, reason) != NULL, "expected '%s' in: %s", reason, out);
     ck_assert_ptr_nonnull(strstr(out, "FAILED"));
@@ -502,7 +531,7 @@ static void expect_broken(const char *tenant, const char *first_link, const char
 START_TEST(verify_names_a_changed_event)
 {
     tenant_with_events("tamper-change");
-    tamper("UPDATE audit_events SET target = 'someone-else' WHERE chain = 'tamper-change' AND seq = 3");
+    tamper("UPDATE audit_events SET target = 'someone-else' WHERE chain = 'CHAIN' AND seq = 3");
     expect_broken("tamper-change", "3", "was changed");
     /* the whole trail says so too, and other chains stay intact */
     char out[65536];
@@ -514,7 +543,7 @@ END_TEST
 START_TEST(verify_names_a_deleted_event)
 {
     tenant_with_events("tamper-delete");
-    tamper("DELETE FROM audit_events WHERE chain = 'tamper-delete' AND seq = 2");
+    tamper("DELETE FROM audit_events WHERE chain = 'CHAIN' AND seq = 2");
     expect_broken("tamper-delete", "2", "is missing");
 }
 END_TEST
@@ -522,9 +551,9 @@ END_TEST
 START_TEST(verify_names_reordered_events)
 {
     tenant_with_events("tamper-order");
-    tamper("UPDATE audit_events SET seq = 1000000 WHERE chain = 'tamper-order' AND seq = 2; "
-           "UPDATE audit_events SET seq = 2 WHERE chain = 'tamper-order' AND seq = 3; "
-           "UPDATE audit_events SET seq = 3 WHERE chain = 'tamper-order' AND seq = 1000000");
+    tamper("UPDATE audit_events SET seq = 1000000 WHERE chain = 'CHAIN' AND seq = 2; "
+           "UPDATE audit_events SET seq = 2 WHERE chain = 'CHAIN' AND seq = 3; "
+           "UPDATE audit_events SET seq = 3 WHERE chain = 'CHAIN' AND seq = 1000000");
     expect_broken("tamper-order", "2", "does not follow event 1");
 }
 END_TEST
@@ -536,13 +565,13 @@ START_TEST(verify_catches_a_rewritten_chain_through_its_checkpoint)
      * careful attacker would (each event's anchor kept): the chain is
      * consistent in itself, but event 2's HSM anchor does not fit its new
      * content, nor would the checkpoint that signed a later event */
-    tamper("UPDATE audit_events SET outcome = 'denied' WHERE chain = 'tamper-rewrite' AND seq = 2; "
-           "DO $$ DECLARE r record; v_prev bytea := (SELECT hash FROM audit_events WHERE chain = 'tamper-rewrite' "
-           "AND seq = 1); v_hash bytea; BEGIN FOR r IN SELECT * FROM audit_events WHERE chain = 'tamper-rewrite' AND "
+    tamper("UPDATE audit_events SET outcome = 'denied' WHERE chain = 'CHAIN' AND seq = 2; "
+           "DO $$ DECLARE r record; v_prev bytea := (SELECT hash FROM audit_events WHERE chain = 'CHAIN' "
+           "AND seq = 1); v_hash bytea; BEGIN FOR r IN SELECT * FROM audit_events WHERE chain = 'CHAIN' AND "
            "seq >= 2 ORDER BY seq LOOP v_hash := sha256(credvault_audit_canon2(r.chain, r.seq, v_prev, r.at, "
            "r.tenant_id, r.actor, r.role, r.action, r.target, r.outcome, r.request_id, r.detail_text, r.mac)); UPDATE "
            "audit_events SET prev_hash = v_prev, hash = v_hash WHERE id = r.id; v_prev := v_hash; END LOOP; UPDATE "
-           "audit_heads SET hash = v_prev WHERE chain = 'tamper-rewrite'; END $$");
+           "audit_heads SET hash = v_prev WHERE chain = 'CHAIN'; END $$");
     expect_broken("tamper-rewrite", "2", "does not match its HSM anchor");
 }
 END_TEST
@@ -551,11 +580,11 @@ START_TEST(verify_catches_a_cut_tail)
 {
     tenant_with_events("tamper-tail");
     /* the newest event deleted: the head still names it */
-    tamper("DELETE FROM audit_events WHERE chain = 'tamper-tail' AND seq = 5");
+    tamper("DELETE FROM audit_events WHERE chain = 'CHAIN' AND seq = 5");
     expect_broken("tamper-tail", "5", "deleted at the end");
     /* and with the head moved back to match, the checkpoint still names it */
-    free(cv_t_psql("UPDATE audit_heads SET seq = 4, hash = (SELECT hash FROM audit_events WHERE chain = 'tamper-tail' "
-                   "AND seq = 4) WHERE chain = 'tamper-tail'"));
+    psql_chain("", "UPDATE audit_heads SET seq = 4, hash = (SELECT hash FROM audit_events WHERE chain = 'CHAIN' "
+                     "AND seq = 4) WHERE chain = 'CHAIN'", "");
     expect_broken("tamper-tail", "5", "signed event 5 but the chain ends at 4");
 }
 END_TEST

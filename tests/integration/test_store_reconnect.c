@@ -32,6 +32,7 @@ static struct cv_store *open_named(const char *app, unsigned statement_timeout_m
     struct cv_store_options o = {.url = url, .statement_timeout_ms = statement_timeout_ms};
     struct cv_store *st = NULL;
     T_OK(cv_store_open(&o, &st));
+    cv_store_set_audit_hash(st, t_audit_hash, NULL);
     return st;
 }
 

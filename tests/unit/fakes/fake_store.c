@@ -697,6 +697,13 @@ cv_result cv_fake_token_set_role(struct cv_store *st, const char *token_id, cons
     return cv_fail(CV_ERR_NOT_FOUND, "token not found");
 }
 
+void cv_store_set_audit_hash(struct cv_store *st, cv_store_audit_hash_fn fn, void *arg)
+{
+    (void)st;
+    (void)fn;
+    (void)arg;
+}
+
 void cv_store_set_audit_mac(struct cv_store *st, cv_store_audit_mac_fn fn, void *arg)
 {
     (void)st, (void)fn, (void)arg;

@@ -1,0 +1,199 @@
+/* Group commit of lone audit events (reads, refusals, failed logins). One
+ * writer thread per store, with its own connection and writer slot, takes
+ * the events that concurrent callers queued and appends them in one
+ * transaction: one statement per chain, one round trip. A batch closes when
+ * it holds CV_STORE_AUDIT_BATCH_MAX events or CV_STORE_AUDIT_BATCH_WAIT_US
+ * after its first; every caller waits for its batch and gets its outcome, so
+ * a failed batch fails every request in it. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "credvault/log.h"
+#include "credvault/metrics.h"
+#include "store/pq.h"
+
+struct waiter {
+    struct cv_sealed_event *se;
+    int durable;
+    int done;
+    cv_err err;
+    char message[128];
+    struct waiter *next;
+};
+
+struct cv_audit_batcher {
+    struct cv_store *st;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t more; /* the writer waits for events */
+    pthread_cond_t done; /* callers wait for their batch */
+    struct waiter *head, *tail;
+    size_t queued;
+    int stop;
+};
+
+static pthread_mutex_t make_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void deadline_after(struct timespec *ts, long us)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += us * 1000;
+    while (ts->tv_nsec >= 1000000000) {
+        ts->tv_nsec -= 1000000000;
+        ts->tv_sec++;
+    }
+}
+
+static void write_batch(struct cv_audit_batcher *b, struct waiter **w, size_t n)
+{
+    struct cv_sealed_event se[CV_AUDIT_BATCH_MAX];
+    int durable = 0;
+    for (size_t i = 0; i < n; i++) {
+        se[i] = *w[i]->se;
+        durable |= w[i]->durable;
+    }
+    /* platform scope: the batch holds several tenants' events, each filed
+     * in its own tenant's chain */
+    const struct cv_tx tx = {.scope = CV_SCOPE_PLATFORM, .flags = durable ? 0 : CV_TX_EVENTS_ASYNC};
+    cv_result r = cv_store_tx_sealed(b->st, &tx, NULL, 0, se, n);
+    cv_metric_inc(b->st->metrics, CV_M_AUDIT_BATCHES);
+    cv_metric_add(b->st->metrics, CV_M_AUDIT_BATCHED_EVENTS, n);
+    if ((int64_t)n > (int64_t)cv_metric_value(b->st->metrics, CV_M_AUDIT_BATCH_LARGEST, NULL, NULL, NULL))
+        cv_metric_set(b->st->metrics, CV_M_AUDIT_BATCH_LARGEST, (int64_t)n);
+    if (cv_failed(r)) {
+        char count[16];
+        snprintf(count, sizeof(count), "%zu", n);
+        cv_log(CV_LOG_ERROR, "audit_batch_failed", "events", count, "error", cv_error_message(), NULL);
+    }
+    pthread_mutex_lock(&b->lock);
+    for (size_t i = 0; i < n; i++) {
+        w[i]->err = r.err;
+        if (cv_failed(r)) snprintf(w[i]->message, sizeof(w[i]->message), "%s", cv_error_message());
+        w[i]->done = 1;
+    }
+    pthread_cond_broadcast(&b->done);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void *writer_main(void *arg)
+{
+    struct cv_audit_batcher *b = arg;
+    struct waiter *w[CV_AUDIT_BATCH_MAX];
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        while (!b->head && !b->stop) pthread_cond_wait(&b->more, &b->lock);
+        if (!b->head) break;
+        /* the first event opens the batch; others join until it is full or
+         * its time is up */
+        struct timespec until;
+        deadline_after(&until, CV_STORE_AUDIT_BATCH_WAIT_US);
+        while (b->queued < CV_AUDIT_BATCH_MAX && !b->stop)
+            if (pthread_cond_timedwait(&b->more, &b->lock, &until) != 0) break;
+        size_t n = 0;
+        while (b->head && n < CV_AUDIT_BATCH_MAX) {
+            w[n++] = b->head;
+            b->head = b->head->next;
+            b->queued--;
+        }
+        if (!b->head) b->tail = NULL;
+        cv_metric_set(b->st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
+        pthread_mutex_unlock(&b->lock);
+        write_batch(b, w, n);
+        pthread_mutex_lock(&b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+    cv_store_thread_done(b->st);
+    return NULL;
+}
+
+static cv_result batcher_get(struct cv_store *st, struct cv_audit_batcher **out)
+{
+    pthread_mutex_lock(&make_lock);
+    cv_result r = CV_OK;
+    if (!st->batcher) {
+        struct cv_audit_batcher *b = calloc(1, sizeof(*b));
+        if (!b) {
+            r = cv_fail(CV_ERR_MEMORY, "out of memory");
+        } else {
+            b->st = st;
+            pthread_mutex_init(&b->lock, NULL);
+            pthread_condattr_t ca;
+            pthread_condattr_init(&ca);
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+            pthread_cond_init(&b->more, &ca);
+            pthread_condattr_destroy(&ca);
+            pthread_cond_init(&b->done, NULL);
+            if (pthread_create(&b->thread, NULL, writer_main, b) != 0) {
+                pthread_cond_destroy(&b->more);
+                pthread_cond_destroy(&b->done);
+                pthread_mutex_destroy(&b->lock);
+                free(b);
+                r = cv_fail(CV_ERR_UNAVAILABLE, "cannot start the audit writer");
+            } else {
+                st->batcher = b;
+            }
+        }
+    }
+    *out = st->batcher;
+    pthread_mutex_unlock(&make_lock);
+    return r;
+}
+
+void cv_audit_batcher_stop(struct cv_store *st)
+{
+    pthread_mutex_lock(&make_lock);
+    struct cv_audit_batcher *b = st->batcher;
+    st->batcher = NULL;
+    pthread_mutex_unlock(&make_lock);
+    if (!b) return;
+    pthread_mutex_lock(&b->lock);
+    b->stop = 1;
+    pthread_cond_broadcast(&b->more);
+    pthread_mutex_unlock(&b->lock);
+    /* the writer empties the queue before it ends */
+    pthread_join(b->thread, NULL);
+    pthread_cond_destroy(&b->more);
+    pthread_cond_destroy(&b->done);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+cv_result cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable)
+{
+    CV_ENSURE_REF(st);
+    CV_GUARD(cv_store_check_event(ev));
+    struct cv_audit_batcher *b;
+    CV_GUARD(batcher_get(st, &b));
+    /* sealed here, so that the anchors of concurrent callers are made in
+     * their own threads */
+    struct cv_sealed_event se;
+    cv_result r = cv_store_seal_event(st, ev, ev->target, &se);
+    if (cv_failed(r)) {
+        cv_store_sealed_free(&se, 1);
+        return r;
+    }
+    struct waiter w;
+    memset(&w, 0, sizeof(w));
+    w.se = &se;
+    w.durable = durable;
+    pthread_mutex_lock(&b->lock);
+    if (b->tail) b->tail->next = &w;
+    else b->head = &w;
+    b->tail = &w;
+    b->queued++;
+    cv_metric_set(st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
+    if (b->queued == 1 || b->queued >= CV_AUDIT_BATCH_MAX) pthread_cond_signal(&b->more);
+    while (!w.done) pthread_cond_wait(&b->done, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+    cv_store_sealed_free(&se, 1);
+    if (w.err == CV_ERR_NONE) return CV_OK;
+    return cv_fail(w.err, "%s", w.message[0] ? w.message : "the audit batch failed");
+}
+
+cv_result cv_store_audit_insert(struct cv_store *st, const struct cv_audit_event *ev)
+{
+    return cv_store_audit_append(st, ev, 1);
+}

@@ -1,0 +1,111 @@
+/* The audit group commit against a real PostgreSQL: events of concurrent
+ * callers share one batch, and a batch that fails fails every caller in it
+ * and stores none of its events, while the next batch succeeds. A trigger
+ * made as the superuser holds one batch in the database until the test has
+ * seen the next callers queue behind it, and refuses one marked event. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "credvault/metrics.h"
+#include "test_store_fixture.h"
+
+#define NBATCH 8
+
+static struct cv_store *st;
+static struct cv_metrics *reg;
+
+static void setup(void)
+{
+    t_migrate();
+    ck_assert(cv_ok(cv_metrics_new(&reg)));
+    struct cv_store_options o = {.url = t_app_url(), .metrics = reg};
+    ck_assert_msg(cv_ok(cv_store_open(&o, &st)), "open: %s", cv_error_message());
+    cv_store_set_audit_hash(st, t_audit_hash, NULL);
+    t_seed_master(st, 1);
+    t_seed_tenant(st, "acme");
+}
+
+struct caller {
+    char target[32];
+    cv_err err;
+};
+
+static void *append(void *arg)
+{
+    struct caller *c = arg;
+    struct cv_audit_event ev = {.tenant_id = "acme", .actor = "reader", .role = "auditor",
+                                .action = "credentials.read_masked", .target = c->target, .outcome = "success"};
+    c->err = cv_store_audit_append(st, &ev, 0).err;
+    cv_store_thread_done(st);
+    return NULL;
+}
+
+static long long stored(PGconn *pg, const char *target)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_events WHERE target = '%s'", target);
+    return t_int(pg, sql);
+}
+
+START_TEST(a_failed_batch_fails_every_request_in_it)
+{
+    PGconn *pg = t_pg(t_super_url());
+    t_run(pg, "CREATE TABLE test_audit_go (go boolean); GRANT SELECT ON test_audit_go TO PUBLIC");
+    t_run(pg, "CREATE FUNCTION test_audit_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+              "IF NEW.target = 'hold' THEN WHILE NOT EXISTS (SELECT 1 FROM test_audit_go) LOOP "
+              "PERFORM pg_sleep(0.02); END LOOP; END IF; "
+              "IF NEW.target = 'boom' THEN RAISE EXCEPTION 'a marked event'; END IF; RETURN NEW; END $$");
+    t_run(pg, "CREATE TRIGGER test_audit_mark BEFORE INSERT ON audit_events FOR EACH ROW "
+              "EXECUTE FUNCTION test_audit_mark()");
+
+    struct caller held = {"hold", CV_ERR_NONE}, calls[NBATCH];
+    pthread_t th_held, th[NBATCH];
+    ck_assert_int_eq(pthread_create(&th_held, NULL, append, &held), 0);
+    /* the held batch is in the database */
+    for (int i = 0; i < 500 && t_int(pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'") < 1; i++)
+        usleep(20000);
+    for (int i = 0; i < NBATCH; i++) {
+        snprintf(calls[i].target, sizeof(calls[i].target), i == 0 ? "boom" : "queued-%d", i);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, append, &calls[i]), 0);
+    }
+    /* every caller waits behind it: then it may go */
+    for (int i = 0; i < 500 && cv_metric_value(reg, CV_M_AUDIT_BATCH_QUEUED, NULL, NULL, NULL) < NBATCH; i++)
+        usleep(20000);
+    ck_assert_int_eq(cv_metric_value(reg, CV_M_AUDIT_BATCH_QUEUED, NULL, NULL, NULL), NBATCH);
+    t_run(pg, "INSERT INTO test_audit_go VALUES (true)");
+    pthread_join(th_held, NULL);
+    for (int i = 0; i < NBATCH; i++) pthread_join(th[i], NULL);
+    t_run(pg, "DROP TRIGGER test_audit_mark ON audit_events; DROP FUNCTION test_audit_mark(); DROP TABLE test_audit_go");
+
+    ck_assert_int_eq(held.err, CV_ERR_NONE);
+    ck_assert_int_eq(stored(pg, "hold"), 1);
+    /* they shared one batch, which failed: every caller got the error, no event is stored */
+    ck_assert_int_eq(cv_metric_value(reg, CV_M_AUDIT_BATCH_LARGEST, NULL, NULL, NULL), NBATCH);
+    for (int i = 0; i < NBATCH; i++) {
+        ck_assert_msg(calls[i].err != CV_ERR_NONE, "caller %d succeeded", i);
+        ck_assert_int_eq(stored(pg, calls[i].target), 0);
+    }
+    /* the next batches succeed (the writer reads its head again) */
+    for (int i = 1; i < NBATCH; i++) {
+        append(&calls[i]);
+        ck_assert_int_eq(calls[i].err, CV_ERR_NONE);
+        ck_assert_int_eq(stored(pg, calls[i].target), 1);
+    }
+    /* and the chain has no gap */
+    ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM (SELECT chain FROM audit_events GROUP BY chain "
+                               "HAVING max(seq) <> count(*)) x"),
+                     0);
+    PQfinish(pg);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store_audit_batch");
+    TCase *tc = tcase_create("batch");
+    tcase_add_unchecked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_failed_batch_fails_every_request_in_it);
+    suite_add_tcase(s, tc);
+    return t_run_suite(s);
+}
