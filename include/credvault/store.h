@@ -211,6 +211,10 @@ CV_RESULT cv_store_server_insert(struct cv_store *st, struct cv_server_row *row,
 /* CV_ERR_NOT_FOUND when absent in this tenant. with_env: also fetch encrypted_env. */
 CV_RESULT cv_store_server_get(struct cv_store *st, const char *tenant_id, const char *server_id,
                               int with_env, struct cv_server_row *row);
+/* The row and, in the same statement and round trip, the tenant key of its
+ * key_version (*has_key 0 when that version is gone). */
+CV_RESULT cv_store_server_get_keyed(struct cv_store *st, const char *tenant_id, const char *server_id, int with_env,
+                                    struct cv_server_row *row, struct cv_tenant_key_row *key, int *has_key);
 /* Newest first; encrypted_env is not fetched. */
 CV_RESULT cv_store_server_list(struct cv_store *st, const char *tenant_id, unsigned limit,
                                unsigned offset, cv_store_server_cb cb, void *arg, uint64_t *total);

@@ -7,6 +7,7 @@
 #include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/ops.h"
+#include "domain/token_cache.h"
 #include "domain/token_verify.h"
 
 void cv_app_database_failure(char *buf, size_t n) { cv_store_connect_failure(buf, n); }
@@ -20,6 +21,7 @@ cv_result cv_app_open(const struct cv_config *cfg, unsigned parts, struct cv_app
     app->master_version = 1;
     CV_GUARD_OUT(r, cv_metrics_new(&app->metrics));
     CV_GUARD_OUT(r, cv_token_memo_new(&app->token_memo));
+    CV_GUARD_OUT(r, cv_token_cache_new(&app->token_cache));
     if (parts & CV_APP_HSM) {
         if (!cfg->pkcs11_token || !cfg->hsm_pin) {
             r = cv_fail(CV_ERR_INPUT, "the HSM needs CREDVAULT_PKCS11_TOKEN and CREDVAULT_HSM_PIN_FILE (or CREDVAULT_HSM_PIN)");
@@ -73,5 +75,6 @@ void cv_app_close(struct cv_app *app)
     if (app->hsm) cv_hsm_close(app->hsm);
     cv_metrics_free(app->metrics);
     cv_token_memo_free(app->token_memo);
+    cv_token_cache_free(app->token_cache);
     free(app);
 }

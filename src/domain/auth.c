@@ -1,14 +1,16 @@
 /* Bearer-token authentication. credvault's tokens are random, shown once,
  * stored as SHA-256 hashes; the lookup is by hash, and the row's HSM
  * verifier must vouch for it and its powers (token_verify.c). Anything else
- * is a JWT for the OIDC issuer, when one is configured (oidc.c). Every
- * failure gives the caller the same answer. */
+ * is a JWT for the OIDC issuer, when one is configured (oidc.c). A token
+ * verified moments ago is answered from the token cache (token_cache.c)
+ * without the database. Every failure gives the caller the same answer. */
 #include <stdio.h>
 #include <string.h>
 
 #include "credvault/buf.h"
 #include "credvault/crypto.h"
 #include "domain/domain.h"
+#include "domain/token_cache.h"
 #include "domain/token_verify.h"
 
 #define AUTH_FAILED "missing or invalid bearer token"
@@ -32,6 +34,8 @@ cv_result cv_auth_bearer(struct cv_app *app, const char *authorization, struct c
 
     uint8_t hash[CV_SHA256_BYTES];
     cv_crypto_sha256(tok, n, hash);
+    if (cv_token_cache_get(app->token_cache, hash, out)) return CV_OK;
+    uint64_t gen = cv_token_cache_gen(app->token_cache);
     struct cv_token_row row;
     cv_result r = cv_store_token_lookup(app->store, hash, &row);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_AUTH, AUTH_FAILED);
@@ -50,5 +54,6 @@ cv_result cv_auth_bearer(struct cv_app *app, const char *authorization, struct c
     snprintf(out->tenant_id, sizeof(out->tenant_id), "%s", row.tenant_id);
     snprintf(out->server_id, sizeof(out->server_id), "%s", row.server_id);
     out->role = role;
+    cv_token_cache_put(app->token_cache, gen, hash, out, row.expires_at_ms);
     return CV_OK;
 }

@@ -309,17 +309,29 @@ static cv_result get_row(struct cv_app *app, const struct cv_principal *p, const
     return r;
 }
 
+/* The row with its tenant key, in one round trip (masked read, validate). */
+static cv_result get_row_keyed(struct cv_app *app, const struct cv_principal *p, const char *server_id, int with_env,
+                               struct cv_server_row *row, struct cv_tenant_key_row *key, int *has_key)
+{
+    CV_GUARD(check_server_id(server_id));
+    cv_result r = cv_store_server_get_keyed(app->store, p->tenant_id, server_id, with_env, row, key, has_key);
+    if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "server not found");
+    return r;
+}
+
 cv_result cv_credentials_masked(struct cv_app *app, const struct cv_principal *p, const char *server_id,
                                 json_t **data)
 {
     CV_GUARD(require_tenant_role(p, 0));
     struct cv_server_row row;
-    CV_GUARD(get_row(app, p, server_id, 1, &row));
+    struct cv_tenant_key_row key;
+    int has_key = 0;
+    CV_GUARD(get_row_keyed(app, p, server_id, 1, &row, &key, &has_key));
     json_t *env = NULL, *masked = NULL, *files = NULL;
     struct cv_buf m = CV_BUF_EMPTY;
     cv_buf_init(&m, 64);
     cv_result r;
-    CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
+    CV_GUARD_OUT(r, cv_open_env_keyed(app, p, &row, has_key ? &key : NULL, &env));
     masked = json_object();
     files = json_array();
     const char *k;

@@ -9,6 +9,7 @@
 #include "credvault/log.h"
 #include "domain/audit.h"
 #include "domain/lifecycle.h"
+#include "domain/token_cache.h"
 
 static cv_result require_admin(const struct cv_principal *p)
 {
@@ -249,6 +250,7 @@ cv_result cv_tenant_shred(struct cv_app *app, const struct cv_principal *p, cons
     CV_GUARD(tenant_not_found(cv_audit_change(app, cv_store_lc_tenant_shred(app->store, tenant_id, &ev, &counts), 1)));
     /* here at once; other instances when they hear the key event */
     cv_hsm_cache_drop_tenant(app->hsm, tenant_id);
+    cv_token_cache_clear(app->token_cache);
     char rec[24], keys[24];
     snprintf(rec, sizeof(rec), "%llu", (unsigned long long)counts.records);
     snprintf(keys, sizeof(keys), "%llu", (unsigned long long)counts.key_versions);

@@ -1,7 +1,8 @@
 /* The background threads of `serve`: the listener follows key events
  * (LISTEN credvault_keys, plus a re-check every CREDVAULT_KEY_RECHECK_S),
- * dropping cached keys of changed tenants and picking up new master versions;
- * the worker runs unfinished rewrap jobs, whoever started them. Each thread
+ * dropping cached keys of changed tenants and picking up new master versions,
+ * and the token cache on a revocation or a shred (it serves only while this
+ * listener is connected and caught up); the worker runs unfinished rewrap jobs, whoever started them. Each thread
  * has its own store connection; neither holds key material beyond one batch. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "credvault/log.h"
 #include "domain/lifecycle.h"
+#include "domain/token_cache.h"
 
 /* Short: the cache follows key events only while the listener is connected,
  * so after a database failover it must be back well within a second. */
@@ -97,7 +99,14 @@ static int handle_event(void *arg, const struct cv_key_event *ev)
     if (ev->id > s->last) s->last = ev->id;
     if (seen_before(s, ev->id)) return 0;
     struct cv_app *app = s->lc->app;
-    if (strncmp(ev->kind, "master_", 7) == 0) {
+    if (strcmp(ev->kind, "tokens_changed") == 0 || strcmp(ev->kind, "tenant_shredded") == 0) {
+        /* rare: forgetting every token costs one lookup each, never a stale answer */
+        cv_token_cache_clear(app->token_cache);
+        cv_log(CV_LOG_DEBUG, "token_cache_cleared", "cause", ev->kind, NULL);
+    }
+    if (strcmp(ev->kind, "tokens_changed") == 0) {
+        return 0;
+    } else if (strncmp(ev->kind, "master_", 7) == 0) {
         s->master_changed = 1;
         wake_worker(s->lc); /* a rotation starts a master rewrap */
     } else if (strcmp(ev->kind, "job_started") == 0) {
@@ -183,6 +192,8 @@ static void *listener_main(void *arg)
         cv_result r = cv_store_listener_wait(l, wait_ms, lc->wake[0], &notified);
         if (stopping(lc)) break;
         if (cv_failed(r)) {
+            /* a revocation may come while nobody listens: stop serving from memory */
+            cv_token_cache_set_live(app->token_cache, 0);
             cv_store_listener_close(l);
             l = NULL;
         }
@@ -191,6 +202,8 @@ static void *listener_main(void *arg)
         r = catch_up(s);
         if (cv_ok(r) && !notified) r = cv_lifecycle_refresh_master(app);
         wait_ms = cv_ok(r) ? recheck_ms : CATCH_UP_RETRY_MS;
+        /* live again only once listening and caught up with the table */
+        cv_token_cache_set_live(app->token_cache, cv_ok(r) && l != NULL);
         if (cv_ok(r)) {
             last_ok_ms = cv_time_now_ms();
             cv_log_burst_ok(&recheck_burst, "key_recheck_failed");
@@ -204,6 +217,7 @@ static void *listener_main(void *arg)
         }
         if (!l && listener_sleep(lc, backoff)) break;
     }
+    cv_token_cache_set_live(app->token_cache, 0);
     cv_store_listener_close(l);
     free(s);
     cv_store_thread_done(app->store);

@@ -108,6 +108,12 @@ out:
 cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
                       json_t **env_out)
 {
+    return cv_open_env_keyed(app, p, row, NULL, env_out);
+}
+
+cv_result cv_open_env_keyed(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
+                            const struct cv_tenant_key_row *fetched, json_t **env_out)
+{
     const char *tenant = row->tenant_id, *server = row->server_id;
     if (!row->encrypted_env) return decrypt_failed(app, p, tenant, server, row->key_version, "no record");
     /* names, expiry and revision as the service wrote them, before anything is decrypted */
@@ -129,7 +135,10 @@ cv_result cv_open_env(struct cv_app *app, const struct cv_principal *p, const st
         goto out;
     }
     struct cv_tenant_key_row key;
-    r = cv_store_tenant_key_get(app->store, tenant, rec.key_version, &key);
+    if (fetched && fetched->ref.version == rec.key_version && strcmp(fetched->ref.tenant_id, tenant) == 0)
+        key = *fetched; /* read with the row: no second round trip */
+    else
+        r = cv_store_tenant_key_get(app->store, tenant, rec.key_version, &key);
     if (r.err == CV_ERR_NOT_FOUND) {
         r = decrypt_failed(app, p, tenant, server, rec.key_version, "key version unknown");
         goto out;

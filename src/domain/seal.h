@@ -13,5 +13,10 @@ CV_RESULT cv_seal_env(struct cv_app *app, const char *tenant_id, const char *ser
  * failure is audited for the request of `p` (NULL off a request). */
 CV_RESULT cv_open_env(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
                       json_t **env_out);
+/* The same with the tenant key read together with the row
+ * (cv_store_server_get_keyed); with `key` NULL (the version is gone) it is
+ * looked up as cv_open_env does. */
+CV_RESULT cv_open_env_keyed(struct cv_app *app, const struct cv_principal *p, const struct cv_server_row *row,
+                            const struct cv_tenant_key_row *key, json_t **env_out);
 
 #endif

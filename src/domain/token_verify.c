@@ -67,9 +67,11 @@ cv_result cv_token_verifier_make(struct cv_hsm *hsm, const struct cv_token_row *
  * authenticated request that needs no key (a list, a validate) is served
  * while the HSM is away, and the hot path spares the token a call. Any edit
  * of the row, or another token, is another digest and goes to the HSM.
- * Revocation is unaffected: the row is read from the database every time. */
+ * Revocation is unaffected: the memo vouches for a row's contents, never for
+ * its being current. Record bindings share it (their digests are prefixed
+ * with their own context). */
 
-#define MEMO_SLOTS 4096
+#define MEMO_SLOTS 16384 /* token rows and record bindings (record_bind.c) */
 #define MEMO_TTL_MS (5 * 60 * 1000)
 
 struct cv_token_memo {
@@ -118,7 +120,7 @@ static size_t memo_index(const uint8_t digest[CV_SHA256_BYTES])
     return ((size_t)digest[0] << 8 | digest[1]) % MEMO_SLOTS;
 }
 
-static int memo_hit(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
+int cv_token_memo_hit(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
 {
     if (!m) return 0;
     size_t i = memo_index(digest);
@@ -129,7 +131,7 @@ static int memo_hit(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTE
     return hit;
 }
 
-static void memo_put(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
+void cv_token_memo_put(struct cv_token_memo *m, const uint8_t digest[CV_SHA256_BYTES])
 {
     if (!m) return;
     size_t i = memo_index(digest);
@@ -144,14 +146,14 @@ cv_result cv_token_verify(struct cv_app *app, const struct cv_token_row *row, co
     uint8_t digest[CV_SHA256_BYTES];
     if (row->has_verifier) {
         memo_digest(row, hash, digest);
-        if (memo_hit(app->token_memo, digest)) return CV_OK;
+        if (cv_token_memo_hit(app->token_memo, digest)) return CV_OK;
     }
     uint8_t expect[CV_TOKEN_VERIFIER_BYTES];
     CV_GUARD(cv_token_verifier_make(app->hsm, row, hash, expect));
     int same = row->has_verifier && cv_memeq(expect, row->verifier, sizeof(expect));
     cv_wipe(expect, sizeof(expect));
     if (same) {
-        memo_put(app->token_memo, digest);
+        cv_token_memo_put(app->token_memo, digest);
         return CV_OK;
     }
     /* Only a database writer makes such a row: say so, once per attempt. */

@@ -20,6 +20,10 @@ CV_RESULT cv_token_verify(struct cv_app *app, const struct cv_token_row *row, co
 /* Rows the HSM matched, remembered for a few minutes (app->token_memo). */
 CV_RESULT cv_token_memo_new(struct cv_token_memo **out);
 void cv_token_memo_free(struct cv_token_memo *m);
+/* A digest of something the HSM vouched for (with its context in it), and
+ * whether it was vouched for within the memo's lifetime. */
+int cv_token_memo_hit(struct cv_token_memo *m, const uint8_t digest[CV_TOKEN_HASH_BYTES]);
+void cv_token_memo_put(struct cv_token_memo *m, const uint8_t digest[CV_TOKEN_HASH_BYTES]);
 /* At start, after the key check: binds the rows minted before verifiers,
  * once per database (audited "token.bind"); nothing to do afterwards. */
 CV_RESULT cv_tokens_bind_legacy(struct cv_app *app);

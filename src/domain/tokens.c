@@ -10,6 +10,7 @@
 #include "credvault/crypto.h"
 #include "domain/audit.h"
 #include "domain/domain.h"
+#include "domain/token_cache.h"
 #include "domain/token_verify.h"
 
 static cv_result opt_string(json_t *body, const char *key, size_t max, const char **out)
@@ -138,6 +139,8 @@ cv_result cv_token_revoke(struct cv_app *app, const struct cv_principal *p, cons
     struct cv_audit_event ev;
     cv_audit_event_init(&ev, p, scope, "token.revoke", token_id, "success");
     cv_result r = cv_audit_change(app, cv_store_token_revoke_roles(app->store, scope, token_id, roles, &ev), 1);
+    /* here at once; other instances when they hear the key event */
+    if (cv_ok(r)) cv_token_cache_clear(app->token_cache);
     if (r.err == CV_ERR_NOT_FOUND) return cv_fail(CV_ERR_NOT_FOUND, "token not found");
     if (r.err == CV_ERR_FORBIDDEN) {
         CV_GUARD(cv_audit(app, p, scope, "token.revoke", token_id, "denied"));

@@ -57,15 +57,18 @@ cv_result cv_workload_env(struct cv_app *app, const struct cv_principal *p, cons
         return refuse(app, p, server_id, cv_fail(CV_ERR_NOT_FOUND, "server not found"));
 
     struct cv_server_row row;
+    struct cv_tenant_key_row key;
+    int has_key = 0;
     memset(&row, 0, sizeof(row));
-    cv_result r = cv_store_server_get(app->store, p->tenant_id, p->server_id, 1, &row);
+    /* row, tenant key and scope in one round trip */
+    cv_result r = cv_store_server_get_keyed(app->store, p->tenant_id, p->server_id, 1, &row, &key, &has_key);
     if (r.err == CV_ERR_NOT_FOUND) {
         cv_server_row_free(&row);
         return refuse(app, p, server_id, cv_fail(CV_ERR_NOT_FOUND, "server not found"));
     }
     json_t *env = NULL;
     if (cv_failed(r)) goto out;
-    CV_GUARD_OUT(r, cv_open_env(app, p, &row, &env));
+    CV_GUARD_OUT(r, cv_open_env_keyed(app, p, &row, has_key ? &key : NULL, &env));
     r = check_delivered_names(&row, env);
     if (cv_failed(r)) {
         r = refuse(app, p, server_id, r);

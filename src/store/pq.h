@@ -96,6 +96,12 @@ const char *cv_sql_name(const struct cv_sql *sql);
 
 /* SQL fragments: timestamps travel as epoch milliseconds. */
 #define CV_SQL_MS(col) "floor(extract(epoch FROM " col ") * 1000)::int8"
+/* A tenant key's columns that a decrypt needs (alias k), read by
+ * cv_store_key_ref_read: tenant_keys.c and the keyed server read share them. */
+#define CV_STORE_KEY_REF_COLS                                                                             \
+    "k.tenant_id, k.version, k.master_version, encode(k.wrapped_key, 'hex'), encode(k.binding, 'hex'), k.state"
+#define CV_STORE_KEY_REF_NCOLS 6
+CV_RESULT cv_store_key_ref_read(const PGresult *res, int i, int c, struct cv_tenant_key_row *row);
 #define CV_SQL_TS(param) "(to_timestamp(0) + " param "::int8 * interval '1 millisecond')"
 
 /* One statement of a transaction: its parameters, then its result. */

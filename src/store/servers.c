@@ -37,6 +37,16 @@ CV_SQL_DEF(get_sql, SERVER_GET,
     " FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text",
     3);
 
+/* The row, the tenant key its record names and the tenant scope in one
+ * round trip: the masked read, validate and the workload fetch. The key's
+ * columns are NULL when the version is missing (the row's record then
+ * cannot open, which the caller reports). */
+CV_SQL_DEF(get_keyed_sql, SERVER_GET_KEYED,
+    "SELECT s.*, " CV_STORE_KEY_REF_COLS " FROM (SELECT " SERVER_COLS("CASE WHEN $3::bool THEN encrypted_env END")
+    " FROM mcp_credentials WHERE tenant_id = $1::text AND server_id = $2::text) s"
+    " LEFT JOIN tenant_keys k ON k.tenant_id = $1::text AND k.version = s.key_version",
+    3);
+
 /* The total comes with the page (one row of NULLs when the page is empty). */
 CV_SQL_DEF(list_sql, SERVER_LIST,
     "SELECT n.total, p.* FROM (SELECT count(*) AS total FROM mcp_credentials WHERE tenant_id = $1::text) n"
@@ -272,6 +282,42 @@ cv_result cv_store_server_get(struct cv_store *st, const char *tenant_id, const 
         goto out;
     }
     CV_GUARD_OUT(r, server_row(q.res, 0, 0, row));
+out:
+    cv_q_clear(&q, 1);
+    return r;
+}
+
+cv_result cv_store_server_get_keyed(struct cv_store *st, const char *tenant_id, const char *server_id, int with_env,
+                                    struct cv_server_row *row, struct cv_tenant_key_row *key, int *has_key)
+{
+    CV_ENSURE_REF(row);
+    CV_ENSURE_REF(key);
+    memset(row, 0, sizeof(*row));
+    memset(key, 0, sizeof(*key));
+    *has_key = 0;
+    CV_GUARD(check_ids(tenant_id, server_id));
+    struct cv_q q;
+    cv_q_init(&q, &get_keyed_sql);
+    cv_q_text(&q, tenant_id);
+    cv_q_text(&q, server_id);
+    cv_q_text(&q, with_env ? "t" : "f");
+    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id, .flags = CV_TX_READ_ONLY};
+    cv_result r;
+    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
+    CV_GUARD_OUT(r, cv_pq_expect(q.res, SERVER_NCOLS + CV_STORE_KEY_REF_NCOLS));
+    if (PQntuples(q.res) != 1) {
+        r = cv_fail(CV_ERR_NOT_FOUND, "server not found");
+        goto out;
+    }
+    CV_GUARD_OUT(r, server_row(q.res, 0, 0, row));
+    if (!cv_pq_null(q.res, 0, SERVER_NCOLS)) {
+        r = cv_store_key_ref_read(q.res, 0, SERVER_NCOLS, key);
+        if (cv_failed(r)) {
+            cv_server_row_free(row);
+            goto out;
+        }
+        *has_key = 1;
+    }
 out:
     cv_q_clear(&q, 1);
     return r;

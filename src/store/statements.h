@@ -92,6 +92,7 @@
     X(IDEM_INSERT, "idem_insert") \
     X(IDEM_GET, "idem_get") \
     X(SERVER_GET, "server_get") \
+    X(SERVER_GET_KEYED, "server_get_keyed") \
     X(SERVER_LIST, "server_list") \
     X(SERVER_UPDATE, "server_update") \
     X(SERVER_DELETE, "server_delete") \

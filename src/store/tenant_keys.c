@@ -7,8 +7,7 @@
 
 /* encryptions: the base count plus the write shards (migration 0002) */
 #define KEY_COLS                                                                                          \
-    "k.tenant_id, k.version, k.master_version, encode(k.wrapped_key, 'hex'), encode(k.binding, 'hex'), "  \
-    "k.state, " CV_SQL_MS("k.created_at") ", k.encryptions + coalesce((SELECT sum(u.encryptions) "        \
+    CV_STORE_KEY_REF_COLS ", " CV_SQL_MS("k.created_at") ", k.encryptions + coalesce((SELECT sum(u.encryptions) "        \
     "FROM tenant_key_usage u WHERE u.tenant_id = k.tenant_id AND u.version = k.version), 0)::int8"
 #define KEY_NCOLS 8
 
@@ -24,18 +23,25 @@ CV_SQL_DEF(list_sql, TENANT_KEY_LIST,
                                        "SELECT " KEY_COLS " FROM tenant_keys k WHERE k.tenant_id = $1::text ORDER BY k.version",
                                        1);
 
-static cv_result key_row(const PGresult *res, int i, struct cv_tenant_key_row *row)
+/* The first CV_STORE_KEY_REF_NCOLS columns from c: what a decrypt needs. */
+cv_result cv_store_key_ref_read(const PGresult *res, int i, int c, struct cv_tenant_key_row *row)
 {
     memset(row, 0, sizeof(*row));
-    CV_GUARD(cv_pq_text(res, i, 0, row->ref.tenant_id, sizeof(row->ref.tenant_id)));
-    CV_GUARD(cv_pq_u32(res, i, 1, &row->ref.version));
-    CV_GUARD(cv_pq_u32(res, i, 2, &row->ref.master_version));
-    CV_GUARD(cv_pq_text(res, i, 5, row->state, sizeof(row->state)));
+    CV_GUARD(cv_pq_text(res, i, c + 0, row->ref.tenant_id, sizeof(row->ref.tenant_id)));
+    CV_GUARD(cv_pq_u32(res, i, c + 1, &row->ref.version));
+    CV_GUARD(cv_pq_u32(res, i, c + 2, &row->ref.master_version));
+    CV_GUARD(cv_pq_text(res, i, c + 5, row->state, sizeof(row->state)));
     size_t min = strcmp(row->state, "destroyed") == 0 ? 0 : 1;
     size_t blen;
-    CV_GUARD(cv_pq_hex(res, i, 3, row->ref.wrapped, min, CV_WRAPPED_KEY_MAX_BYTES, &row->ref.wrapped_len));
-    CV_GUARD(cv_pq_hex(res, i, 4, row->ref.binding, min ? CV_KEY_BINDING_BYTES : 0, CV_KEY_BINDING_BYTES, &blen));
+    CV_GUARD(cv_pq_hex(res, i, c + 3, row->ref.wrapped, min, CV_WRAPPED_KEY_MAX_BYTES, &row->ref.wrapped_len));
+    CV_GUARD(cv_pq_hex(res, i, c + 4, row->ref.binding, min ? CV_KEY_BINDING_BYTES : 0, CV_KEY_BINDING_BYTES, &blen));
     CV_ENSURE(blen == CV_KEY_BINDING_BYTES || blen == 0, CV_ERR_INTERNAL, "database returned a short binding");
+    return CV_OK;
+}
+
+static cv_result key_row(const PGresult *res, int i, struct cv_tenant_key_row *row)
+{
+    CV_GUARD(cv_store_key_ref_read(res, i, 0, row));
     CV_GUARD(cv_pq_i64(res, i, 6, &row->created_at_ms));
     int64_t n;
     CV_GUARD(cv_pq_i64(res, i, 7, &n));

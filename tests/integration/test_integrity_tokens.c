@@ -104,14 +104,16 @@ START_TEST(a_real_row_given_more_power_stops_working)
     ck_assert_msg(st != 0 && strstr(out, "permission denied"), "%s", out);
     free(out);
     free(cv_t_psql("UPDATE api_tokens SET role = 'tenant-admin' WHERE name = 'ci-power'"));
-    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok, NULL, 401, "unauthorized");
+    /* a token verified moments ago may keep its old, verified power until the
+     * edit's key event clears the cache; the edit's power it never gets */
     snprintf(path, sizeof(path), "/api/mcp/servers/%s", srv_acme);
+    cv_t_expect_status_within(cl, "GET", "/api/mcp/servers", tok, 200, 401, 1000);
     cv_t_expect_call(cl, "DELETE", path, tok, NULL, 401, "unauthorized");
     free(cv_t_psql("UPDATE api_tokens SET role = 'auditor' WHERE name = 'ci-power'"));
     cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok, NULL, 200, NULL);
     /* a longer life is more power too */
     free(cv_t_psql("UPDATE api_tokens SET expires_at = now() + interval '1 day' WHERE name = 'ci-power'"));
-    cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok, NULL, 401, "unauthorized");
+    cv_t_expect_status_within(cl, "GET", "/api/mcp/servers", tok, 200, 401, 1000);
     cv_t_expect_call(cl, "GET", path, tok_acme, NULL, 200, NULL); /* the server is still there */
 }
 END_TEST

@@ -73,6 +73,24 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long cv_t_expect_status_within_at(const char *file, int line, struct cv_test_client *c, const char *method,
+                                  const char *path, const char *token, long before, long status, long within_ms)
+{
+    long long start = mono_ms(), until = start + within_ms;
+    for (;;) {
+        struct cv_test_response r = cv_t_request_at(file, line, c, method, path, token, NULL, NULL);
+        long got = r.status;
+        cv_test_response_free(&r);
+        long long now = mono_ms();
+        if (got == status) return (long)(now - start);
+        ck_assert_msg(got == before, "%s:%d: %s %s answered %ld (only %ld may come before %ld)", file, line, method,
+                      path, got, before, status);
+        ck_assert_msg(now < until, "%s:%d: %s %s not %ld within %ld ms", file, line, method, path, status, within_ms);
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 void cv_t_expect_recovery_at(const char *file, int line, struct cv_test_client *c, const char *method,
                              const char *path, const char *token, long status, long within_ms)
 {

@@ -89,6 +89,12 @@ char *cv_t_psql_run(const char *url_var, const char *sql, int *status);
 #define cv_t_expect_recovery(c, method, path, token, status, within_ms)                                            \
     cv_t_expect_recovery_at(__FILE__, __LINE__, (c), (method), (path), (token), (status), (within_ms))
 
+/* Polls METHOD path (every 10 ms) until it answers `status`, which must come
+ * within `within_ms`; meanwhile only `before` may come. Returns the ms it
+ * took (for a propagation delay the test asserts). */
+#define cv_t_expect_status_within(c, method, path, token, before, status, within_ms)                                   \
+    cv_t_expect_status_within_at(__FILE__, __LINE__, (c), (method), (path), (token), (before), (status), (within_ms))
+
 /* ---- what the macros call ---- */
 
 struct cv_test_response cv_t_request_at(const char *file, int line, struct cv_test_client *c, const char *method,
@@ -100,6 +106,8 @@ void cv_t_expect_call_at(const char *file, int line, struct cv_test_client *c, c
                          const char *code);
 void cv_t_expect_recovery_at(const char *file, int line, struct cv_test_client *c, const char *method,
                              const char *path, const char *token, long status, long within_ms);
+long cv_t_expect_status_within_at(const char *file, int line, struct cv_test_client *c, const char *method,
+                                  const char *path, const char *token, long before, long status, long within_ms);
 void cv_t_expect_json_str_at(const char *file, int line, const struct cv_test_response *r, const char *path,
                              const char *want);
 void cv_t_expect_json_int_at(const char *file, int line, const struct cv_test_response *r, const char *path,

@@ -68,7 +68,7 @@ START_TEST(only_the_servers_own_workload_token_reads_it)
     refused(&admin, server, CV_ERR_FORBIDDEN);
     refused(&alice, server, CV_ERR_FORBIDDEN);
     refused(&auditor, server, CV_ERR_FORBIDDEN);
-    ck_assert_uint_eq(cv_fake_calls("cv_store_server_get"), 0);
+    ck_assert_uint_eq(cv_fake_calls("cv_store_server_get*"), 0);
     /* another server of the tenant, a server that does not exist, the same id in
      * another tenant: one answer, so ids cannot be probed */
     refused(&wl_other, server, CV_ERR_NOT_FOUND);
@@ -107,7 +107,7 @@ START_TEST(no_values_without_their_event)
     cv_fake_expect_fail(cv_workload_env(app, &alice, server, &d), CV_ERR_UNAVAILABLE, NULL);
     ck_assert_uint_eq(cv_fake_audit_count(app, "credentials.read_full", NULL), 0);
     /* the store or the token away, a record that does not open */
-    cv_fake_fail("cv_store_server_get", CV_ERR_UNAVAILABLE, 0);
+    cv_fake_fail("cv_store_server_get_keyed", CV_ERR_UNAVAILABLE, 0);
     cv_fake_expect_fail(cv_workload_env(app, &wl, server, &d), CV_ERR_UNAVAILABLE, NULL);
     cv_fake_fail("cv_hsm_gcm_decrypt", CV_ERR_UNAVAILABLE, 0);
     cv_fake_expect_fail(cv_workload_env(app, &wl, server, &d), CV_ERR_UNAVAILABLE, NULL);

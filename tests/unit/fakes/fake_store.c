@@ -502,6 +502,24 @@ cv_result cv_store_server_get(struct cv_store *st, const char *tenant_id, const 
     return CV_OK;
 }
 
+cv_result cv_store_server_get_keyed(struct cv_store *st, const char *tenant_id, const char *server_id, int with_env,
+                                    struct cv_server_row *row, struct cv_tenant_key_row *key, int *has_key)
+{
+    CV_GUARD(cv_fake_enter(__func__));
+    memset(key, 0, sizeof(*key));
+    *has_key = 0;
+    struct cv_server_row *s = server_find(st, tenant_id, server_id);
+    CV_ENSURE(s, CV_ERR_NOT_FOUND, "server not found");
+    server_copy(row, s, with_env);
+    struct fake_tenant *t = tenant_find(st, tenant_id);
+    struct cv_tenant_key_row *k = t ? key_find(t, s->key_version) : NULL;
+    if (k) {
+        *key = *k;
+        *has_key = 1;
+    }
+    return CV_OK;
+}
+
 cv_result cv_store_server_list(struct cv_store *st, const char *tenant_id, unsigned limit, unsigned offset,
                                cv_store_server_cb cb, void *arg, uint64_t *total)
 {
