@@ -87,7 +87,17 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     cv_result r = CV_OK;
     struct cv_buf cert = CV_BUF_EMPTY, key = CV_BUF_EMPTY;
     struct cv_http_server *srv = NULL;
-    if (opts->tls) CV_GUARD_OUT(r, cv_http_tls_load(opts->tls_cert_file, opts->tls_key_file, &cert, &key));
+    if (opts->tls && opts->tls_cert_pem && opts->tls_key_pem) {
+        /* copies that end in a NUL, as libmicrohttpd takes C strings */
+        cv_buf_init(&cert, opts->tls_cert_pem->len + 1);
+        cv_buf_init_secret(&key, opts->tls_key_pem->len + 1);
+        CV_GUARD_OUT(r, cv_buf_append(&cert, opts->tls_cert_pem->data, opts->tls_cert_pem->len));
+        CV_GUARD_OUT(r, cv_buf_append_u8(&cert, 0));
+        CV_GUARD_OUT(r, cv_buf_append(&key, opts->tls_key_pem->data, opts->tls_key_pem->len));
+        CV_GUARD_OUT(r, cv_buf_append_u8(&key, 0));
+    } else if (opts->tls) {
+        CV_GUARD_OUT(r, cv_http_tls_load(opts->tls_cert_file, opts->tls_key_file, &cert, &key));
+    }
     srv = calloc(1, sizeof(*srv));
     if (!srv) {
         r = cv_fail(CV_ERR_MEMORY, "out of memory");
@@ -111,7 +121,8 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     size_t n = 0;
     items[n++] = OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL); /* first, so start-up errors use it */
     if (opts->threads > 1) items[n++] = OPT(MHD_OPTION_THREAD_POOL_SIZE, opts->threads, NULL);
-    items[n++] = OPT(MHD_OPTION_SOCK_ADDR, 0, &la.ss);
+    if (opts->shared_listen) items[n++] = OPT(MHD_OPTION_LISTEN_SOCKET, opts->listen_fd, NULL);
+    else items[n++] = OPT(MHD_OPTION_SOCK_ADDR, 0, &la.ss);
     items[n++] = OPT(MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL);
     items[n++] = OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip, NULL);
     items[n++] = OPT(MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, NULL);
@@ -131,7 +142,11 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         char why[256];
-        cv_http_listen_why(&la, opts->listen, why, sizeof(why));
+        if (opts->shared_listen) /* bound already: only TLS is left to refuse */
+            snprintf(why, sizeof(why), "cannot serve on %.80s: GnuTLS refused the certificate or key (the log line "
+                                       "before this one says why)", opts->listen);
+        else
+            cv_http_listen_why(&la, opts->listen, why, sizeof(why));
         r = cv_fail(CV_ERR_UNAVAILABLE, "%s", why);
         goto out;
     }
@@ -150,6 +165,11 @@ out:
     if (srv) cv_http_deadline_stop(srv->deadline);
     free(srv);
     return r;
+}
+
+cv_result cv_http_tls_read(const char *cert_file, const char *key_file, struct cv_buf *cert, struct cv_buf *key)
+{
+    return cv_http_tls_load(cert_file, key_file, cert, key);
 }
 
 unsigned cv_http_server_port(const struct cv_http_server *srv) { return srv ? srv->port : 0; }
