@@ -180,9 +180,12 @@ int cv_cli_supervise(const struct cv_config *cfg, const struct cv_cli_privileges
         for (unsigned i = 0; i < n; i++) {
             struct slot *s = &slots[i];
             if (s->pid > 0 || now < s->start_at) continue;
-            /* the first start goes alone: a fresh database's first-run writes
-             * (master key registration, bindings) are made once, not raced */
-            if (!announced && i > 0 && !(slots[0].pid > 0 && cv_metrics_worker_state(tmpl.metrics, 0, NULL, NULL)))
+            /* the first start goes one worker at a time: a fresh database's
+             * first-run writes (master key registration, bindings) are made
+             * once, not raced, and SoftHSM opened by two processes at the same
+             * instant sometimes finds no token (docs/hsm.md) */
+            if (!announced && i > 0 &&
+                !(slots[i - 1].pid > 0 && cv_metrics_worker_state(tmpl.metrics, i - 1, NULL, NULL)))
                 continue;
             pid_t pid = spawn(i, s, &tmpl, run, arg, self);
             if (pid < 0) {

@@ -108,6 +108,7 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     srv->app = app;
     srv->max_body_bytes = opts->max_body_bytes;
     srv->metrics = opts->metrics;
+    srv->shared_listen = opts->shared_listen;
     atomic_init(&srv->in_flight, 0);
     atomic_init(&srv->stopping, false);
     CV_GUARD_OUT(r, cv_http_proxies_parse(opts->trusted_proxies, &srv->proxies));
@@ -186,6 +187,11 @@ void cv_http_server_stop(struct cv_http_server *srv)
     if (!srv) return;
     atomic_store(&srv->stopping, true);
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    /* a worker's socket leaves the port's group now: what is queued on it is
+     * reset rather than left waiting for an accept that will not come, new
+     * connections go to the other workers, and the port is free for a new
+     * instance while this one drains */
+    if (srv->shared_listen && listen_fd != MHD_INVALID_SOCKET) cv_http_listen_pause(listen_fd);
     /* A request whose bytes wait behind a busy worker is not counted yet, so the
      * count must stay at zero for a quiet period before the drain is over. */
     struct timespec start, quiet_since;
