@@ -137,6 +137,10 @@ struct worker_slot {
     _Atomic int healthy;
     _Atomic int64_t beat_ms; /* CLOCK_MONOTONIC, the same clock in every process */
     _Atomic int64_t open_fds;
+    /* the worker's own /proc/self figures as of its last beat: a sibling's
+     * /proc entry is hidden where /proc is mounted hidepid=invisible (the
+     * unit's ProtectProc=) and the worker is not dumpable */
+    _Atomic int64_t cpu_us, rss_bytes, vsize_bytes, start_ms;
     _Atomic uint64_t requests;
 };
 
@@ -268,6 +272,11 @@ int cv_metrics_worker_pid(struct cv_metrics *reg, unsigned slot)
     return w ? atomic_load(&w->pid) : 0;
 }
 
+struct proc_figures {
+    double cpu, vsize, rss, start;
+};
+static void proc_figures_of(const char *stat_path, struct proc_figures *f);
+
 static int64_t count_open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -286,11 +295,22 @@ void cv_metrics_worker_ready(struct cv_metrics *reg)
     if (w) atomic_store(&w->ready, 1);
 }
 
+static void publish_figures(struct worker_slot *w)
+{
+    atomic_store(&w->open_fds, count_open_fds());
+    struct proc_figures pf;
+    proc_figures_of("/proc/self/stat", &pf);
+    atomic_store(&w->cpu_us, (int64_t)(pf.cpu * 1e6));
+    atomic_store(&w->rss_bytes, (int64_t)pf.rss);
+    atomic_store(&w->vsize_bytes, (int64_t)pf.vsize);
+    atomic_store(&w->start_ms, (int64_t)(pf.start * 1e3));
+}
+
 void cv_metrics_worker_beat(struct cv_metrics *reg, int healthy)
 {
     struct worker_slot *w = self_slot >= 0 ? slot_at(reg, (unsigned)self_slot) : NULL;
     if (!w) return;
-    atomic_store(&w->open_fds, count_open_fds());
+    publish_figures(w);
     atomic_store(&w->healthy, healthy);
     atomic_store(&w->beat_ms, mono_ms());
 }
@@ -561,18 +581,12 @@ static cv_result render_histogram(struct cv_buf *out, const struct family *f, st
     return put_u64(out, count);
 }
 
-/* CPU seconds, virtual and resident bytes and start time of one worker,
- * from /proc/<pid>/stat (readable for every process of the service, unlike
- * its fd folder once it is not dumpable). 0 when the process is gone. */
-struct proc_figures {
-    double cpu, vsize, rss, start;
-};
-
-static void proc_figures_of(int pid, struct proc_figures *f)
+/* CPU seconds, virtual and resident bytes and start time of the calling
+ * worker, from its /proc/self/stat; 0 when unreadable. */
+static void proc_figures_of(const char *path, struct proc_figures *f)
 {
     memset(f, 0, sizeof(*f));
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    char buf[1024];
     FILE *fp = fopen(path, "r");
     if (!fp) return;
     size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -603,8 +617,9 @@ static void proc_figures_of(int pid, struct proc_figures *f)
 }
 
 /* Several workers: the process_* families carry a worker label (the slot,
- * stable across restarts), one series per live worker, plus each worker's
- * request count and whether it is up. */
+ * stable across restarts), one series per live worker as of its last beat
+ * (at most a second old; the answering worker's own is fresh), plus each
+ * worker's request count and whether it is up. */
 static cv_result render_workers(struct cv_metrics *reg, struct cv_buf *out)
 {
     static const char *const lname[] = {"worker"};
@@ -616,15 +631,17 @@ static cv_result render_workers(struct cv_metrics *reg, struct cv_buf *out)
         {"process_cpu_seconds_total", "counter", "user and system CPU time spent, in seconds"},
         {"process_resident_memory_bytes", "gauge", "resident memory size in bytes"},
         {"process_virtual_memory_bytes", "gauge", "virtual memory size in bytes"},
-        {"process_open_fds", "gauge", "open file descriptors (as of the worker's last beat)"},
+        {"process_open_fds", "gauge", "open file descriptors"},
         {"process_max_fds", "gauge", "the limit of open file descriptors (RLIMIT_NOFILE)"},
         {"process_start_time_seconds", "gauge", "start time of the process since the unix epoch, in seconds"},
     };
-    struct proc_figures pf[CV_METRICS_WORKERS_MAX];
     int pids[CV_METRICS_WORKERS_MAX];
+    /* this worker's own figures fresh; the others' as of their last beat */
+    if (self_slot >= 0 && (unsigned)self_slot < reg->nworkers) publish_figures(&reg->workers[self_slot]);
     for (unsigned i = 0; i < reg->nworkers; i++) {
         pids[i] = atomic_load(&reg->workers[i].pid);
-        if (pids[i] > 0) proc_figures_of(pids[i], &pf[i]);
+        /* a worker that has not beaten yet has no figures to show */
+        if (!atomic_load(&reg->workers[i].beat_ms)) pids[i] = 0;
     }
     struct rlimit rl;
     double max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : 0;
@@ -641,12 +658,12 @@ static cv_result render_workers(struct cv_metrics *reg, struct cv_buf *out)
             switch (k) {
             case 0: v = pids[i] > 0 && atomic_load(&w->ready); break;
             case 1: v = (double)atomic_load(&w->requests); break;
-            case 2: v = pf[i].cpu; break;
-            case 3: v = pf[i].rss; break;
-            case 4: v = pf[i].vsize; break;
+            case 2: v = (double)atomic_load(&w->cpu_us) / 1e6; break;
+            case 3: v = (double)atomic_load(&w->rss_bytes); break;
+            case 4: v = (double)atomic_load(&w->vsize_bytes); break;
             case 5: v = (double)atomic_load(&w->open_fds); break;
             case 6: v = max_fds; break;
-            default: v = pf[i].start; break;
+            default: v = (double)atomic_load(&w->start_ms) / 1e3; break;
             }
             CV_GUARD(cv_metrics_write_sample(out, fams[k].name, lname, lv, 1, v));
         }
