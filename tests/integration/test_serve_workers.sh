@@ -88,7 +88,6 @@ out=$(promtool check metrics <"$tmp/m6" 2>&1) || fail "promtool check metrics: $
 # --- SIGKILL one worker while a client keeps sending --------------------------
 victim=${pids[0]}
 slot=$(grep -o "\"worker\":\"[01]\",\"pid\":\"$victim\"" "$tmp/serve.log" | head -1 | sed 's/.*"worker":"\([01]\)".*/\1/')
-before=$(metric "$tmp/m6" "credvault_worker_requests_total{worker=\"$slot\"}")
 (
   # one request at a time, each on a new connection; a failure is retried
   # once on a new connection; records first attempts and retries
