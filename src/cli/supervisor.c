@@ -20,7 +20,6 @@
 #include "credvault/log.h"
 #include "credvault/metrics.h"
 #include "http/http.h"
-#include "http/ratelimit.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 30000
@@ -147,9 +146,7 @@ int cv_cli_supervise(const struct cv_config *cfg, const struct cv_cli_privileges
         tmpl.tls_cert = &cert;
         tmpl.tls_key = &key;
     }
-    struct cv_rate_limits limits;
-    cv_rate_limits_from_config(cfg, &limits);
-    if (cv_failed(cv_metrics_new_shared(n, &tmpl.metrics)) || cv_failed(cv_ratelimit_new_shared(&limits, &tmpl.limiter))) {
+    if (cv_failed(cv_metrics_new_shared(n, &tmpl.metrics)) || cv_failed(cv_http_limits_new_shared(cfg, &tmpl.limiter))) {
         cv_cli_report("workers");
         goto out;
     }
@@ -282,7 +279,7 @@ out:
         if (slots[i].fd >= 0) close(slots[i].fd);
     cv_buf_free(&key);
     cv_buf_free(&cert);
-    cv_ratelimit_free(tmpl.limiter);
+    cv_http_limits_free(tmpl.limiter);
     cv_metrics_free(tmpl.metrics);
     return rc;
 }

@@ -115,6 +115,13 @@ struct cv_http_server_options {
     const struct cv_buf *tls_key_pem;
 };
 
+/* The rate-limit buckets of CREDVAULT_RATE_* in an anonymous MAP_SHARED
+ * mapping, made by the supervisor before it forks (src/http/ratelimit.c);
+ * free drops only the calling process's view. */
+struct cv_ratelimit;
+CV_RESULT cv_http_limits_new_shared(const struct cv_config *cfg, struct cv_ratelimit **out);
+void cv_http_limits_free(struct cv_ratelimit *rl);
+
 /* Reads the certificate chain and key files into memory (the key into
  * secret memory), so a supervisor that gave up root can still start a worker
  * whose key file only root may read. */

@@ -96,6 +96,15 @@ cv_result cv_ratelimit_new_shared(const struct cv_rate_limits *limits, struct cv
     return CV_OK;
 }
 
+cv_result cv_http_limits_new_shared(const struct cv_config *cfg, struct cv_ratelimit **out)
+{
+    struct cv_rate_limits l;
+    cv_rate_limits_from_config(cfg, &l);
+    return cv_ratelimit_new_shared(&l, out);
+}
+
+void cv_http_limits_free(struct cv_ratelimit *rl) { cv_ratelimit_free(rl); }
+
 static void shard_lock(struct shard *sh)
 {
     /* the dead holder's bucket may be half-updated: a token count off by one request, no more */
