@@ -33,6 +33,7 @@ struct cv_config {
     char *tls_cert;        /* CREDVAULT_TLS_CERT */
     char *tls_key;         /* CREDVAULT_TLS_KEY */
     unsigned threads;      /* CREDVAULT_THREADS */
+    unsigned workers;      /* CREDVAULT_WORKERS; 0: one per online CPU */
     size_t max_body_bytes; /* CREDVAULT_MAX_BODY_BYTES */
     unsigned max_connections;          /* CREDVAULT_MAX_CONNECTIONS */
     unsigned max_connections_per_ip;   /* CREDVAULT_MAX_CONNECTIONS_PER_IP */

@@ -47,6 +47,8 @@ enum cv_metric {
     CV_M_AUDIT_BATCH_QUEUED,    /* gauge: events waiting for the next one */
     /* store */
     CV_M_DB_ERRORS,       /* counter {category}: statements that failed, connections lost */
+    /* workers */
+    CV_M_WORKER_RESTARTS, /* counter: worker processes started again by the supervisor */
     CV_M_METRICS_DROPPED, /* counter: updates to a series that did not fit its family */
     CV_M__COUNT
 };
@@ -57,6 +59,27 @@ enum cv_metric {
 struct cv_metrics;
 CV_RESULT cv_metrics_new(struct cv_metrics **out);
 void cv_metrics_free(struct cv_metrics *reg);
+
+/* Worker processes (CREDVAULT_WORKERS > 1). The supervisor makes one
+ * registry in an anonymous MAP_SHARED mapping before it forks (robust,
+ * process-shared lock; atomics), so a scrape served by any worker shows
+ * every worker's counts. A worker adopts it after fork: its cv_metrics_new
+ * then hands out that registry, and its updates land in slot `slot`. With a
+ * shared registry, render gives process_* per worker (label worker="slot")
+ * and credvault_worker_up / credvault_worker_requests_total. */
+#define CV_METRICS_WORKERS_MAX 64
+CV_RESULT cv_metrics_new_shared(unsigned workers, struct cv_metrics **out);
+void cv_metrics_adopt(struct cv_metrics *reg, unsigned slot);
+/* the supervisor: a process now fills `slot` (pid 0: none) */
+void cv_metrics_worker_started(struct cv_metrics *reg, unsigned slot, int pid);
+int cv_metrics_worker_pid(struct cv_metrics *reg, unsigned slot);
+/* the supervisor: whether the slot's worker said it is ready; the age of
+ * its last beat (INT64_MAX: none yet) and whether that beat was healthy */
+int cv_metrics_worker_state(struct cv_metrics *reg, unsigned slot, int64_t *beat_age_ms, int *healthy);
+/* the worker itself (no-ops outside a shared registry) */
+void cv_metrics_worker_ready(struct cv_metrics *reg);
+void cv_metrics_worker_beat(struct cv_metrics *reg, int healthy);
+void cv_metrics_worker_request(struct cv_metrics *reg);
 
 /* Unlabelled counters and gauges. */
 void cv_metric_inc(struct cv_metrics *reg, enum cv_metric m);

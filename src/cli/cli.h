@@ -79,6 +79,35 @@ void cv_cli_notify_ready(void);
 void cv_cli_notify_stopping(void);
 int cv_cli_watchdog_start(struct cv_app *app, struct cv_cli_watchdog **out);
 void cv_cli_watchdog_stop(struct cv_cli_watchdog *w);
+/* A worker's beat: its slot's descriptors and time every second (and, when
+ * systemd's watchdog is on, the readiness probe's answer). */
+int cv_cli_worker_beat_start(struct cv_app *app, uint64_t watchdog_us, struct cv_cli_watchdog **out);
+/* The supervisor's own line to systemd, and its watchdog period if any. */
+void cv_cli_supervisor_notify(const char *state);
+int cv_cli_supervisor_watchdog_us(uint64_t *usec);
+
+/* src/cli/supervisor.c: CREDVAULT_WORKERS > 1. The parent binds one
+ * SO_REUSEPORT socket per worker slot, makes the shared metrics and rate
+ * limits, gives up root, and forks the workers; each runs `run` and exits
+ * with its result. The parent restarts a worker that dies (with a backoff
+ * when it dies before it was ready), speaks to systemd for all, and stops
+ * every worker on SIGTERM or SIGINT. Returns the exit code of serve. */
+struct cv_metrics;
+struct cv_ratelimit;
+struct cv_buf;
+struct cv_cli_privileges;
+struct cv_cli_worker {
+    unsigned slot;
+    int listen_fd;
+    struct cv_metrics *metrics;
+    struct cv_ratelimit *limiter;
+    const struct cv_buf *tls_cert, *tls_key;
+    uint64_t watchdog_us;
+};
+typedef int (*cv_cli_worker_run)(void *arg, const struct cv_cli_worker *w);
+int cv_cli_supervise(const struct cv_config *cfg, const struct cv_cli_privileges *priv, unsigned workers,
+                     cv_cli_worker_run run, void *arg);
+unsigned cv_cli_workers_wanted(const struct cv_config *cfg);
 
 /* src/cli/privileges.c: `serve` started as root. cv_cli_privileges_plan
  * decides before anything opens (the user must exist; root without a user

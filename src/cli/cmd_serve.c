@@ -27,10 +27,142 @@ static void serve_help_settings(void)
     }
 }
 
+struct serve_args {
+    const struct cv_config *cfg;
+    const struct cv_cli_privileges *priv;
+    const char *dir;
+};
+
+/* One serving process: the whole service when w is NULL, else worker
+ * w->slot under the supervisor (src/cli/supervisor.c), which bound its
+ * socket, made its shared metrics and rate limits and gave up root. */
+static int serve_process(const struct serve_args *a, const struct cv_cli_worker *w)
+{
+    const struct cv_config *cfgp = a->cfg;
+    const char *dir = a->dir;
+    char dirbuf[PATH_MAX];
+    int rc;
+    struct cv_app *app = NULL;
+    struct cv_http_server *srv = NULL;
+    struct cv_lifecycle *lc = NULL; /* key-event listener and rewrap worker */
+    struct cv_cli_watchdog *wd = NULL; /* systemd's keep-alive, when it asks for one */
+    rc = CV_EXIT_FAIL;
+    /* a worker's service counts into the registry every worker shares */
+    if (w) cv_metrics_adopt(w->metrics, w->slot);
+    if (cv_failed(cv_app_open(cfgp, CV_APP_ALL, &app))) {
+        cv_cli_report("start");
+        goto out;
+    }
+    if (cv_failed(cv_cli_set_build_info(app->metrics))) {
+        cv_cli_report("metrics");
+        goto out;
+    }
+    /* JWTs of the platform's issuer beside credvault's tokens, when configured */
+    if (cv_failed(cv_oidc_open(cfgp, cv_cli_fetch_url, NULL, &app->oidc))) {
+        cv_cli_report("oidc");
+        goto out;
+    }
+    if (cv_failed(cv_app_check_schema(app, cv_cli_migrations_dir(dir, dirbuf, sizeof(dirbuf))))) {
+        cv_cli_report("database");
+        goto out;
+    }
+    if (cv_failed(cv_keys_check_database(app))) {
+        cv_cli_report("key check");
+        goto out;
+    }
+    if (cv_failed(cv_keys_check_residency(app))) {
+        cv_cli_report("key residency");
+        goto out;
+    }
+    if (cv_failed(cv_lifecycle_start(app, &lc))) {
+        cv_cli_report("key lifecycle");
+        goto out;
+    }
+    /* signed audit checkpoints while serving; refuses to run without the signing key */
+    if (cv_failed(cv_audit_sealer_start(app))) {
+        cv_cli_report("audit");
+        goto out;
+    }
+    if (w) app->limiter = w->limiter; /* one set of buckets for every worker */
+    else if (cv_failed(cv_routes_limits_open(app))) {
+        cv_cli_report("rate limits");
+        goto out;
+    }
+    struct cv_http_server_options ho;
+    cv_http_server_options_from_config(cfgp, &ho);
+    ho.metrics = app->metrics;
+    if (w) {
+        ho.shared_listen = 1;
+        ho.listen_fd = w->listen_fd;
+        ho.tls_cert_pem = w->tls_cert;
+        ho.tls_key_pem = w->tls_key;
+        if (cv_failed(cv_http_listen_resume(w->listen_fd))) {
+            cv_cli_report("listen");
+            goto out;
+        }
+    }
+    size_t nroutes;
+    const struct cv_http_route *routes = cv_api_routes(&nroutes);
+    if (cv_failed(cv_http_server_start(&ho, routes, nroutes, app, &srv))) {
+        cv_cli_report("listen");
+        goto out;
+    }
+    /* the port is bound and the TLS key, PIN and token are open: root is no longer needed */
+    /* (a worker's supervisor gave up root before it forked) */
+    if (!w && cv_failed(cv_cli_privileges_drop(a->priv))) {
+        cv_cli_report("user");
+        goto out;
+    }
+    /* best effort by design; say so once rather than silently swap secrets */
+    if (!cv_secret_memory_locked())
+        cv_log(CV_LOG_WARN, "secret memory could not be locked", "hint",
+               "raise RLIMIT_MEMLOCK (systemd LimitMEMLOCK=); secrets may be swapped out, never dumped", NULL);
+    char port[16], mv[16];
+    snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
+    snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
+    if (w) {
+        char slot[12];
+        snprintf(slot, sizeof(slot), "%u", w->slot);
+        cv_log(CV_LOG_INFO, "worker_serving", "worker", slot, "listen", cfgp->listen, "port", port, "tls",
+               cfgp->tls ? "on" : "off", "master_version", mv, "key_residency", cfgp->key_residency, NULL);
+        /* the supervisor announces READY once every worker got here */
+        cv_metrics_worker_ready(app->metrics);
+        if (cv_cli_worker_beat_start(app, w->watchdog_us, &wd) != 0)
+            cv_log(CV_LOG_WARN, "worker beat could not start", "hint", "the supervisor sends no keep-alive", NULL);
+    } else {
+        cv_log(CV_LOG_INFO, "serving", "listen", cfgp->listen, "port", port, "tls", cfgp->tls ? "on" : "off",
+               "master_version", mv, "key_residency", cfgp->key_residency, NULL);
+        /* the token and the database answered every start-up check above */
+        cv_cli_notify_ready();
+        if (cv_cli_watchdog_start(app, &wd) != 0)
+            cv_log(CV_LOG_WARN, "systemd watchdog could not start", "hint", "the service runs without keep-alives",
+                   NULL);
+    }
+
+    int sig = 0;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigwait(&sigs, &sig);
+    cv_log(CV_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    if (!w) cv_cli_notify_stopping();
+    rc = CV_EXIT_OK;
+out:
+    cv_cli_watchdog_stop(wd);
+    cv_http_server_stop(srv);
+    cv_routes_limits_close(app);
+    cv_audit_sealer_stop(app); /* seals the last events, then joins */
+    cv_lifecycle_stop(lc); /* joins its threads before the store and HSM close */
+    cv_app_close(app); /* destroys every unwrapped tenant key in the token */
+    return rc;
+}
+
+static int serve_worker(void *arg, const struct cv_cli_worker *w) { return serve_process(arg, w); }
+
 int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
 {
     const char *dir = NULL;
-    char dirbuf[PATH_MAX];
     char dirhelp[PATH_MAX + 64];
     cv_cli_migrations_help(dirhelp, sizeof(dirhelp));
     const char *user = NULL, *allow_root = NULL;
@@ -72,89 +204,10 @@ int cv_cli_serve(struct cv_cli_ctx *ctx, int argc, char **argv)
         cv_config_free(&cfg);
         return CV_EXIT_FAIL;
     }
-    struct cv_app *app = NULL;
-    struct cv_http_server *srv = NULL;
-    struct cv_lifecycle *lc = NULL; /* key-event listener and rewrap worker */
-    struct cv_cli_watchdog *wd = NULL; /* systemd's keep-alive, when it asks for one */
-    rc = CV_EXIT_FAIL;
-    if (cv_failed(cv_app_open(&cfg, CV_APP_ALL, &app))) {
-        cv_cli_report("start");
-        goto out;
-    }
-    if (cv_failed(cv_cli_set_build_info(app->metrics))) {
-        cv_cli_report("metrics");
-        goto out;
-    }
-    /* JWTs of the platform's issuer beside credvault's tokens, when configured */
-    if (cv_failed(cv_oidc_open(&cfg, cv_cli_fetch_url, NULL, &app->oidc))) {
-        cv_cli_report("oidc");
-        goto out;
-    }
-    if (cv_failed(cv_app_check_schema(app, cv_cli_migrations_dir(dir, dirbuf, sizeof(dirbuf))))) {
-        cv_cli_report("database");
-        goto out;
-    }
-    if (cv_failed(cv_keys_check_database(app))) {
-        cv_cli_report("key check");
-        goto out;
-    }
-    if (cv_failed(cv_keys_check_residency(app))) {
-        cv_cli_report("key residency");
-        goto out;
-    }
-    if (cv_failed(cv_lifecycle_start(app, &lc))) {
-        cv_cli_report("key lifecycle");
-        goto out;
-    }
-    /* signed audit checkpoints while serving; refuses to run without the signing key */
-    if (cv_failed(cv_audit_sealer_start(app))) {
-        cv_cli_report("audit");
-        goto out;
-    }
-    if (cv_failed(cv_routes_limits_open(app))) {
-        cv_cli_report("rate limits");
-        goto out;
-    }
-    struct cv_http_server_options ho;
-    cv_http_server_options_from_config(&cfg, &ho);
-    ho.metrics = app->metrics;
-    size_t nroutes;
-    const struct cv_http_route *routes = cv_api_routes(&nroutes);
-    if (cv_failed(cv_http_server_start(&ho, routes, nroutes, app, &srv))) {
-        cv_cli_report("listen");
-        goto out;
-    }
-    /* the port is bound and the TLS key, PIN and token are open: root is no longer needed */
-    if (cv_failed(cv_cli_privileges_drop(&priv))) {
-        cv_cli_report("user");
-        goto out;
-    }
-    /* best effort by design; say so once rather than silently swap secrets */
-    if (!cv_secret_memory_locked())
-        cv_log(CV_LOG_WARN, "secret memory could not be locked", "hint",
-               "raise RLIMIT_MEMLOCK (systemd LimitMEMLOCK=); secrets may be swapped out, never dumped", NULL);
-    char port[16], mv[16];
-    snprintf(port, sizeof(port), "%u", cv_http_server_port(srv));
-    snprintf(mv, sizeof(mv), "%u", cv_lifecycle_master_version(app)); /* a rotation may run already */
-    cv_log(CV_LOG_INFO, "serving", "listen", cfg.listen, "port", port, "tls", cfg.tls ? "on" : "off",
-           "master_version", mv, "key_residency", cfg.key_residency ? cfg.key_residency : "hsm", NULL);
-    /* the token and the database answered every start-up check above */
-    cv_cli_notify_ready();
-    if (cv_cli_watchdog_start(app, &wd) != 0)
-        cv_log(CV_LOG_WARN, "systemd watchdog could not start", "hint", "the service runs without keep-alives", NULL);
-
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    cv_log(CV_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
-    cv_cli_notify_stopping();
-    rc = CV_EXIT_OK;
-out:
-    cv_cli_watchdog_stop(wd);
-    cv_http_server_stop(srv);
-    cv_routes_limits_close(app);
-    cv_audit_sealer_stop(app); /* seals the last events, then joins */
-    cv_lifecycle_stop(lc); /* joins its threads before the store and HSM close */
-    cv_app_close(app); /* destroys every unwrapped tenant key in the token */
+    struct serve_args a = {&cfg, &priv, dir};
+    unsigned workers = cv_cli_workers_wanted(&cfg);
+    if (workers <= 1) rc = serve_process(&a, NULL);
+    else rc = cv_cli_supervise(&cfg, &priv, workers, serve_worker, &a);
     cv_config_free(&cfg);
     return rc;
 }

@@ -48,6 +48,7 @@ static const struct setting table[] = {
     {{"CREDVAULT_TLS_CERT", NULL, "PEM certificate chain file"}, K_STR, F(tls_cert), 0, 0},
     {{"CREDVAULT_TLS_KEY", NULL, "PEM private key file"}, K_STR, F(tls_key), 0, 0},
     {{"CREDVAULT_THREADS", "2", "HTTP worker threads"}, K_UINT, F(threads), 1, 256},
+    {{"CREDVAULT_WORKERS", "0", "worker processes serving the one port (SO_REUSEPORT) under a supervisor; 0 = one per online CPU; 1 = a single process, no supervisor"}, K_UINT, F(workers), 0, 64},
     {{"CREDVAULT_MAX_BODY_BYTES", "65536", "largest request body; larger gets 413"}, K_SIZE, F(max_body_bytes), 256, 16777216},
     {{"CREDVAULT_MAX_CONNECTIONS", "512", "concurrent connections"}, K_UINT, F(max_connections), 1, 100000},
     {{"CREDVAULT_MAX_CONNECTIONS_PER_IP", "64", "concurrent connections from one address"}, K_UINT, F(max_connections_per_ip), 1, 100000},

@@ -2,8 +2,14 @@
  * addressed array of series updated with atomics, and the Prometheus text
  * renderer. It must never block a request (a new series takes a mutex once)
  * and never hold a secret: labels are names and codes chosen by the callers. */
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +116,9 @@ static const struct family families[CV_M__COUNT] = {
     [CV_M_DB_ERRORS] = {"credvault_db_errors_total", COUNTER,
                         "database statements that failed and connections lost, by category", 1, {"category"}, 16,
                         known_db_errors},
+    [CV_M_WORKER_RESTARTS] = {"credvault_worker_restarts_total", COUNTER,
+                              "worker processes the supervisor started again after one exited or was killed", 0,
+                              {NULL}, 1},
     [CV_M_METRICS_DROPPED] = {"credvault_metrics_series_dropped_total", COUNTER,
                               "metric updates dropped because their family had no room for another series", 0,
                               {NULL}, 1},
@@ -125,19 +134,59 @@ struct series {
     _Atomic uint64_t bucket[NBUCKETS]; /* histogram: observations per bucket, not cumulative */
 };
 
-/* One per service object: two services in one process share no series. */
+#define INFO_NAME_BYTES 64
+#define INFO_VALUE_BYTES 160
+
+/* One worker process's slot in a shared registry: written by that worker
+ * (requests, beat, descriptors) and by the supervisor (pid). */
+struct worker_slot {
+    _Atomic int pid; /* 0: no process in this slot */
+    _Atomic int ready;
+    _Atomic int healthy;
+    _Atomic int64_t beat_ms; /* CLOCK_MONOTONIC, the same clock in every process */
+    _Atomic int64_t open_fds;
+    /* the worker's own /proc/self figures as of its last beat: a sibling's
+     * /proc entry is hidden where /proc is mounted hidepid=invisible (the
+     * unit's ProtectProc=) and the worker is not dumpable */
+    _Atomic int64_t cpu_us, rss_bytes, vsize_bytes, start_ms;
+    _Atomic uint64_t requests;
+};
+
+/* One per service object: two services in one process share no series. A
+ * shared registry (CREDVAULT_WORKERS > 1) is one anonymous MAP_SHARED
+ * mapping made before fork, holding the tables too, so every pointer in it
+ * is valid in every worker and nothing in it points into a process's heap. */
 struct cv_metrics {
     struct series *tables[CV_M__COUNT];
-    pthread_mutex_t grow; /* also guards the build info */
+    pthread_mutex_t grow; /* also guards the build info; robust when shared */
     size_t ninfo;
-    char *info[CV_METRICS_INFO_MAX][2]; /* name, value */
+    char info[CV_METRICS_INFO_MAX][2][INFO_VALUE_BYTES]; /* name, value */
+    int shared;
+    size_t map_bytes;
+    unsigned nworkers;
+    struct worker_slot workers[CV_METRICS_WORKERS_MAX];
 };
+
+/* A worker's own registry and slot: set once after fork, read by this
+ * process only. */
+static struct cv_metrics *adopted;
+static int self_slot = -1;
+
+/* A worker killed while holding the lock leaves it to the next taker. */
+static void grow_lock(struct cv_metrics *reg)
+{
+    if (pthread_mutex_lock(&reg->grow) == EOWNERDEAD) pthread_mutex_consistent(&reg->grow);
+}
 
 static struct series *probe(struct series *t, unsigned cap, uint64_t h, const char *key, int claim);
 static uint64_t fnv(const char *s);
 
 cv_result cv_metrics_new(struct cv_metrics **out)
 {
+    if (adopted) {
+        *out = adopted;
+        return CV_OK;
+    }
     struct cv_metrics *reg = calloc(1, sizeof(*reg));
     CV_ENSURE(reg != NULL, CV_ERR_MEMORY, "out of memory");
     pthread_mutex_init(&reg->grow, NULL);
@@ -154,13 +203,130 @@ cv_result cv_metrics_new(struct cv_metrics **out)
     return CV_OK;
 }
 
-static void info_clear(struct cv_metrics *reg)
+cv_result cv_metrics_new_shared(unsigned workers, struct cv_metrics **out)
 {
-    for (size_t i = 0; i < reg->ninfo; i++) {
-        free(reg->info[i][0]);
-        free(reg->info[i][1]);
+    CV_ENSURE(workers >= 1 && workers <= CV_METRICS_WORKERS_MAX, CV_ERR_INPUT, "workers must be 1 to %d",
+              CV_METRICS_WORKERS_MAX);
+    size_t bytes = sizeof(struct cv_metrics);
+    size_t offsets[CV_M__COUNT];
+    for (unsigned m = 0; m < CV_M__COUNT; m++) {
+        bytes = (bytes + 63) & ~(size_t)63;
+        offsets[m] = bytes;
+        bytes += (size_t)families[m].capacity * sizeof(struct series);
     }
-    reg->ninfo = 0;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CV_ENSURE(p != MAP_FAILED, CV_ERR_MEMORY, "cannot map %zu bytes for shared metrics: %s", bytes, strerror(errno));
+    struct cv_metrics *reg = p; /* zero-filled by mmap */
+    reg->shared = 1;
+    reg->map_bytes = bytes;
+    reg->nworkers = workers;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&reg->grow, &a);
+    pthread_mutexattr_destroy(&a);
+    for (unsigned m = 0; m < CV_M__COUNT; m++) {
+        reg->tables[m] = (struct series *)((char *)p + offsets[m]);
+        for (const char *const *k = families[m].known; k && *k; k++)
+            (void)probe(reg->tables[m], families[m].capacity, fnv(*k), *k, 1);
+    }
+    *out = reg;
+    return CV_OK;
+}
+
+void cv_metrics_adopt(struct cv_metrics *reg, unsigned slot)
+{
+    adopted = reg;
+    self_slot = reg && reg->shared && slot < reg->nworkers ? (int)slot : -1;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static struct worker_slot *slot_at(struct cv_metrics *reg, unsigned slot)
+{
+    return reg && reg->shared && slot < reg->nworkers ? &reg->workers[slot] : NULL;
+}
+
+void cv_metrics_worker_started(struct cv_metrics *reg, unsigned slot, int pid)
+{
+    struct worker_slot *w = slot_at(reg, slot);
+    if (!w) return;
+    atomic_store(&w->ready, 0);
+    atomic_store(&w->healthy, 0);
+    atomic_store(&w->beat_ms, 0);
+    atomic_store(&w->open_fds, 0);
+    atomic_store(&w->pid, pid);
+}
+
+int cv_metrics_worker_state(struct cv_metrics *reg, unsigned slot, int64_t *beat_age_ms, int *healthy)
+{
+    struct worker_slot *w = slot_at(reg, slot);
+    if (!w) return 0;
+    int64_t beat = atomic_load(&w->beat_ms);
+    if (beat_age_ms) *beat_age_ms = beat ? mono_ms() - beat : INT64_MAX;
+    if (healthy) *healthy = atomic_load(&w->healthy);
+    return atomic_load(&w->ready);
+}
+
+int cv_metrics_worker_pid(struct cv_metrics *reg, unsigned slot)
+{
+    struct worker_slot *w = slot_at(reg, slot);
+    return w ? atomic_load(&w->pid) : 0;
+}
+
+struct proc_figures {
+    double cpu, vsize, rss, start;
+};
+static void proc_figures_of(const char *stat_path, struct proc_figures *f);
+
+static int64_t count_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    int64_t n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+void cv_metrics_worker_ready(struct cv_metrics *reg)
+{
+    struct worker_slot *w = self_slot >= 0 ? slot_at(reg, (unsigned)self_slot) : NULL;
+    if (w) atomic_store(&w->ready, 1);
+}
+
+static void publish_figures(struct worker_slot *w)
+{
+    atomic_store(&w->open_fds, count_open_fds());
+    struct proc_figures pf;
+    proc_figures_of("/proc/self/stat", &pf);
+    atomic_store(&w->cpu_us, (int64_t)(pf.cpu * 1e6));
+    atomic_store(&w->rss_bytes, (int64_t)pf.rss);
+    atomic_store(&w->vsize_bytes, (int64_t)pf.vsize);
+    atomic_store(&w->start_ms, (int64_t)(pf.start * 1e3));
+}
+
+void cv_metrics_worker_beat(struct cv_metrics *reg, int healthy)
+{
+    struct worker_slot *w = self_slot >= 0 ? slot_at(reg, (unsigned)self_slot) : NULL;
+    if (!w) return;
+    publish_figures(w);
+    atomic_store(&w->healthy, healthy);
+    atomic_store(&w->beat_ms, mono_ms());
+}
+
+void cv_metrics_worker_request(struct cv_metrics *reg)
+{
+    struct worker_slot *w = self_slot >= 0 ? slot_at(reg, (unsigned)self_slot) : NULL;
+    if (w) atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
 }
 
 cv_result cv_metrics_set_build_info(struct cv_metrics *reg, const char *const *names, const char *const *values,
@@ -168,29 +334,25 @@ cv_result cv_metrics_set_build_info(struct cv_metrics *reg, const char *const *n
 {
     CV_ENSURE_REF(reg);
     CV_ENSURE(n <= CV_METRICS_INFO_MAX, CV_ERR_INTERNAL, "too many build-info labels");
-    pthread_mutex_lock(&reg->grow);
-    info_clear(reg);
-    cv_result r = CV_OK;
+    grow_lock(reg);
     for (size_t i = 0; i < n; i++) {
-        char *k = strdup(names[i]), *v = strdup(values[i] ? values[i] : "");
-        if (!k || !v) {
-            free(k);
-            free(v);
-            r = cv_fail(CV_ERR_MEMORY, "out of memory");
-            break;
-        }
-        reg->info[i][0] = k;
-        reg->info[i][1] = v;
-        reg->ninfo = i + 1;
+        snprintf(reg->info[i][0], INFO_NAME_BYTES, "%s", names[i]);
+        snprintf(reg->info[i][1], INFO_VALUE_BYTES, "%s", values[i] ? values[i] : "");
     }
+    reg->ninfo = n;
     pthread_mutex_unlock(&reg->grow);
-    return r;
+    return CV_OK;
 }
 
 void cv_metrics_free(struct cv_metrics *reg)
 {
     if (!reg) return;
-    info_clear(reg);
+    if (reg->shared) {
+        /* other processes still use it: this one only lets go of its view,
+         * and a worker's own service never does (the process exits) */
+        if (reg != adopted) munmap(reg, reg->map_bytes);
+        return;
+    }
     for (unsigned m = 0; m < CV_M__COUNT; m++) free(reg->tables[m]);
     pthread_mutex_destroy(&reg->grow);
     free(reg);
@@ -251,7 +413,7 @@ static struct series *series_of(struct cv_metrics *reg, enum cv_metric m, const 
     if (s || !create) return s;
     /* Rare: a new series. Probe again under the lock, so two threads adding
      * the same labels end in the same slot. */
-    pthread_mutex_lock(&reg->grow);
+    grow_lock(reg);
     s = probe(reg->tables[m], f->capacity, h, key, 1);
     pthread_mutex_unlock(&reg->grow);
     if (!s && m != CV_M_METRICS_DROPPED) cv_metric_inc(reg, CV_M_METRICS_DROPPED);
@@ -427,13 +589,103 @@ static cv_result render_histogram(struct cv_buf *out, const struct family *f, st
     return put_u64(out, count);
 }
 
+/* CPU seconds, virtual and resident bytes and start time of the calling
+ * worker, from its /proc/self/stat; 0 when unreadable. */
+static void proc_figures_of(const char *path, struct proc_figures *f)
+{
+    memset(f, 0, sizeof(*f));
+    char buf[1024];
+    FILE *fp = fopen(path, "r");
+    if (!fp) return;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p) return;
+    unsigned long long ut = 0, st = 0, start = 0, vsize = 0;
+    long long rss = 0;
+    /* after ')': state is field 3; utime 14, stime 15, starttime 22, vsize 23, rss 24 */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+               &ut, &st, &start, &vsize, &rss) != 5)
+        return;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0) return;
+    unsigned long long btime = 0;
+    FILE *bf = fopen("/proc/stat", "r");
+    if (bf) {
+        char line[256];
+        while (fgets(line, sizeof(line), bf))
+            if (sscanf(line, "btime %llu", &btime) == 1) break;
+        fclose(bf);
+    }
+    f->cpu = (double)(ut + st) / (double)hz;
+    f->vsize = (double)vsize;
+    f->rss = (double)rss * (double)sysconf(_SC_PAGESIZE);
+    f->start = btime ? (double)btime + (double)start / (double)hz : 0;
+}
+
+/* Several workers: the process_* families carry a worker label (the slot,
+ * stable across restarts), one series per live worker as of its last beat
+ * (at most a second old; the answering worker's own is fresh), plus each
+ * worker's request count and whether it is up. */
+static cv_result render_workers(struct cv_metrics *reg, struct cv_buf *out)
+{
+    static const char *const lname[] = {"worker"};
+    struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"credvault_worker_up", "gauge", "1 while the worker process in this slot is serving"},
+        {"credvault_worker_requests_total", "counter", "requests answered by the worker in this slot"},
+        {"process_cpu_seconds_total", "counter", "user and system CPU time spent, in seconds"},
+        {"process_resident_memory_bytes", "gauge", "resident memory size in bytes"},
+        {"process_virtual_memory_bytes", "gauge", "virtual memory size in bytes"},
+        {"process_open_fds", "gauge", "open file descriptors"},
+        {"process_max_fds", "gauge", "the limit of open file descriptors (RLIMIT_NOFILE)"},
+        {"process_start_time_seconds", "gauge", "start time of the process since the unix epoch, in seconds"},
+    };
+    int pids[CV_METRICS_WORKERS_MAX];
+    /* this worker's own figures fresh; the others' as of their last beat */
+    if (self_slot >= 0 && (unsigned)self_slot < reg->nworkers) publish_figures(&reg->workers[self_slot]);
+    for (unsigned i = 0; i < reg->nworkers; i++) {
+        pids[i] = atomic_load(&reg->workers[i].pid);
+        /* a worker that has not beaten yet has no figures to show */
+        if (!atomic_load(&reg->workers[i].beat_ms)) pids[i] = 0;
+    }
+    struct rlimit rl;
+    double max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : 0;
+    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+        CV_GUARD(cv_metrics_write_family(out, fams[k].name, fams[k].type, fams[k].help));
+        for (unsigned i = 0; i < reg->nworkers; i++) {
+            const struct worker_slot *w = &reg->workers[i];
+            /* the slot's own counters survive a restart; a process's figures exist while it does */
+            if (k >= 2 && pids[i] <= 0) continue;
+            char slot[12];
+            snprintf(slot, sizeof(slot), "%u", i);
+            const char *lv[] = {slot};
+            double v = 0;
+            switch (k) {
+            case 0: v = pids[i] > 0 && atomic_load(&w->ready); break;
+            case 1: v = (double)atomic_load(&w->requests); break;
+            case 2: v = (double)atomic_load(&w->cpu_us) / 1e6; break;
+            case 3: v = (double)atomic_load(&w->rss_bytes); break;
+            case 4: v = (double)atomic_load(&w->vsize_bytes); break;
+            case 5: v = (double)atomic_load(&w->open_fds); break;
+            case 6: v = max_fds; break;
+            default: v = (double)atomic_load(&w->start_ms) / 1e3; break;
+            }
+            CV_GUARD(cv_metrics_write_sample(out, fams[k].name, lname, lv, 1, v));
+        }
+    }
+    return CV_OK;
+}
+
 cv_result cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out)
 {
     CV_ENSURE_REF(reg);
     static const char *const kind_names[] = {"counter", "gauge", "histogram"};
     CV_GUARD(cv_metrics_write_family(out, "credvault_build_info", "gauge",
                                      "always 1; the labels name the version, commit, build type and libraries"));
-    pthread_mutex_lock(&reg->grow);
+    grow_lock(reg);
     const char *names[CV_METRICS_INFO_MAX], *values[CV_METRICS_INFO_MAX];
     size_t ninfo = reg->ninfo;
     for (size_t i = 0; i < ninfo; i++) {
@@ -471,6 +723,7 @@ cv_result cv_metrics_render(struct cv_metrics *reg, struct cv_buf *out)
             }
         }
     }
+    if (reg->shared) return render_workers(reg, out);
     return cv_metrics_render_process(out);
 }
 

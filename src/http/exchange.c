@@ -330,6 +330,7 @@ void cv_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
            "outcome", termination_name(toe), NULL);
     /* labels are bounded: route patterns, a known method or "other", status codes */
     cv_metric_inc_l(ex->srv->metrics, CV_M_HTTP_REQUESTS, method_label(ex->req.method), pattern, status);
+    cv_metrics_worker_request(ex->srv->metrics);
     cv_metric_observe(ex->srv->metrics, CV_M_HTTP_DURATION, pattern, ms / 1e3);
     cv_http_request_clear(&ex->req);
     cv_http_response_clear(&ex->res);

@@ -23,6 +23,7 @@ struct cv_http_server {
     atomic_bool stopping;    /* answer with Connection: close while draining */
     struct cv_http_deadline *deadline;
     struct cv_http_proxies proxies; /* peers believed about X-Forwarded-For */
+    int shared_listen;              /* a worker's SO_REUSEPORT socket (cv_http_listen_shared) */
 };
 
 enum MHD_Result cv_http_on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

@@ -109,7 +109,38 @@ struct cv_http_server_options {
     unsigned request_deadline_ms;    /* a whole request, however steadily it trickles; 0 = 10000 */
     const char *trusted_proxies;     /* addresses believed about X-Forwarded-For, or NULL */
     struct cv_metrics *metrics;      /* where requests are counted, or NULL */
+    int shared_listen;               /* 1: serve on listen_fd (cv_http_listen_shared), bind nothing */
+    int listen_fd;
+    const struct cv_buf *tls_cert_pem; /* read already (cv_http_tls_read): used instead of the files */
+    const struct cv_buf *tls_key_pem;
 };
+
+/* The rate-limit buckets of CREDVAULT_RATE_* in an anonymous MAP_SHARED
+ * mapping, made by the supervisor before it forks (src/http/ratelimit.c);
+ * free drops only the calling process's view. */
+struct cv_ratelimit;
+CV_RESULT cv_http_limits_new_shared(const struct cv_config *cfg, struct cv_ratelimit **out);
+void cv_http_limits_free(struct cv_ratelimit *rl);
+
+/* Reads the certificate chain and key files into memory (the key into
+ * secret memory), so a supervisor that gave up root can still start a worker
+ * whose key file only root may read. */
+CV_RESULT cv_http_tls_read(const char *cert_file, const char *key_file, struct cv_buf *cert, struct cv_buf *key);
+
+/* Worker processes (CREDVAULT_WORKERS > 1) serve one port, each on its own
+ * SO_REUSEPORT socket. The probe binds `listen` once without SO_REUSEPORT,
+ * so an address another process holds fails here with the usual diagnosis
+ * (who holds it) instead of silently joining its group, and resolves port
+ * 0 to the port every worker then binds. cv_http_listen_shared makes one
+ * listening SO_REUSEPORT socket on that port (close-on-exec). */
+CV_RESULT cv_http_listen_probe(const char *listen, unsigned *port);
+CV_RESULT cv_http_listen_shared(const char *listen, unsigned port, int *fd);
+/* A worker starts listening on its slot's socket; when it dies the
+ * supervisor stops that socket listening (connections queued on it are
+ * reset, new ones go to the other workers) and keeps it bound for the
+ * replacement, so no privilege is needed to bind again. */
+CV_RESULT cv_http_listen_resume(int fd);
+void cv_http_listen_pause(int fd);
 
 /* Copies the CREDVAULT_LISTEN, _TLS*, _THREADS, _MAX_* and _CONNECTION_TIMEOUT_S
  * settings; the strings stay owned by `cfg`. */

@@ -2,6 +2,10 @@
  * IPv6 one, and the loopback test that decides whether plain HTTP may be
  * served. Never resolves names: what is bound is exactly what was written. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +84,71 @@ bool cv_http_listen_is_loopback(const struct cv_http_listen_addr *addr)
         return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127;
     }
     return false;
+}
+
+#define SHARED_BACKLOG 1024
+
+static cv_result bind_one(const char *listen, unsigned port, int reuseport, int *fd, unsigned *bound)
+{
+    struct cv_http_listen_addr la;
+    CV_GUARD(cv_http_listen_parse(listen, &la));
+    if (port) {
+        la.port = (uint16_t)port;
+        if (la.family == AF_INET) ((struct sockaddr_in *)&la.ss)->sin_port = htons(la.port);
+        else ((struct sockaddr_in6 *)&la.ss)->sin6_port = htons(la.port);
+    }
+    int s = socket(la.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CV_ENSURE(s >= 0, CV_ERR_UNAVAILABLE, "cannot make a socket for %.80s: %s", listen, strerror(errno));
+    int one = 1;
+    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* as libmicrohttpd does */
+    if (la.family == AF_INET6) (void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (reuseport && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        int e = errno;
+        close(s);
+        CV_BAIL(CV_ERR_UNAVAILABLE, "cannot serve on %.80s: SO_REUSEPORT: %s", listen, strerror(e));
+    }
+    if (bind(s, (const struct sockaddr *)&la.ss, la.len) != 0) {
+        close(s);
+        char why[256];
+        cv_http_listen_why(&la, listen, why, sizeof(why));
+        CV_BAIL(CV_ERR_UNAVAILABLE, "%s", why);
+    }
+    struct sockaddr_storage got;
+    socklen_t len = sizeof(got);
+    if (getsockname(s, (struct sockaddr *)&got, &len) == 0)
+        *bound = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                 : ((struct sockaddr_in *)&got)->sin_port);
+    *fd = s;
+    return CV_OK;
+}
+
+cv_result cv_http_listen_probe(const char *listen, unsigned *port)
+{
+    CV_ENSURE_REF(port);
+    int fd = -1;
+    *port = 0;
+    CV_GUARD(bind_one(listen, 0, 0, &fd, port));
+    close(fd); /* bound, never listening: nothing queued on it is lost */
+    return CV_OK;
+}
+
+cv_result cv_http_listen_shared(const char *listen, unsigned port, int *fd)
+{
+    CV_ENSURE_REF(fd);
+    unsigned bound = 0;
+    return bind_one(listen, port, 1, fd, &bound);
+}
+
+cv_result cv_http_listen_resume(int fd)
+{
+    CV_ENSURE(listen(fd, SHARED_BACKLOG) == 0, CV_ERR_UNAVAILABLE, "cannot listen on the shared socket: %s",
+              strerror(errno));
+    return CV_OK;
+}
+
+void cv_http_listen_pause(int fd)
+{
+    /* Linux: a listening socket shut down returns to closed but stays bound
+     * (its port was named explicitly), and may listen again */
+    (void)shutdown(fd, SHUT_RDWR);
 }

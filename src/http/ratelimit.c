@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -34,6 +36,7 @@ struct shard {
 struct cv_ratelimit {
     struct cv_rate_limits limits;
     uint64_t seed;
+    int shared; /* an anonymous MAP_SHARED mapping: every worker's buckets */
     struct shard shards[CV_RATE_SHARDS];
 };
 
@@ -65,9 +68,56 @@ cv_result cv_ratelimit_new(const struct cv_rate_limits *limits, struct cv_rateli
     return CV_OK;
 }
 
+/* Several worker processes serve one port: their buckets must be one set,
+ * or N workers would grant N times the limit. Made before fork; a worker
+ * killed while holding a shard's lock leaves it to the next taker (robust). */
+cv_result cv_ratelimit_new_shared(const struct cv_rate_limits *limits, struct cv_ratelimit **out)
+{
+    struct cv_ratelimit *tmp;
+    CV_GUARD(cv_ratelimit_new(limits, &tmp)); /* checks the limits, draws the seed */
+    void *p = mmap(NULL, sizeof(*tmp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        cv_ratelimit_free(tmp);
+        CV_BAIL(CV_ERR_MEMORY, "cannot map shared rate-limit buckets: %s", strerror(errno));
+    }
+    struct cv_ratelimit *rl = p;
+    rl->limits = tmp->limits;
+    rl->seed = tmp->seed;
+    rl->shared = 1;
+    cv_ratelimit_free(tmp);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    for (int s = 0; s < CV_RATE_SHARDS; s++)
+        pthread_mutex_init(&rl->shards[s].mu, &a);
+    pthread_mutexattr_destroy(&a);
+    *out = rl;
+    return CV_OK;
+}
+
+cv_result cv_http_limits_new_shared(const struct cv_config *cfg, struct cv_ratelimit **out)
+{
+    struct cv_rate_limits l;
+    cv_rate_limits_from_config(cfg, &l);
+    return cv_ratelimit_new_shared(&l, out);
+}
+
+void cv_http_limits_free(struct cv_ratelimit *rl) { cv_ratelimit_free(rl); }
+
+static void shard_lock(struct shard *sh)
+{
+    /* the dead holder's bucket may be half-updated: a token count off by one request, no more */
+    if (pthread_mutex_lock(&sh->mu) == EOWNERDEAD) pthread_mutex_consistent(&sh->mu);
+}
+
 void cv_ratelimit_free(struct cv_ratelimit *rl)
 {
     if (!rl) return;
+    if (rl->shared) {
+        munmap(rl, sizeof(*rl)); /* this process's view only; the others keep theirs */
+        return;
+    }
     for (int s = 0; s < CV_RATE_SHARDS; s++)
         pthread_mutex_destroy(&rl->shards[s].mu);
     free(rl);
@@ -107,7 +157,7 @@ static struct bucket *find(struct cv_ratelimit *rl, const char *key, double full
 {
     uint64_t h = key_hash(rl, key);
     struct shard *sh = &rl->shards[h % CV_RATE_SHARDS];
-    pthread_mutex_lock(&sh->mu);
+    shard_lock(sh);
     *locked = sh;
     size_t start = (size_t)(h / CV_RATE_SHARDS) % CV_RATE_SLOTS_PER_SHARD;
     struct bucket *empty = NULL, *oldest = NULL;

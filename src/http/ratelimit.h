@@ -40,6 +40,9 @@ struct cv_rate_limits {
 struct cv_ratelimit;
 
 CV_RESULT cv_ratelimit_new(const struct cv_rate_limits *limits, struct cv_ratelimit **out);
+/* The same, in an anonymous MAP_SHARED mapping for worker processes (made
+ * before fork); free then drops only the calling process's view. */
+CV_RESULT cv_ratelimit_new_shared(const struct cv_rate_limits *limits, struct cv_ratelimit **out);
 void cv_ratelimit_free(struct cv_ratelimit *rl);
 void cv_rate_limits_from_config(const struct cv_config *cfg, struct cv_rate_limits *out);
 

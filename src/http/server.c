@@ -87,7 +87,17 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     cv_result r = CV_OK;
     struct cv_buf cert = CV_BUF_EMPTY, key = CV_BUF_EMPTY;
     struct cv_http_server *srv = NULL;
-    if (opts->tls) CV_GUARD_OUT(r, cv_http_tls_load(opts->tls_cert_file, opts->tls_key_file, &cert, &key));
+    if (opts->tls && opts->tls_cert_pem && opts->tls_key_pem) {
+        /* copies that end in a NUL, as libmicrohttpd takes C strings */
+        cv_buf_init(&cert, opts->tls_cert_pem->len + 1);
+        cv_buf_init_secret(&key, opts->tls_key_pem->len + 1);
+        CV_GUARD_OUT(r, cv_buf_append(&cert, opts->tls_cert_pem->data, opts->tls_cert_pem->len));
+        CV_GUARD_OUT(r, cv_buf_append_u8(&cert, 0));
+        CV_GUARD_OUT(r, cv_buf_append(&key, opts->tls_key_pem->data, opts->tls_key_pem->len));
+        CV_GUARD_OUT(r, cv_buf_append_u8(&key, 0));
+    } else if (opts->tls) {
+        CV_GUARD_OUT(r, cv_http_tls_load(opts->tls_cert_file, opts->tls_key_file, &cert, &key));
+    }
     srv = calloc(1, sizeof(*srv));
     if (!srv) {
         r = cv_fail(CV_ERR_MEMORY, "out of memory");
@@ -98,6 +108,7 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     srv->app = app;
     srv->max_body_bytes = opts->max_body_bytes;
     srv->metrics = opts->metrics;
+    srv->shared_listen = opts->shared_listen;
     atomic_init(&srv->in_flight, 0);
     atomic_init(&srv->stopping, false);
     CV_GUARD_OUT(r, cv_http_proxies_parse(opts->trusted_proxies, &srv->proxies));
@@ -111,7 +122,8 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
     size_t n = 0;
     items[n++] = OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL); /* first, so start-up errors use it */
     if (opts->threads > 1) items[n++] = OPT(MHD_OPTION_THREAD_POOL_SIZE, opts->threads, NULL);
-    items[n++] = OPT(MHD_OPTION_SOCK_ADDR, 0, &la.ss);
+    if (opts->shared_listen) items[n++] = OPT(MHD_OPTION_LISTEN_SOCKET, opts->listen_fd, NULL);
+    else items[n++] = OPT(MHD_OPTION_SOCK_ADDR, 0, &la.ss);
     items[n++] = OPT(MHD_OPTION_CONNECTION_LIMIT, opts->max_connections, NULL);
     items[n++] = OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip, NULL);
     items[n++] = OPT(MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, NULL);
@@ -131,7 +143,11 @@ cv_result cv_http_server_start(const struct cv_http_server_options *opts, const 
                                    MHD_OPTION_END);
     if (!srv->daemon) {
         char why[256];
-        cv_http_listen_why(&la, opts->listen, why, sizeof(why));
+        if (opts->shared_listen) /* bound already: only TLS is left to refuse */
+            snprintf(why, sizeof(why), "cannot serve on %.80s: GnuTLS refused the certificate or key (the log line "
+                                       "before this one says why)", opts->listen);
+        else
+            cv_http_listen_why(&la, opts->listen, why, sizeof(why));
         r = cv_fail(CV_ERR_UNAVAILABLE, "%s", why);
         goto out;
     }
@@ -152,6 +168,11 @@ out:
     return r;
 }
 
+cv_result cv_http_tls_read(const char *cert_file, const char *key_file, struct cv_buf *cert, struct cv_buf *key)
+{
+    return cv_http_tls_load(cert_file, key_file, cert, key);
+}
+
 unsigned cv_http_server_port(const struct cv_http_server *srv) { return srv ? srv->port : 0; }
 
 static long elapsed_ms(const struct timespec *since)
@@ -166,6 +187,11 @@ void cv_http_server_stop(struct cv_http_server *srv)
     if (!srv) return;
     atomic_store(&srv->stopping, true);
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    /* a worker's socket leaves the port's group now: what is queued on it is
+     * reset rather than left waiting for an accept that will not come, new
+     * connections go to the other workers, and the port is free for a new
+     * instance while this one drains */
+    if (srv->shared_listen && listen_fd != MHD_INVALID_SOCKET) cv_http_listen_pause(listen_fd);
     /* A request whose bytes wait behind a busy worker is not counted yet, so the
      * count must stay at zero for a quiet period before the drain is over. */
     struct timespec start, quiet_since;

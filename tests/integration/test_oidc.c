@@ -370,18 +370,22 @@ int main(void)
                             "CREDVAULT_OIDC_ROLES=grc-admin=tenant-admin,grc-auditor=auditor,grc-platform=admin",
                             "CREDVAULT_OIDC_JWKS_REFRESH_S=2",
                             /* these tests fail authentication on purpose, many times from one address */
-                            "CREDVAULT_RATE_AUTH_FAILURES=0"};
-    const char *extra[9];
-    for (size_t i = 0; i < 7; i++) extra[i] = common[i];
-    extra[7] = jwks_file;
-    extra[8] = NULL;
+                            "CREDVAULT_RATE_AUTH_FAILURES=0",
+                            /* one process: the JWKS cache is per process (each worker of several
+                             * fetches and reloads its own), and its fetches and reloads are
+                             * counted and timed here as one process's */
+                            "CREDVAULT_WORKERS=1"};
+    const char *extra[10];
+    for (size_t i = 0; i < 8; i++) extra[i] = common[i];
+    extra[8] = jwks_file;
+    extra[9] = NULL;
     if (cv_test_service_start(&svc, extra) != 0) return 1;
     if (start_jwks_server() != 0) {
         fprintf(stderr, "the JWKS test server did not start\n");
         return 1;
     }
     snprintf(jwks_url, sizeof(jwks_url), "CREDVAULT_OIDC_JWKS_URL=http://127.0.0.1:%u/jwks.json", jwks_port);
-    extra[7] = jwks_url;
+    extra[8] = jwks_url;
     if (cv_test_service_start(&svc_url, extra) != 0) return 1;
     cl = cv_test_client_new(svc.base_url, svc.ca_file);
     cl_url = cv_test_client_new(svc_url.base_url, svc_url.ca_file);

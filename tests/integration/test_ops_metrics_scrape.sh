@@ -16,7 +16,10 @@ command -v promtool >/dev/null || fail "promtool is missing (scripts/install-dep
 umask 077
 printf 'scrape-%s\n' "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" >"$tmp/metrics-token"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CREDVAULT_TLS=off CREDVAULT_LISTEN=127.0.0.1:$port CREDVAULT_METRICS_TOKEN_FILE=$tmp/metrics-token \
+# one process: the unlabelled process_* figures below are compared with
+# /proc of the pid started here (test_serve_workers covers the labelled
+# per-worker ones)
+CREDVAULT_WORKERS=1 CREDVAULT_TLS=off CREDVAULT_LISTEN=127.0.0.1:$port CREDVAULT_METRICS_TOKEN_FILE=$tmp/metrics-token \
   "$bin" serve 2>"$tmp/serve.log" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
