@@ -66,12 +66,11 @@ typedef CV_RESULT (*cv_store_audit_hash_fn)(void *arg, const struct cv_audit_row
 void cv_store_set_audit_hash(struct cv_store *st, cv_store_audit_hash_fn fn, void *arg);
 /* Appends a lone event through the store's group commit: it shares one
  * transaction with the events of concurrent callers (at most
- * CV_STORE_AUDIT_BATCH_MAX, closed CV_STORE_AUDIT_BATCH_WAIT_US after its
- * first event), and returns once that transaction committed; a failed batch
+ * CV_STORE_AUDIT_BATCH_MAX: those that queued while the previous batch was
+ * written), and returns once that transaction committed; a failed batch
  * fails every caller in it. durable = 0: the batch may commit without
  * waiting for the WAL flush, unless an event in it asks to wait. */
 #define CV_STORE_AUDIT_BATCH_MAX 64
-#define CV_STORE_AUDIT_BATCH_WAIT_US 1000
 CV_RESULT cv_store_audit_append(struct cv_store *st, const struct cv_audit_event *ev, int durable);
 /* What conditional events rely on (a write that changed nothing writes no
  * event): PostgreSQL counts the rows a transaction changed (track_counts).

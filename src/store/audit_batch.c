@@ -1,10 +1,11 @@
 /* Group commit of lone audit events (reads, refusals, failed logins). One
  * writer thread per store, with its own connection and writer slot, takes
  * the events that concurrent callers queued and appends them in one
- * transaction: one statement per chain, one round trip. A batch closes when
- * it holds CV_STORE_AUDIT_BATCH_MAX events or CV_STORE_AUDIT_BATCH_WAIT_US
- * after its first; every caller waits for its batch and gets its outcome, so
- * a failed batch fails every request in it. */
+ * transaction: one statement per chain, one round trip. A batch is what
+ * queued while the previous one was written (at most CV_AUDIT_BATCH_MAX):
+ * no timer, so an idle service adds no wait and a busy one batches more;
+ * every caller waits for its batch and gets its outcome, so a failed batch
+ * fails every request in it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +37,6 @@ struct cv_audit_batcher {
 };
 
 static pthread_mutex_t make_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void deadline_after(struct timespec *ts, long us)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_nsec += us * 1000;
-    while (ts->tv_nsec >= 1000000000) {
-        ts->tv_nsec -= 1000000000;
-        ts->tv_sec++;
-    }
-}
 
 static void write_batch(struct cv_audit_batcher *b, struct waiter **w, size_t n)
 {
@@ -86,12 +77,6 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!b->head && !b->stop) pthread_cond_wait(&b->more, &b->lock);
         if (!b->head) break;
-        /* the first event opens the batch; others join until it is full or
-         * its time is up */
-        struct timespec until;
-        deadline_after(&until, CV_STORE_AUDIT_BATCH_WAIT_US);
-        while (b->queued < CV_AUDIT_BATCH_MAX && !b->stop)
-            if (pthread_cond_timedwait(&b->more, &b->lock, &until) != 0) break;
         size_t n = 0;
         while (b->head && n < CV_AUDIT_BATCH_MAX) {
             w[n++] = b->head;
@@ -185,7 +170,7 @@ cv_result cv_store_audit_append(struct cv_store *st, const struct cv_audit_event
     b->tail = &w;
     b->queued++;
     cv_metric_set(st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
-    if (b->queued == 1 || b->queued >= CV_AUDIT_BATCH_MAX) pthread_cond_signal(&b->more);
+    if (b->queued == 1) pthread_cond_signal(&b->more);
     while (!w.done) pthread_cond_wait(&b->done, &b->lock);
     pthread_mutex_unlock(&b->lock);
     cv_store_sealed_free(&se, 1);
