@@ -369,7 +369,12 @@ cv_result cv_routes_auth_failed(struct cv_app *app, struct cv_http_request *req,
     char prefix[CV_RATE_TOKEN_PREFIX_BYTES + 1];
     cv_rate_token_prefix(cv_http_header(req, "Authorization"), prefix);
     cv_ratelimit_auth_failed(limiter(app), addr, prefix, now_ms());
-    CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
+    /* a request that presents no credential tried none: answered and counted,
+     * not audited (probes and scanners would fill the trail, and a 401
+     * without a token stays free of the database) */
+    const char *authz = cv_http_header(req, "Authorization");
+    if (authz && *authz)
+        CV_GUARD(cv_audit_auth_failed(app, addr, cv_http_request_id(req), cv_http_route_pattern(req)));
     return cv_fail(CV_ERR_AUTH, "missing or invalid bearer token");
 }
 

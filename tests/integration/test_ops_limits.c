@@ -160,6 +160,11 @@ START_TEST(failed_authentications_hold_the_token_back_not_the_address)
     /* the log names the address, never the token tried */
     ck_assert(cv_test_service_log_contains(&svc, "\"event\":\"auth_failures_slowed\",\"client\":\"127.0.0.1\""));
     ck_assert(!cv_test_service_log_contains(&svc, BAD_TOKEN));
+    /* no credential at all: 401 and counted, but not audited */
+    double counted = metric(svc.admin_token, "credvault_auth_failures_total");
+    cv_t_expect_call(cl, "GET", "/api/mcp/servers", NULL, NULL, 401, "unauthorized");
+    ck_assert(metric(svc.admin_token, "credvault_auth_failures_total") >= counted + 1);
+    ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action = 'auth.failed'"), before + 5);
     sleep_ms(2100); /* the next case starts without a held-back token */
 }
 END_TEST
