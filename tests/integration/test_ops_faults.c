@@ -25,7 +25,10 @@
 #define DB_TIMEOUT_MS 1000 /* CREDVAULT_DATABASE_TIMEOUT_MS: the client gives up 1 s later */
 #define DEADLINE_MS (DB_TIMEOUT_MS + 1000)
 
-static const char *const env[] = {"CREDVAULT_DATABASE_TIMEOUT_MS=1000", "CREDVAULT_THREADS=2", NULL};
+/* one worker: the case times one process's database breaker (each worker of
+ * several has its own, so each pays one deadline before it opens) */
+static const char *const env[] = {"CREDVAULT_DATABASE_TIMEOUT_MS=1000", "CREDVAULT_THREADS=2", "CREDVAULT_WORKERS=1",
+                                  NULL};
 static char tenant[64], tok[160];
 
 /* ---- freezing this test's cluster only ---- */
