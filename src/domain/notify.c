@@ -20,8 +20,8 @@
 
 /* Short: the cache follows key events only while the listener is connected,
  * so after a database failover it must be back well within a second. */
-#define LISTEN_BACKOFF_MAX_MS 500
-#define CATCH_UP_RETRY_MS 250 /* a failed catch-up (say, the breaker still open) is tried again this soon */
+#define LISTEN_BACKOFF_MAX_MS 250
+#define CATCH_UP_RETRY_MS 100 /* a failed catch-up (say, the breaker still open) is tried again this soon */
 #define WORKER_RETRY_MS 1000 /* after an error, or while another worker holds the rows */
 #define PRUNE_EVERY_MS (3600 * 1000) /* key events older than CV_LC_EVENTS_KEEP_S go this often */
 
