@@ -103,7 +103,7 @@ static int spans_add(void *p, size_t len)
     return 0;
 }
 
-static void spans_remove(void *p)
+static void spans_remove(const void *p)
 {
     for (size_t i = 0; i < spans.n; i++)
         if (spans.v[i].p == p) {
