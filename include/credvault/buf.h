@@ -49,6 +49,11 @@ char *cv_secret_strdup(const char *s);
 /* 0 once a region could not be locked (RLIMIT_MEMLOCK too small): secrets
  * may then be swapped out, though never dumped. */
 int cv_secret_memory_locked(void);
+/* In a child, first thing after fork(2): locks every secret mapping again,
+ * since memory locks are not inherited (the dump exclusion is), and makes
+ * cv_secret_memory_locked() report this process's locks. Call it before the
+ * child starts threads; in AddressSanitizer builds it does nothing. */
+void cv_secret_memory_relock(void);
 /* 1 when secrets live in regions of their own; 0 in AddressSanitizer builds,
  * which take them from malloc so the sanitizer sees every block. */
 int cv_secret_memory_isolated(void);

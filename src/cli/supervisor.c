@@ -70,7 +70,9 @@ static pid_t spawn(unsigned i, struct slot *s, const struct cv_cli_worker *tmpl,
     fflush(NULL); /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid != 0) return pid;
-    /* the worker: dies with the supervisor, speaks to systemd only through it */
+    /* the worker: the TLS key's pages came without their lock (fork keeps no mlock) */
+    cv_secret_memory_relock();
+    /* dies with the supervisor, speaks to systemd only through it */
     (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(CV_EXIT_FAIL);
     unsetenv("NOTIFY_SOCKET");

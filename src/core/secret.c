@@ -4,6 +4,8 @@
  * secret shares a page with ordinary data. Blocks are wiped whole on free.
  * Small blocks come from power-of-two classes carved from regions that are
  * kept for reuse; a large block gets its own mapping, unmapped on free.
+ * Every mapping is listed, so that a child of fork(2), which inherits the
+ * pages but not their locks, can lock them again.
  * AddressSanitizer builds take blocks from malloc instead, so that ASan and
  * LeakSanitizer see every one (overflows, use after free, leaks). */
 #include <pthread.h>
@@ -50,6 +52,13 @@ static struct {
     uint8_t *cur, *end;       /* the unused tail of the newest region */
 } heap = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Every live mapping of this heap (addresses only, no secret): fork(2)
+ * does not carry memory locks into the child, so it must lock them again. */
+static struct {
+    struct span { void *p; size_t len; } *v;
+    size_t n, cap;
+} spans; /* under heap.lock */
+
 static atomic_int lock_failed;
 
 #ifdef CV_TEST_HOOKS
@@ -81,14 +90,51 @@ static size_t page_round(size_t n)
     return n > SIZE_MAX - page ? 0 : (n + page - 1) / page * page;
 }
 
-/* A fresh region: locked and out of core dumps. */
+static int spans_add(void *p, size_t len)
+{
+    if (spans.n == spans.cap) {
+        size_t cap = spans.cap ? spans.cap * 2 : 16;
+        struct span *v = realloc(spans.v, cap * sizeof(*v));
+        if (!v) return -1;
+        spans.v = v;
+        spans.cap = cap;
+    }
+    spans.v[spans.n++] = (struct span){p, len};
+    return 0;
+}
+
+static void spans_remove(const void *p)
+{
+    for (size_t i = 0; i < spans.n; i++)
+        if (spans.v[i].p == p) {
+            spans.v[i] = spans.v[--spans.n];
+            return;
+        }
+}
+
+/* A fresh region: locked, out of core dumps and listed. Called under heap.lock. */
 static void *map_secret(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
+    if (spans_add(p, len) != 0) {
+        munmap(p, len);
+        return NULL;
+    }
     if (mlock(p, len) != 0) atomic_store(&lock_failed, 1);
     (void)madvise(p, len, MADV_DONTDUMP); /* best effort: kernels before 3.4 lack it */
     return p;
+}
+
+void cv_secret_memory_relock(void)
+{
+    pthread_mutex_lock(&heap.lock);
+    int failed = 0;
+    for (size_t i = 0; i < spans.n; i++)
+        if (mlock(spans.v[i].p, spans.v[i].len) != 0) failed = 1;
+    /* the state now describes this process's locks, not the parent's */
+    atomic_store(&lock_failed, failed);
+    pthread_mutex_unlock(&heap.lock);
 }
 
 static uint32_t class_of(size_t total)
@@ -152,7 +198,9 @@ void *cv_secret_alloc(size_t n)
     } else {
         h.cls = CLASS_LARGE;
         size_t len = page_round(total);
+        pthread_mutex_lock(&heap.lock);
         b = len ? map_secret(len) : NULL;
+        pthread_mutex_unlock(&heap.lock);
     }
     if (!b) return NULL;
     memcpy(b, &h, sizeof(h));
@@ -185,7 +233,10 @@ void cv_secret_free(void *q)
         return;
     }
     if (h.cls == CLASS_LARGE) {
-        munmap(b, size); /* also unlocks */
+        pthread_mutex_lock(&heap.lock);
+        spans_remove(b);
+        munmap(b, size); /* also unlocks; under the lock, so a relock never meets an unmapped span */
+        pthread_mutex_unlock(&heap.lock);
         return;
     }
     pthread_mutex_lock(&heap.lock);

@@ -4,7 +4,8 @@
 # worker's requests; a worker killed with SIGKILL while a client keeps
 # sending costs at most the requests in flight on it, is replaced within a
 # bound, and the replacement serves; SIGTERM to the supervisor stops all and
-# exits 0; rate-limit buckets are one set across workers.
+# exits 0; rate-limit buckets are one set across workers; each worker's
+# secret memory, the regions inherited from the supervisor too, is locked.
 set -euo pipefail
 bin=${CREDVAULT_BIN:?} tmp=${CV_TEST_TMP:?}
 server='' client=''
@@ -59,6 +60,19 @@ for p in "${pids[@]}"; do
   grep -q "\"event\":\"worker_started\",\"worker\":\"[01]\",\"pid\":\"$p\"" "$tmp/serve.log" ||
     fail "child $p is not a worker the supervisor logged"
 done
+
+# --- each worker's secret memory is locked, the inherited regions too --------
+# (fork drops memory locks: the supervisor's TLS key and PIN pages arrive unlocked)
+for p in "${pids[@]}"; do
+  lck=$(awk '/^VmLck:/ { print $2 }' "/proc/$p/status")
+  ((lck > 0)) || fail "worker $p locks no memory (VmLck $lck kB)"
+  # every dump-excluded private anonymous mapping is secret memory (the kernel's
+  # [vvar] is excluded too, but is no such mapping) and must be locked
+  unlocked=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { r = ($2 == "rw-p" && NF == 5) ? $1 : "" }
+    /^VmFlags:/ && r != "" && / dd/ && !/ lo/ { print r }' "/proc/$p/smaps")
+  [[ -z $unlocked ]] || fail "worker $p has dump-excluded memory that is not locked: $unlocked"
+done
+if grep -q '"secret memory could not be locked"' "$tmp/serve.log"; then fail "a worker could not lock its secret memory"; fi
 
 # --- both workers serve, and every scrape counts both -------------------------
 sent=0

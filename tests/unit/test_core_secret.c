@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "credvault/buf.h"
@@ -198,6 +200,137 @@ START_TEST(threads_share_the_heap)
 }
 END_TEST
 
+/* VmLck of this process, in kB, from /proc/self/status. */
+static long vmlck_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmLck: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static int locked_mapping(const void *p)
+{
+    char flags[512];
+    return vmflags_of(p, flags, sizeof(flags)) && strstr(flags, " lo") != NULL;
+}
+
+/* Child's exit codes, so that the parent names what failed. */
+enum {
+    FORK_KEPT_LOCK = 10, /* the fork kept the lock: the test would prove nothing */
+    NOT_RELOCKED,        /* a region is still unlocked after the relock */
+    STATE_WRONG,         /* cv_secret_memory_locked() disagrees with the pages */
+    VMLCK_WRONG,         /* VmLck did not grow by the regions */
+    CONTENT_CHANGED,     /* the secret bytes did not survive */
+    LIMIT_NOT_SET,       /* the test could not set up its limits */
+    LOCKED_PAST_LIMIT,   /* a lock held with no allowance: the refusal path went untested */
+};
+
+static const char *child_failure(int code)
+{
+    switch (code) {
+    case FORK_KEPT_LOCK: return "the child inherited the lock: the test proves nothing";
+    case NOT_RELOCKED: return "an inherited region is not locked after cv_secret_memory_relock()";
+    case STATE_WRONG: return "cv_secret_memory_locked() does not say what the pages are";
+    case VMLCK_WRONG: return "VmLck does not cover the relocked regions";
+    case CONTENT_CHANGED: return "the secret bytes changed";
+    case LIMIT_NOT_SET: return "RLIMIT_MEMLOCK or the user could not be set up";
+    case LOCKED_PAST_LIMIT: return "a region is locked with RLIMIT_MEMLOCK 0 and no privilege";
+    default: return "the child died";
+    }
+}
+
+static int run_child(int (*fn)(uint8_t *, uint8_t *), uint8_t *small, uint8_t *large)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(fn(small, large));
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define SMALL_BYTES 100
+#define LARGE_BYTES 100000 /* above the largest class: a mapping of its own */
+
+static int relock_in_child(uint8_t *small, uint8_t *large)
+{
+    if (locked_mapping(small) || locked_mapping(large)) return FORK_KEPT_LOCK;
+    long before = vmlck_kb();
+    cv_secret_memory_relock();
+    if (!locked_mapping(small) || !locked_mapping(large)) return NOT_RELOCKED;
+    if (!cv_secret_memory_locked()) return STATE_WRONG;
+    if (before < 0 || vmlck_kb() - before < (256 + LARGE_BYTES / 1024)) return VMLCK_WRONG;
+    if (!all_bytes(small, SMALL_BYTES, 0x5a) || !all_bytes(large, LARGE_BYTES, 0xa5)) return CONTENT_CHANGED;
+    return 0;
+}
+
+/* Without the lock privilege and with no lock allowance the relock fails and
+ * says so; with the allowance raised again a second relock succeeds. */
+static int relock_refused_in_child(uint8_t *small, uint8_t *large)
+{
+    if (geteuid() == 0 && setuid(65534) != 0) return LIMIT_NOT_SET; /* root locks past any limit */
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_MEMLOCK, &lim) != 0) return LIMIT_NOT_SET;
+    struct rlimit none = {0, lim.rlim_max};
+    if (setrlimit(RLIMIT_MEMLOCK, &none) != 0) return LIMIT_NOT_SET;
+    cv_secret_memory_relock();
+    if (locked_mapping(small) || locked_mapping(large)) return LOCKED_PAST_LIMIT;
+    if (cv_secret_memory_locked()) return STATE_WRONG;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < (rlim_t)(512 * 1024)) return 0; /* cannot raise it again */
+    struct rlimit back = {lim.rlim_max, lim.rlim_max};
+    if (setrlimit(RLIMIT_MEMLOCK, &back) != 0) return LIMIT_NOT_SET;
+    cv_secret_memory_relock();
+    if (!locked_mapping(small) || !locked_mapping(large)) return NOT_RELOCKED;
+    if (!cv_secret_memory_locked()) return STATE_WRONG;
+    if (!all_bytes(small, SMALL_BYTES, 0x5a) || !all_bytes(large, LARGE_BYTES, 0xa5)) return CONTENT_CHANGED;
+    return 0;
+}
+
+/* fork(2) keeps the pages and their dump exclusion but drops their locks:
+ * the relock locks the inherited regions (a class region and a large
+ * mapping) again in the child, and the reported state follows the pages. */
+START_TEST(child_relocks_inherited_regions)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cv_secret_memory_relock(); /* malloc'd blocks: nothing to lock, and it says so */
+    ck_assert_int_eq(cv_secret_memory_locked(), 0);
+    return;
+#endif
+    /* enough allowance for one class region and the large block */
+    struct rlimit lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_MEMLOCK, &lim), 0);
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &lim), 0);
+    }
+    uint8_t *small = cv_secret_alloc(SMALL_BYTES), *large = cv_secret_alloc(LARGE_BYTES);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_ptr_nonnull(large);
+    memset(small, 0x5a, SMALL_BYTES);
+    memset(large, 0xa5, LARGE_BYTES);
+    if (cv_secret_memory_locked()) {
+        ck_assert(locked_mapping(small) && locked_mapping(large));
+        int rc = run_child(relock_in_child, small, large);
+        ck_assert_msg(rc == 0, "child: %s (%d)", child_failure(rc), rc);
+    } else {
+        /* the hard limit is below one region: the child must say "not locked" too */
+        ck_assert_msg(geteuid() != 0, "root could not lock: mlock is broken here");
+    }
+    int rc = run_child(relock_refused_in_child, small, large);
+    ck_assert_msg(rc == 0, "child without allowance: %s (%d)", child_failure(rc), rc);
+    /* the parent's locks were never touched */
+    ck_assert_int_eq(locked_mapping(small) && locked_mapping(large), cv_secret_memory_locked());
+    cv_secret_free(large);
+    cv_secret_free(small);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core_secret");
@@ -210,6 +343,7 @@ int main(void)
     tcase_add_test(tc, blocks_zeroed_aligned_and_reused_wiped);
     tcase_add_test(tc, regions_roll_over_without_overlap);
     tcase_add_test(tc, threads_share_the_heap);
+    tcase_add_test(tc, child_relocks_inherited_regions);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
