@@ -117,4 +117,36 @@ static inline void lc_kill9(pid_t *pid)
     *pid = 0;
 }
 
+/* Two instances of the service on one database and token, A and B, for
+ * the cases of a suite, which share the instances, a client of each and
+ * A's admin token through the test's own variables. Runs the suite in this
+ * process and stops both; an instance that did not exit cleanly fails it. */
+struct lc_pair {
+    struct cv_test_service *a, *b;
+    struct cv_test_client **ca, **cb;
+    const char **admin;
+};
+
+static inline int lc_pair_run(const struct lc_pair *p, Suite *suite, const char *const *env_a,
+                              const char *const *env_b)
+{
+    if (cv_test_service_start(p->a, env_a) != 0) return 1;
+    if (cv_test_service_start(p->b, env_b) != 0) return 1;
+    *p->admin = p->a->admin_token;
+    *p->ca = cv_test_client_new(p->a->base_url, p->a->ca_file);
+    *p->cb = cv_test_client_new(p->b->base_url, p->b->ca_file);
+    int failed = cv_t_suite_run(suite, CK_NOFORK);
+    cv_test_client_free(*p->ca);
+    cv_test_client_free(*p->cb);
+    struct cv_test_service *both[] = {p->a, p->b};
+    for (int i = 0; i < 2; i++) {
+        int st = cv_test_service_stop(both[i]);
+        if (st != 0) {
+            fprintf(stderr, "credvault serve exited with %d (log: %s)\n", st, both[i]->log_file);
+            failed++;
+        }
+    }
+    return failed ? 1 : 0;
+}
+
 #endif

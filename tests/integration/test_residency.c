@@ -15,6 +15,7 @@
 static struct cv_test_service a, b;
 static struct cv_test_client *ca, *cb;
 static const char *admin;
+static const struct lc_pair pair = {&a, &b, &ca, &cb, &admin};
 
 /* The exact GITHUB_TOKEN of `server`, through a workload token bound to it. */
 static void fetch_exact(struct cv_test_client *c, const char *workload, const char *server, const char *want)
@@ -129,21 +130,5 @@ int main(void)
     static const char *const env_a[] = {"CREDVAULT_KEY_RESIDENCY=hsm", LC_NO_RATE_LIMITS, NULL};
     static const char *const env_b[] = {"CREDVAULT_KEY_RESIDENCY=memory", "CREDVAULT_LOG_LEVEL=debug",
                                         LC_NO_RATE_LIMITS, NULL};
-    if (cv_test_service_start(&a, env_a) != 0) return 1;
-    if (cv_test_service_start(&b, env_b) != 0) return 1;
-    admin = a.admin_token;
-    ca = cv_test_client_new(a.base_url, a.ca_file);
-    cb = cv_test_client_new(b.base_url, b.ca_file);
-    int failed = cv_t_suite_run(suite, CK_NOFORK);
-    cv_test_client_free(ca);
-    cv_test_client_free(cb);
-    struct cv_test_service *both[] = {&a, &b};
-    for (int i = 0; i < 2; i++) {
-        int st = cv_test_service_stop(both[i]);
-        if (st != 0) {
-            fprintf(stderr, "credvault serve exited with %d (log: %s)\n", st, both[i]->log_file);
-            failed++;
-        }
-    }
-    return failed ? 1 : 0;
+    return lc_pair_run(&pair, suite, env_a, env_b);
 }

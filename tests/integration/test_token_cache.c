@@ -17,6 +17,7 @@
 static struct cv_test_service a, b;
 static struct cv_test_client *ca, *cb;
 static const char *admin;
+static const struct lc_pair pair = {&a, &b, &ca, &cb, &admin};
 
 /* A tenant with one server, and an auditor token that B has just used (and
  * so cached). */
@@ -113,21 +114,5 @@ int main(void)
 {
     cv_json_alloc_install(); /* first: every entry point keeps JSON in secret memory */
     Suite *suite = token_cache_suite();
-    if (cv_test_service_start(&a, lc_default_env) != 0) return 1;
-    if (cv_test_service_start(&b, lc_default_env) != 0) return 1;
-    admin = a.admin_token;
-    ca = cv_test_client_new(a.base_url, a.ca_file);
-    cb = cv_test_client_new(b.base_url, b.ca_file);
-    int failed = cv_t_suite_run(suite, CK_NOFORK);
-    cv_test_client_free(ca);
-    cv_test_client_free(cb);
-    struct cv_test_service *both[] = {&a, &b};
-    for (int i = 0; i < 2; i++) {
-        int st = cv_test_service_stop(both[i]);
-        if (st != 0) {
-            fprintf(stderr, "credvault serve exited with %d (log: %s)\n", st, both[i]->log_file);
-            failed++;
-        }
-    }
-    return failed ? 1 : 0;
+    return lc_pair_run(&pair, suite, lc_default_env, lc_default_env);
 }
