@@ -262,27 +262,31 @@ out:
     return r;
 }
 
+/* One server's row (and, for the keyed statement, its key columns after it),
+ * read under the tenant's scope; not found unless exactly one row. */
+static cv_result get_one(struct cv_store *st, const struct cv_sql *sql, int ncols, const char *tenant_id,
+                         const char *server_id, int with_env, struct cv_q *q)
+{
+    CV_GUARD(check_ids(tenant_id, server_id));
+    cv_q_init(q, sql);
+    cv_q_text(q, tenant_id);
+    cv_q_text(q, server_id);
+    cv_q_text(q, with_env ? "t" : "f");
+    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id, .flags = CV_TX_READ_ONLY};
+    CV_GUARD(cv_store_tx(st, &tx, q, 1));
+    CV_GUARD(cv_pq_expect(q->res, ncols));
+    CV_ENSURE(PQntuples(q->res) == 1, CV_ERR_NOT_FOUND, "server not found");
+    return CV_OK;
+}
+
 cv_result cv_store_server_get(struct cv_store *st, const char *tenant_id, const char *server_id, int with_env,
                               struct cv_server_row *row)
 {
     CV_ENSURE_REF(row);
     memset(row, 0, sizeof(*row));
-    CV_GUARD(check_ids(tenant_id, server_id));
-    struct cv_q q;
-    cv_q_init(&q, &get_sql);
-    cv_q_text(&q, tenant_id);
-    cv_q_text(&q, server_id);
-    cv_q_text(&q, with_env ? "t" : "f");
-    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id, .flags = CV_TX_READ_ONLY};
-    cv_result r;
-    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
-    CV_GUARD_OUT(r, cv_pq_expect(q.res, SERVER_NCOLS));
-    if (PQntuples(q.res) != 1) {
-        r = cv_fail(CV_ERR_NOT_FOUND, "server not found");
-        goto out;
-    }
-    CV_GUARD_OUT(r, server_row(q.res, 0, 0, row));
-out:
+    struct cv_q q = {0};
+    cv_result r = get_one(st, &get_sql, SERVER_NCOLS, tenant_id, server_id, with_env, &q);
+    if (cv_ok(r)) r = server_row(q.res, 0, 0, row);
     cv_q_clear(&q, 1);
     return r;
 }
@@ -295,20 +299,10 @@ cv_result cv_store_server_get_keyed(struct cv_store *st, const char *tenant_id, 
     memset(row, 0, sizeof(*row));
     memset(key, 0, sizeof(*key));
     *has_key = 0;
-    CV_GUARD(check_ids(tenant_id, server_id));
-    struct cv_q q;
-    cv_q_init(&q, &get_keyed_sql);
-    cv_q_text(&q, tenant_id);
-    cv_q_text(&q, server_id);
-    cv_q_text(&q, with_env ? "t" : "f");
-    const struct cv_tx tx = {.scope = CV_SCOPE_TENANT, .tenant_id = tenant_id, .flags = CV_TX_READ_ONLY};
+    struct cv_q q = {0};
     cv_result r;
-    CV_GUARD_OUT(r, cv_store_tx(st, &tx, &q, 1));
-    CV_GUARD_OUT(r, cv_pq_expect(q.res, SERVER_NCOLS + CV_STORE_KEY_REF_NCOLS));
-    if (PQntuples(q.res) != 1) {
-        r = cv_fail(CV_ERR_NOT_FOUND, "server not found");
-        goto out;
-    }
+    CV_GUARD_OUT(r, get_one(st, &get_keyed_sql, SERVER_NCOLS + CV_STORE_KEY_REF_NCOLS, tenant_id, server_id,
+                            with_env, &q));
     CV_GUARD_OUT(r, server_row(q.res, 0, 0, row));
     if (!cv_pq_null(q.res, 0, SERVER_NCOLS)) {
         r = cv_store_key_ref_read(q.res, 0, SERVER_NCOLS, key);
