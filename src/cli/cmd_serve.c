@@ -74,13 +74,14 @@ static int serve_process(const struct serve_args *a, const struct cv_cli_worker 
         cv_cli_report("key residency");
         goto out;
     }
-    if (cv_failed(cv_lifecycle_start(app, &lc))) {
-        cv_cli_report("key lifecycle");
-        goto out;
-    }
-    /* signed audit checkpoints while serving; refuses to run without the signing key */
+    /* signed audit checkpoints while serving; refuses to run without the signing key.
+     * Started before the lifecycle threads, whose audit events it counts. */
     if (cv_failed(cv_audit_sealer_start(app))) {
         cv_cli_report("audit");
+        goto out;
+    }
+    if (cv_failed(cv_lifecycle_start(app, &lc))) {
+        cv_cli_report("key lifecycle");
         goto out;
     }
     if (w) app->limiter = w->limiter; /* one set of buckets for every worker */
@@ -152,8 +153,8 @@ out:
     cv_cli_watchdog_stop(wd);
     cv_http_server_stop(srv);
     cv_routes_limits_close(app);
-    cv_audit_sealer_stop(app); /* seals the last events, then joins */
     cv_lifecycle_stop(lc); /* joins its threads before the store and HSM close */
+    cv_audit_sealer_stop(app); /* seals the last events (the lifecycle's too), then joins */
     cv_app_close(app); /* destroys every unwrapped tenant key in the token */
     return rc;
 }
