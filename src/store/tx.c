@@ -153,6 +153,7 @@ struct step {
 struct run {
     struct step steps[RUN_MAX_STEPS];
     size_t nsteps;
+    uint64_t parsing[CV_SQL_PREPARED_WORDS]; /* Parse already sent in this pipeline */
     int all_sent;       /* the Sync went out: the server may have committed */
     PGresult *error;    /* first error, owned */
     const char *failed; /* its statement's name */
@@ -168,8 +169,13 @@ static int is_prepared(const struct cv_conn *c, enum cv_sql_id id)
 static int send_step(struct cv_conn *c, struct run *run, struct cv_q *q)
 {
     const struct cv_sql *sql = q->sql;
-    if (!is_prepared(c, sql->id)) {
+    /* one Parse per statement and pipeline: a batch may run a statement
+     * several times (a head per chain), and a second Parse of the same
+     * name fails (42P05) */
+    uint64_t bit = UINT64_C(1) << (sql->id % 64);
+    if (!is_prepared(c, sql->id) && !(run->parsing[sql->id / 64] & bit)) {
         if (!PQsendPrepare(c->pg, cv_sql_name(sql), sql->text, sql->nparams, NULL)) return 0;
+        run->parsing[sql->id / 64] |= bit;
         run->steps[run->nsteps++] = (struct step){q, 1};
     }
     if (!PQsendQueryPrepared(c->pg, cv_sql_name(sql), q->n, q->values, q->lengths, q->formats, 0)) return 0;

@@ -2,11 +2,14 @@
  * callers share one batch, and a batch that fails fails every caller in it
  * and stores none of its events, while the next batch succeeds. A trigger
  * made as the superuser holds one batch in the database until the test has
- * seen the next callers queue behind it, and refuses one marked event. */
+ * seen the next callers queue behind it, and refuses one marked event.
+ * A batch of several tenants on a connection's first pipeline runs the same
+ * statement once per chain: its Parse must go out once. */
 #include <pthread.h>
 #include <unistd.h>
 
 #include "credvault/metrics.h"
+#include "store/pq.h" /* cv_store_tx_sealed: the batch a writer sends */
 #include "test_store_fixture.h"
 
 #define NBATCH 8
@@ -99,6 +102,42 @@ START_TEST(a_failed_batch_fails_every_request_in_it)
 }
 END_TEST
 
+/* Events of three tenants, none of whose chains this connection knows: one
+ * pipeline reads three heads and appends three runs. */
+START_TEST(a_first_batch_of_several_tenants_opens_every_chain)
+{
+    static const char *tenants[] = {"multi-a", "multi-b", "multi-c"};
+    for (size_t i = 0; i < 3; i++) t_seed_tenant(st, tenants[i]);
+    struct cv_store *fresh;
+    struct cv_store_options o = {.url = t_app_url()};
+    ck_assert_msg(cv_ok(cv_store_open(&o, &fresh)), "open: %s", cv_error_message());
+    cv_store_set_audit_hash(fresh, t_audit_hash, NULL);
+    for (int round = 0; round < 2; round++) {
+        struct cv_sealed_event se[3];
+        char target[3][32];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(target[i], sizeof(target[i]), "multi-%d-%zu", round, i);
+            struct cv_audit_event ev = {.tenant_id = tenants[i], .actor = "reader", .role = "auditor",
+                                        .action = "credentials.read_masked", .target = target[i],
+                                        .outcome = "success"};
+            ck_assert(cv_ok(cv_store_seal_event(fresh, &ev, ev.target, &se[i])));
+        }
+        const struct cv_tx tx = {.scope = CV_SCOPE_PLATFORM, .flags = CV_TX_EVENTS_ASYNC};
+        cv_result r = cv_store_tx_sealed(fresh, &tx, NULL, 0, se, 3);
+        cv_store_sealed_free(se, 3);
+        ck_assert_msg(cv_ok(r), "batch %d: %s", round, cv_error_message());
+    }
+    cv_store_close(fresh);
+    PGconn *pg = t_pg(t_super_url());
+    ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM audit_events WHERE target LIKE 'multi-%'"), 6);
+    /* one chain per tenant, two events each, no gap */
+    ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM (SELECT chain FROM audit_events WHERE target LIKE 'multi-%' "
+                               "GROUP BY chain HAVING count(*) = 2 AND max(seq) = 2) x"),
+                     3);
+    PQfinish(pg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_audit_batch");
@@ -106,6 +145,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_failed_batch_fails_every_request_in_it);
+    tcase_add_test(tc, a_first_batch_of_several_tenants_opens_every_chain);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
