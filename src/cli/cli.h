@@ -97,7 +97,7 @@ struct cv_ratelimit;
 struct cv_buf;
 struct cv_cli_privileges;
 struct cv_cli_worker {
-    unsigned slot;
+    unsigned slot, workers; /* this worker's slot of `workers` */
     int listen_fd;
     struct cv_metrics *metrics;
     struct cv_ratelimit *limiter;

@@ -84,8 +84,12 @@ static int serve_process(const struct serve_args *a, const struct cv_cli_worker 
         cv_cli_report("key lifecycle");
         goto out;
     }
-    if (w) app->limiter = w->limiter; /* one set of buckets for every worker */
-    else if (cv_failed(cv_routes_limits_open(app))) {
+    if (w) {
+        app->limiter = w->limiter; /* one set of buckets for every worker */
+        /* and disjoint server ids */
+        app->id_slot = w->slot;
+        app->id_slots = w->workers;
+    } else if (cv_failed(cv_routes_limits_open(app))) {
         cv_cli_report("rate limits");
         goto out;
     }

@@ -159,6 +159,7 @@ int cv_cli_supervise(const struct cv_config *cfg, const struct cv_cli_privileges
     uint64_t wd_us = 0;
     int watchdog = cv_cli_supervisor_watchdog_us(&wd_us);
     tmpl.watchdog_us = watchdog ? wd_us : 0;
+    tmpl.workers = n;
 
     sigset_t sigs;
     sigemptyset(&sigs);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "credvault/crypto.h"
@@ -116,14 +117,26 @@ static const char *template_transport(json_t *tmpl)
     return t ? t : "stdio";
 }
 
-/* Unique within this process even when two deploys land in one millisecond;
- * across instances the (tenant, server_id) key catches a clash and we retry. */
-static void next_server_id(const char *template_id, char out[CV_SERVER_ID_MAX_BYTES + 1])
+/* Unique within this process even when two deploys land in one millisecond,
+ * and between the worker processes of one service: each takes the
+ * milliseconds of its own residue (app->id_slot of id_slots). Across
+ * instances the (tenant, server_id) key catches a clash and the retry steps
+ * a random distance past it, so that two instances do not clash again. */
+static void next_server_id(const struct cv_app *app, int attempt, const char *template_id,
+                           char out[CV_SERVER_ID_MAX_BYTES + 1])
 {
     static _Atomic int64_t last;
+    int64_t k = app->id_slots > 1 ? app->id_slots : 1, slot = app->id_slots > 1 ? app->id_slot % k : 0;
+    int64_t jump = 0;
+    if (attempt > 0) {
+        uint8_t b = 0;
+        if (getrandom(&b, 1, 0) != 1) b = (uint8_t)attempt;
+        jump = (1 + (b & 63)) * k;
+    }
     int64_t now = cv_time_now_ms(), prev = atomic_load(&last), next;
     do {
-        next = now > prev ? now : prev + 1;
+        next = (now > prev ? now : prev + 1) + jump;
+        next += ((slot - next % k) % k + k) % k;
     } while (!atomic_compare_exchange_weak(&last, &prev, next));
     snprintf(out, CV_SERVER_ID_MAX_BYTES + 1, "%s-%013lld", template_id, (long long)next);
 }
@@ -267,7 +280,7 @@ cv_result cv_credentials_deploy_idem(struct cv_app *app, const struct cv_princip
         goto out;
     }
     for (int attempt = 0; attempt < 5; attempt++) {
-        next_server_id(template_id, row.server_id);
+        next_server_id(app, attempt, template_id, row.server_id);
         free(row.encrypted_env);
         row.encrypted_env = NULL;
         CV_GUARD_OUT(r, cv_seal_env(app, p->tenant_id, row.server_id, 1, env, &row.encrypted_env, &row.key_version));

@@ -62,6 +62,7 @@ struct cv_app {
     struct cv_readiness *readiness; /* /readyz's probe thread, started on first use */
     struct cv_token_memo *token_memo; /* token rows the HSM matched (token_verify.c) */
     struct cv_token_cache *token_cache; /* tokens verified moments ago (token_cache.c) */
+    unsigned id_slot, id_slots; /* server ids this process makes: ≡ id_slot mod id_slots (0, 0: any) */
 };
 
 enum { CV_APP_HSM = 1, CV_APP_STORE = 2, CV_APP_CATALOG = 4, CV_APP_ALL = 7,

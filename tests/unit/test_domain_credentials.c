@@ -520,6 +520,25 @@ START_TEST(sealing_rotates_a_key_at_its_encryption_limit)
 }
 END_TEST
 
+/* The worker processes of one service make disjoint server ids: worker k of
+ * n takes the milliseconds ≡ k mod n, so two workers deploying into one
+ * tenant in the same millisecond never clash. */
+START_TEST(workers_make_disjoint_server_ids)
+{
+    app->id_slot = 1;
+    app->id_slots = 3;
+    char ids[6][64];
+    for (int i = 0; i < 6; i++) {
+        deploy(&alice, "github", GITHUB_BODY, ids[i], sizeof(ids[i]));
+        const char *digits = strrchr(ids[i], '-');
+        ck_assert_ptr_nonnull(digits);
+        long long ms = strtoll(digits + 1, NULL, 10);
+        ck_assert_msg(ms % 3 == 1, "%s is not worker 1's of 3", ids[i]);
+        for (int j = 0; j < i; j++) ck_assert_str_ne(ids[i], ids[j]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     static const struct cv_t_suite_spec spec = {.name = "domain_credentials", .setup = setup, .teardown = teardown};
@@ -528,6 +547,7 @@ int main(void)
                                                 masked_read_masks_every_value, validate_reads_names_and_never_decrypts,
                                                 read_errors_map_to_their_categories, write_errors_store_nothing,
                                                 update_revisions_and_merges, list_paging_and_tenant_scope,
-                                                sealing_rotates_a_key_at_its_encryption_limit));
+                                                sealing_rotates_a_key_at_its_encryption_limit,
+                                                workers_make_disjoint_server_ids));
     return cv_t_suite_run(s, CK_FORK) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
