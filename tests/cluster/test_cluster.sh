@@ -110,9 +110,25 @@ until heard 2 && heard 3; do
   (($(now_ms) - t_rot < 10000)) || fail "instances 2 and 3 did not pick up master $ver within 10 s after the failover"
   sleep 0.02
 done
-listener_ms=$(($(now_ms) - t_rot))
+# The listeners' latency from the services' own clocks (one machine): from
+# the rotation's commit on instance 1 to the later of 2 and 3 taking it up.
+# The shell's view would add curl's start and TLS handshake and this loop's
+# polling, which on a busy machine take seconds.
+log_ms() { # INSTANCE EVENT FIELD VALUE: the time of the first such event, in ms
+  local t
+  t=$(jq -r --arg e "$2" --arg f "$3" --arg v "$4" 'select(.event == $e and .[$f] == $v) | .time' \
+    "$dir/log/instance-$1.log" 2>/dev/null | head -1)
+  [[ -n $t ]] || fail "no $2 with $3=$4 in instance $1's log"
+  date -d "$t" +%s%3N
+}
+t_rotated=$(log_ms 1 master_key_rotated version "$ver")
+t_heard=$(log_ms 2 master_version_changed to "$ver")
+t3=$(log_ms 3 master_version_changed to "$ver")
+((t3 > t_heard)) && t_heard=$t3
+listener_ms=$((t_heard - t_rotated))
+((listener_ms >= 0)) || listener_ms=0
 echo "listener_master_rotate_ms=$listener_ms" >"$tmp/listener.txt"
-((listener_ms <= 1000)) || fail "instances 2 and 3 picked up master $ver after $listener_ms ms (bound 1000 ms): the key listeners were late after the failover"
+((listener_ms <= 1000)) || fail "instances 2 and 3 picked up master $ver $listener_ms ms after instance 1 rotated it (bound 1000 ms): the key listeners were late after the failover"
 say "master $ver rotated on instance 1 right after the failover reached 2 and 3 through their key listeners in $listener_ms ms"
 say "cache agreement: each change made on instance 1, polled on all three, under load"
 "$client" agree "$ca" "$admin" "https://127.0.0.1:${ports[0]}" "https://127.0.0.1:${ports[1]}" \
