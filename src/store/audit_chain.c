@@ -3,8 +3,10 @@
  * chains of that slot, '<tenant or _platform>:<slot>'; no other session
  * moves their heads, so this one keeps them in memory (read once, dropped
  * on any failure) and computes each event's hash through the domain's hook.
- * One statement per chain appends a run of events; the database checks the
- * slot and the link and moves the head. */
+ * One statement appends the events of a batch: every chain's run at once
+ * when there are several (0021), else the run's (0019; also for each run
+ * of a conditional event); the database checks the slot and the links and
+ * moves the heads. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,10 @@ CV_SQL_DEF(batch_sql, AUDIT_APPEND_BATCH,
     "SELECT head_seq FROM credvault_audit_append_batch($1::text, $2::text, $3::bool, $4::bool, $5::int8, $6::bytea, "
     "$7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], "
     "$15::bytea[], $16::bytea[])", 16);
+CV_SQL_DEF(chains_sql, AUDIT_APPEND_CHAINS,
+    "SELECT run_no, head_seq FROM credvault_audit_append_chains($1::bool, $2::text[], $3::text[], $4::int8[], "
+    "$5::bytea[], $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
+    "$13::text[], $14::text[], $15::bytea[], $16::bytea[])", 16);
 CV_SQL_DEF(scope_again_sql, AUDIT_SCOPE_AGAIN,
     "SELECT set_config('credvault.tenant_id', $1::text, true), set_config('credvault.scope', $2::text, true)", 2);
 /* clang-format on */
@@ -228,34 +234,55 @@ static int same_tenant(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Hashes the run's events in order and binds its statement. */
-static cv_result bind_run(struct cv_conn *c, struct cv_chain_run *run, const struct cv_sealed_event *se, size_t n,
-                          int durable, int if_changed)
+enum { EV_ARRAYS = 10 }; /* at, actor, role, action, target, outcome, request_id, detail, mac, hash */
+
+static void arrays_init(struct cv_buf *arr, size_t n)
+{
+    for (size_t k = 0; k < n; k++) cv_buf_init(&arr[k], ARRAY_MAX_BYTES);
+}
+
+/* Closes the array literals and moves them to out; frees them either way. */
+static cv_result arrays_take(struct cv_buf *arr, size_t n, cv_result r, char **out)
+{
+    for (size_t k = 0; k < n && cv_ok(r); k++) {
+        r = cv_buf_append_str(&arr[k], "}");
+        if (cv_ok(r)) r = cv_buf_terminate(&arr[k]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (cv_ok(r)) {
+            out[k] = (char *)arr[k].data;
+            arr[k].data = NULL;
+        }
+        cv_buf_free(&arr[k]);
+    }
+    return r;
+}
+
+/* Hashes the run's events in order, continuing its head, and adds them to
+ * the event arrays (and, when run_no is given, to the run-number array
+ * arr[EV_ARRAYS]); *m counts the elements the arrays hold so far. */
+static cv_result hash_run(struct cv_conn *c, struct cv_chain_run *run, const struct cv_sealed_event *se, size_t n,
+                          const char *run_no, struct cv_buf *arr, size_t *m)
 {
     const struct cv_chain_head *h = head_find(c, run->chain);
     CV_ENSURE(h != NULL, CV_ERR_INTERNAL, "audit chain head not loaded");
     run->first_seq = h->seq + 1;
     memcpy(run->prev, h->hash, CV_AUDIT_HASH_BYTES);
-    struct cv_buf arr[10];
-    cv_result r = CV_OK;
-    for (int k = 0; k < 10; k++) {
-        cv_buf_init(&arr[k], ARRAY_MAX_BYTES);
-        if (cv_ok(r)) r = cv_buf_append_u8(&arr[k], '{');
-    }
     uint8_t prev[CV_AUDIT_HASH_BYTES];
     memcpy(prev, h->hash, sizeof(prev));
     int64_t at = now_us();
-    size_t m = 0;
+    char at_text[32];
+    time_text(at, at_text);
+    cv_result r = CV_OK;
+    run->n = 0;
     for (size_t i = 0; i < n && cv_ok(r); i++) {
         const struct cv_audit_event *ev = &se[i].ev;
         if (!same_tenant(ev->tenant_id, run->tenant_id)) continue;
         struct cv_audit_row row;
         uint8_t hash[CV_AUDIT_HASH_BYTES];
-        row_of(run, &se[i], run->first_seq + (int64_t)m, prev, at, &row);
+        row_of(run, &se[i], run->first_seq + (int64_t)run->n, prev, at, &row);
         r = c->st->audit_hash(c->st->audit_hash_arg, &row, hash);
-        char at_text[32];
-        time_text(at, at_text);
-        int first = m == 0;
+        int first = *m == 0;
         if (cv_ok(r)) r = elem_str(&arr[0], at_text, first);
         if (cv_ok(r)) r = elem_str(&arr[1], ev->actor, first);
         if (cv_ok(r)) r = elem_str(&arr[2], ev->role ? ev->role : "", first);
@@ -266,23 +293,27 @@ static cv_result bind_run(struct cv_conn *c, struct cv_chain_run *run, const str
         if (cv_ok(r)) r = elem_str(&arr[7], ev->detail, first);
         if (cv_ok(r)) r = elem_hex(&arr[8], se[i].has_mac ? se[i].mac : NULL, first);
         if (cv_ok(r)) r = elem_hex(&arr[9], hash, first);
+        if (cv_ok(r) && run_no) r = elem_str(&arr[EV_ARRAYS], run_no, first);
         memcpy(prev, hash, sizeof(prev));
-        m++;
+        run->n++;
+        (*m)++;
     }
-    for (int k = 0; k < 10 && cv_ok(r); k++) {
-        r = cv_buf_append_str(&arr[k], "}");
-        if (cv_ok(r)) r = cv_buf_terminate(&arr[k]);
-    }
-    for (int k = 0; k < 10; k++) {
-        if (cv_ok(r)) {
-            run->arrays[k] = (char *)arr[k].data;
-            arr[k].data = NULL;
-        }
-        cv_buf_free(&arr[k]);
-    }
-    if (cv_failed(r)) return r;
-    run->n = m;
     memcpy(run->last, prev, sizeof(prev));
+    return r;
+}
+
+/* One statement for one run (0019), for events written only if the
+ * transaction changed something. */
+static cv_result bind_run(struct cv_conn *c, struct cv_chain_run *run, const struct cv_sealed_event *se, size_t n,
+                          int durable, int if_changed)
+{
+    struct cv_buf arr[EV_ARRAYS];
+    arrays_init(arr, EV_ARRAYS);
+    cv_result r = CV_OK;
+    for (size_t k = 0; k < EV_ARRAYS && cv_ok(r); k++) r = cv_buf_append_u8(&arr[k], '{');
+    size_t m = 0;
+    if (cv_ok(r)) r = hash_run(c, run, se, n, NULL, arr, &m);
+    CV_GUARD(arrays_take(arr, EV_ARRAYS, r, run->arrays));
     cv_q_init(&run->q, &batch_sql);
     cv_q_text(&run->q, run->chain);
     cv_q_text(&run->q, run->tenant_id);
@@ -290,7 +321,41 @@ static cv_result bind_run(struct cv_conn *c, struct cv_chain_run *run, const str
     cv_q_text(&run->q, if_changed ? "t" : "f");
     cv_q_i64(&run->q, run->first_seq);
     cv_q_bytes(&run->q, run->prev, sizeof(run->prev));
-    for (int k = 0; k < 10; k++) cv_q_text(&run->q, run->arrays[k]);
+    for (int k = 0; k < EV_ARRAYS; k++) cv_q_text(&run->q, run->arrays[k]);
+    return CV_OK;
+}
+
+/* One statement for every run (0021). */
+static cv_result bind_chains(struct cv_conn *c, struct cv_chain_plan *plan, const struct cv_sealed_event *se,
+                             size_t n, int durable)
+{
+    enum { RUN_ARRAYS = 4 }; /* chain, tenant, seq, prev */
+    struct cv_buf ev[EV_ARRAYS + 1], runs[RUN_ARRAYS];
+    arrays_init(ev, EV_ARRAYS + 1);
+    arrays_init(runs, RUN_ARRAYS);
+    cv_result r = CV_OK;
+    for (size_t k = 0; k < EV_ARRAYS + 1 && cv_ok(r); k++) r = cv_buf_append_u8(&ev[k], '{');
+    for (size_t k = 0; k < RUN_ARRAYS && cv_ok(r); k++) r = cv_buf_append_u8(&runs[k], '{');
+    size_t m = 0;
+    for (size_t j = 0; j < plan->nruns && cv_ok(r); j++) {
+        struct cv_chain_run *run = &plan->runs[j];
+        char no[24], seq[24];
+        snprintf(no, sizeof(no), "%zu", j + 1);
+        r = hash_run(c, run, se, n, no, ev, &m);
+        snprintf(seq, sizeof(seq), "%lld", (long long)run->first_seq);
+        if (cv_ok(r)) r = elem_str(&runs[0], run->chain, j == 0);
+        if (cv_ok(r)) r = elem_str(&runs[1], run->tenant_id, j == 0);
+        if (cv_ok(r)) r = elem_str(&runs[2], seq, j == 0);
+        if (cv_ok(r)) r = elem_hex(&runs[3], run->prev, j == 0);
+    }
+    /* plan->arrays: the runs' four, then the run numbers, then the events' ten */
+    cv_result rr = arrays_take(runs, RUN_ARRAYS, r, plan->arrays);
+    cv_result re = arrays_take(&ev[EV_ARRAYS], 1, rr, plan->arrays + RUN_ARRAYS);
+    CV_GUARD(arrays_take(ev, EV_ARRAYS, re, plan->arrays + RUN_ARRAYS + 1));
+    plan->multi = 1;
+    cv_q_init(&plan->q, &chains_sql);
+    cv_q_text(&plan->q, durable ? "t" : "f");
+    for (int k = 0; k < RUN_ARRAYS + 1 + EV_ARRAYS; k++) cv_q_text(&plan->q, plan->arrays[k]);
     return CV_OK;
 }
 
@@ -304,7 +369,8 @@ cv_result cv_chain_plan_make(struct cv_conn *c, const struct cv_tx *tx, const st
     CV_ENSURE(plan->runs != NULL, CV_ERR_MEMORY, "out of memory");
     /* the slot first: the chain names carry it */
     if (c->slot == 0) {
-        struct cv_chain_plan none = {NULL, 0};
+        struct cv_chain_plan none;
+        memset(&none, 0, sizeof(none));
         CV_GUARD(load(c, tx, &none));
     }
     for (size_t i = 0; i < n; i++) {
@@ -317,20 +383,54 @@ cv_result cv_chain_plan_make(struct cv_conn *c, const struct cv_tx *tx, const st
         snprintf(run->chain, sizeof(run->chain), "%s:%d", t ? t : CV_AUDIT_PLATFORM_CHAIN, c->slot);
     }
     CV_GUARD(load(c, tx, plan));
+    /* several chains: one statement for all (a lone run costs less in 0019's) */
+    if (!if_changed && plan->nruns > 1) return bind_chains(c, plan, se, n, durable);
     for (size_t j = 0; j < plan->nruns; j++)
         CV_GUARD(bind_run(c, &plan->runs[j], se, n, durable, if_changed));
     return CV_OK;
 }
 
+size_t cv_chain_plan_statements(struct cv_chain_plan *plan, struct cv_q **out)
+{
+    if (plan->multi) {
+        out[0] = &plan->q;
+        return 1;
+    }
+    for (size_t j = 0; j < plan->nruns; j++) out[j] = &plan->runs[j].q;
+    return plan->nruns;
+}
+
+/* The head a run's statement reported: its last event's seq. */
+static int run_applied(struct cv_conn *c, const struct cv_chain_run *run, int64_t seq)
+{
+    return seq == run->first_seq + (int64_t)run->n - 1 && cv_ok(head_put(c, run->chain, seq, run->last));
+}
+
 void cv_chain_plan_applied(struct cv_conn *c, const struct cv_chain_plan *plan)
 {
+    if (plan->multi) {
+        /* one row per run, in order */
+        const PGresult *res = plan->q.res;
+        if (!res || PQntuples(res) != (int)plan->nruns) {
+            cv_chain_forget(c);
+            return;
+        }
+        for (size_t j = 0; j < plan->nruns; j++) {
+            int64_t no = 0, seq = 0;
+            if (cv_failed(cv_pq_i64(res, (int)j, 0, &no)) || no != (int64_t)j + 1 ||
+                cv_failed(cv_pq_i64(res, (int)j, 1, &seq)) || !run_applied(c, &plan->runs[j], seq)) {
+                cv_chain_forget(c);
+                return;
+            }
+        }
+        return;
+    }
     for (size_t j = 0; j < plan->nruns; j++) {
         const struct cv_chain_run *run = &plan->runs[j];
         int64_t seq = 0;
         /* no row: a conditional event found nothing changed and was not written */
         if (!run->q.res || PQntuples(run->q.res) != 1) continue;
-        if (cv_failed(cv_pq_i64(run->q.res, 0, 0, &seq)) || seq != run->first_seq + (int64_t)run->n - 1 ||
-            cv_failed(head_put(c, run->chain, seq, run->last))) {
+        if (cv_failed(cv_pq_i64(run->q.res, 0, 0, &seq)) || !run_applied(c, run, seq)) {
             cv_chain_forget(c);
             return;
         }
@@ -339,6 +439,12 @@ void cv_chain_plan_applied(struct cv_conn *c, const struct cv_chain_plan *plan)
 
 void cv_chain_plan_free(struct cv_chain_plan *plan)
 {
+    if (plan->multi) {
+        cv_q_clear(&plan->q, 1);
+        for (int k = 0; k < 15; k++) free(plan->arrays[k]);
+        memset(plan->arrays, 0, sizeof(plan->arrays));
+        plan->multi = 0;
+    }
     if (!plan->runs) return;
     for (size_t j = 0; j < plan->nruns; j++) {
         cv_q_clear(&plan->runs[j].q, 1);

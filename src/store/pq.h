@@ -229,11 +229,17 @@ struct cv_chain_run {
 struct cv_chain_plan {
     struct cv_chain_run *runs;
     size_t nruns;
+    /* unconditional events: one statement appends every run (0021) */
+    int multi;
+    char *arrays[15]; /* its array parameters, owned */
+    struct cv_q q;
 };
 /* Claims c's slot and reads the heads it does not know yet (round trips of
  * their own, in tx's scope), then binds the appends of se[0..n). */
 CV_RESULT cv_chain_plan_make(struct cv_conn *c, const struct cv_tx *tx, const struct cv_sealed_event *se, size_t n,
                              int durable, int if_changed, struct cv_chain_plan *plan);
+/* The append statements to run, into out (room for plan->nruns); their count. */
+size_t cv_chain_plan_statements(struct cv_chain_plan *plan, struct cv_q **out);
 /* After the append statements succeeded: the heads move as they said. */
 void cv_chain_plan_applied(struct cv_conn *c, const struct cv_chain_plan *plan);
 void cv_chain_plan_free(struct cv_chain_plan *plan);

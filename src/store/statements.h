@@ -16,6 +16,7 @@
     X(AUDIT_CLAIM_SLOT, "audit_claim_slot") \
     X(AUDIT_HEAD, "audit_head") \
     X(AUDIT_APPEND_BATCH, "audit_append_batch") \
+    X(AUDIT_APPEND_CHAINS, "audit_append_chains") \
     X(AUDIT_SCOPE_AGAIN, "audit_scope_again") \
     /* audit_checkpoint.c */ \
     X(AUDIT_CHECKPOINT_INSERT, "audit_checkpoint_insert") \

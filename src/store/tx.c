@@ -332,7 +332,8 @@ static cv_result tx_run(struct cv_store *st, const struct cv_tx *tx, struct cv_q
             cv_metric_inc_l(st->metrics, CV_M_DB_ERRORS, "connect", NULL, NULL);
             break;
         }
-        struct cv_chain_plan plan = {NULL, 0};
+        struct cv_chain_plan plan;
+        memset(&plan, 0, sizeof(plan));
         if (nsealed) {
             r = cv_chain_plan_make(c, tx, sealed, nsealed, durable, if_changed, &plan);
             if (cv_failed(r)) {
@@ -351,7 +352,7 @@ static cv_result tx_run(struct cv_store *st, const struct cv_tx *tx, struct cv_q
             all[total++] = &mark;
         }
         for (size_t i = 0; i < n; i++) all[total++] = &qs[i];
-        for (size_t i = 0; i < plan.nruns; i++) all[total++] = &plan.runs[i].q;
+        total += cv_chain_plan_statements(&plan, all + total);
         struct run run;
         enum outcome o = run_once(c, all, total, &run);
         if (tx->scope != CV_SCOPE_NONE) cv_q_clear(&scope, 1);
@@ -543,11 +544,12 @@ cv_result cv_tx_audit(struct cv_tx_open *o, const struct cv_audit_event *ev, uin
     }
     struct cv_sealed_event se;
     r = cv_store_seal_event(o->st, ev, version ? target : ev->target, &se);
-    struct cv_chain_plan plan = {NULL, 0};
+    struct cv_chain_plan plan;
+    memset(&plan, 0, sizeof(plan));
     if (cv_ok(r)) r = cv_chain_plan_make(o->c, o->tx, &se, 1, 1, 0, &plan);
     if (cv_ok(r)) {
-        struct cv_q *all[] = {&plan.runs[0].q};
-        r = tx_batch(o, all, 1, NULL);
+        struct cv_q *all[1];
+        r = tx_batch(o, all, cv_chain_plan_statements(&plan, all), NULL);
     }
     /* applied at once: a later failure closes the transaction, which forgets the heads */
     if (cv_ok(r)) cv_chain_plan_applied(o->c, &plan);
@@ -584,12 +586,12 @@ cv_result cv_tx_commit(struct cv_tx_open *o)
             return sr;
         }
     }
-    struct cv_chain_plan plan = {NULL, 0};
+    struct cv_chain_plan plan;
+    memset(&plan, 0, sizeof(plan));
     cv_result r = tx->nevents ? cv_chain_plan_make(o->c, tx, sealed, tx->nevents, 1, 0, &plan) : CV_OK;
     if (cv_ok(r)) {
         struct cv_q *all[CV_TX_MAX_EVENTS + 1];
-        size_t n = 0;
-        for (size_t i = 0; i < plan.nruns; i++) all[n++] = &plan.runs[i].q;
+        size_t n = cv_chain_plan_statements(&plan, all);
         cv_q_init(&commit, &commit_sql);
         all[n++] = &commit;
         r = tx_batch(o, all, n, NULL);

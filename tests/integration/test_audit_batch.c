@@ -134,6 +134,29 @@ START_TEST(the_database_refuses_a_stolen_slot_and_a_forged_link)
     out = cv_t_psql_run(NULL, sql, &status);
     ck_assert_msg(status != 0 && strstr(out, "does not continue"), "%s", out);
     free(out);
+    /* the same guards in the statement that appends every run of a batch */
+    char held[3][256];
+    snprintf(held[0], sizeof(held[0]), "'%s'", chain);
+    snprintf(held[1], sizeof(held[1]), "(SELECT seq + 1 FROM audit_heads WHERE chain = '%s')", chain);
+    snprintf(held[2], sizeof(held[2]), "(SELECT hash FROM audit_heads WHERE chain = '%s')", chain);
+    const char *own = "'acme:' || credvault_audit_claim_slot()";
+    const struct {
+        const char *scope, *chain, *seq, *prev, *expect;
+    } runs[] = {
+        {"SET credvault.scope = 'platform'", held[0], held[1], held[2], "held by another session"},
+        {"SET credvault.scope = 'platform'", own, "1", "decode(repeat('22', 32), 'hex')", "does not continue"},
+        {"SET credvault.scope = 'tenant'; SET credvault.tenant_id = 'beta'", own, "1",
+         "decode(repeat('00', 32), 'hex')", "outside the transaction's tenant scope"},
+    };
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        snprintf(sql, sizeof(sql),
+                 "%s; SELECT credvault_audit_append_chains(true, "
+                 "ARRAY[%s], ARRAY['acme'], ARRAY[%s::int8], ARRAY[%s], ARRAY[1], %s)",
+                 runs[i].scope, runs[i].chain, runs[i].seq, runs[i].prev, args);
+        out = cv_t_psql_run(NULL, sql, &status);
+        ck_assert_msg(status != 0 && strstr(out, runs[i].expect), "%zu: %s", i, out);
+        free(out);
+    }
     ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events WHERE action = 'forged'"), 0);
     free(chain);
 }

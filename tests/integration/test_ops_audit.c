@@ -219,12 +219,28 @@ START_TEST(audit_api_roles_filters_and_pages)
 }
 END_TEST
 
+/* Grants (on) or takes away the service's right to append audit events:
+ * both appending functions (one run, 0019; every run of a batch, 0021). */
+static void audit_appends(int on)
+{
+    static const char *fns[] = {
+        "credvault_audit_append_batch(text, text, boolean, boolean, bigint, bytea, timestamptz[], text[], text[], "
+        "text[], text[], text[], text[], text[], bytea[], bytea[])",
+        "credvault_audit_append_chains(boolean, text[], text[], bigint[], bytea[], integer[], timestamptz[], text[], "
+        "text[], text[], text[], text[], text[], text[], bytea[], bytea[])"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql), "%s EXECUTE ON FUNCTION %s %s credvault_app", on ? "GRANT" : "REVOKE", fns[i],
+                 on ? "TO" : "FROM");
+        free(cv_t_psql(sql));
+    }
+}
+
 START_TEST(audit_write_failure_fails_the_operation)
 {
     long long servers = cv_t_psql_int("SELECT count(*) FROM mcp_credentials WHERE tenant_id = 'acme'");
     long long events = cv_t_psql_int("SELECT count(*) FROM audit_events");
-    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
-                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) FROM credvault_app"));
+    audit_appends(0);
     /* a change whose event cannot be written is not made at all */
     struct cv_test_response r = cv_t_request(cl, "POST", "/api/mcp/templates/github/deploy", tok_a,
                                              "{\"env\":{\"GITHUB_TOKEN\":\"ghp_never_stored_0123456789\"}}");
@@ -244,11 +260,9 @@ START_TEST(audit_write_failure_fails_the_operation)
     /* listing is not audited, so it still answers */
     cv_t_expect_call(cl, "GET", "/api/mcp/servers", tok_a, NULL, 200, NULL);
     char id[160];
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
-                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
+    audit_appends(1);
     cv_t_deploy(cl, tok_a, "github", "{\"env\":{\"GITHUB_TOKEN\":\"ghp_readable_0123456789abcdef\"}}", id, sizeof(id));
-    free(cv_t_psql("REVOKE EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
-                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) FROM credvault_app"));
+    audit_appends(0);
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/credentials", id);
     r = cv_t_request(cl, "GET", path, tok_a, NULL);
     ck_assert_int_ge(r.status, 500);
@@ -259,8 +273,7 @@ START_TEST(audit_write_failure_fails_the_operation)
                      "cvt_1111111111111111111111111111111111111111111111111111111111111111", NULL);
     ck_assert_int_ge(r.status, 500);
     cv_test_response_free(&r);
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
-                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
+    audit_appends(1);
     cv_t_expect_call(cl, "GET", path, tok_a, NULL, 200, NULL);
     /* only the successful deploy and the read after the grant were recorded since */
     ck_assert_int_eq(cv_t_psql_int("SELECT count(*) FROM audit_events"), events + 2);
@@ -455,8 +468,7 @@ static void restore_tampered(void)
                        "ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_append_only; COMMIT"));
     }
     /* audit_write_failure_fails_the_operation takes it away for a while */
-    free(cv_t_psql("GRANT EXECUTE ON FUNCTION credvault_audit_append_batch(text, text, boolean, boolean, bigint, "
-                   "bytea, timestamptz[], text[], text[], text[], text[], text[], text[], text[], bytea[], bytea[]) TO credvault_app"));
+    audit_appends(1);
 }
 
 /* A tenant with a few events in its chain, all covered by a checkpoint. */

@@ -103,7 +103,7 @@ START_TEST(a_failed_batch_fails_every_request_in_it)
 END_TEST
 
 /* Events of three tenants, none of whose chains this connection knows: one
- * pipeline reads three heads and appends three runs. */
+ * pipeline reads three heads and appends three runs in one statement. */
 START_TEST(a_first_batch_of_several_tenants_opens_every_chain)
 {
     static const char *tenants[] = {"multi-a", "multi-b", "multi-c"};
@@ -133,6 +133,14 @@ START_TEST(a_first_batch_of_several_tenants_opens_every_chain)
     /* one chain per tenant, two events each, no gap */
     ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM (SELECT chain FROM audit_events WHERE target LIKE 'multi-%' "
                                "GROUP BY chain HAVING count(*) = 2 AND max(seq) = 2) x"),
+                     3);
+    /* each second event links to its chain's first, not to another run's */
+    ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM audit_events a JOIN audit_events b ON b.chain = a.chain "
+                               "AND b.seq = a.seq + 1 AND b.prev_hash = a.hash WHERE a.target LIKE 'multi-%'"),
+                     3);
+    /* and the heads are the last events */
+    ck_assert_int_eq(t_int(pg, "SELECT count(*) FROM audit_heads h JOIN audit_events e ON e.chain = h.chain "
+                               "AND e.seq = h.seq AND e.hash = h.hash WHERE e.target LIKE 'multi-1-%'"),
                      3);
     PQfinish(pg);
 }
