@@ -252,7 +252,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct cv_hsm_options o = {module, token, pin, 2, 3, 10, 64};
+    struct cv_hsm_options o = {
+        .module_path = module, .token = token, .pin = pin, .sessions = 2, .retries = 3, .backoff_ms = 10, .key_cache_size = 64};
     struct cv_hsm *hsm = NULL;
     if (cv_failed(cv_hsm_open(&o, &hsm))) {
         fprintf(stderr, "hsm-bench: %s\n", cv_error_message());
