@@ -65,15 +65,34 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A request's status and how long it took. */
+/* After a case that froze the database: served again before the next case
+ * (the breaker lets the first probe through within half a second). */
+static void thaw_and_wait(void)
+{
+    int frozen = nstopped > 0;
+    thaw();
+    if (!frozen) return;
+    long long t0 = now_ms();
+    for (;;) {
+        struct cv_test_response r = cv_t_request(cl, "GET", "/readyz", NULL, NULL);
+        long st = r.status;
+        cv_test_response_free(&r);
+        if (st == 200) break;
+        ck_assert_msg(now_ms() - t0 < 10000, "/readyz not 200 within 10 s of the thaw");
+        sleep_ms(100);
+    }
+}
+
+/* A request's status and how long the service took to answer it: from the
+ * request sent to the answer, without this (busy) client's connect and TLS
+ * handshake, which no database deadline bounds. */
 static long timed(struct cv_test_client *c, const char *path, const char *token, long long *ms,
                   char *retry_after, size_t ra_len)
 {
-    long long t0 = now_ms();
     struct cv_test_response r;
     memset(&r, 0, sizeof(r));
     ck_assert_int_eq(cv_test_request(c, "GET", path, token, NULL, NULL, &r), 0);
-    *ms = now_ms() - t0;
+    *ms = (long long)r.answer_ms;
     long status = r.status;
     if (retry_after) {
         const char *v = cv_test_response_header(&r, "Retry-After");
@@ -135,12 +154,13 @@ START_TEST(frozen_database_answers_503_within_the_deadline)
         if (ms > worst_ready) worst_ready = ms;
         sleep_ms(200);
     }
+    for (int i = 0; i < 4; i++) pthread_join(h[i].th, NULL);
+    fprintf(stderr, "frozen: /healthz at most %lld ms, /readyz at most %lld ms, four requests together %lld %lld %lld %lld ms\n",
+            worst_health, worst_ready, h[0].ms, h[1].ms, h[2].ms, h[3].ms);
     for (int i = 0; i < 4; i++) {
-        pthread_join(h[i].th, NULL);
         ck_assert_int_eq(h[i].status, 503);
         ck_assert_msg(h[i].ms < DEADLINE_MS + 1500, "a request took %lld ms", h[i].ms);
     }
-    fprintf(stderr, "frozen: /healthz at most %lld ms, /readyz at most %lld ms\n", worst_health, worst_ready);
     ck_assert_msg(worst_health < 300, "/healthz took %lld ms", worst_health);
     ck_assert_msg(worst_ready < 1000, "/readyz took %lld ms", worst_ready);
 
@@ -340,7 +360,7 @@ END_TEST
 static Suite *faults_suite(void)
 {
     static const struct cv_t_suite_spec spec = {
-        .name = "ops_faults", .timeout_s = 120, .setup = fresh_actors, .teardown = thaw};
+        .name = "ops_faults", .timeout_s = 120, .setup = fresh_actors, .teardown = thaw_and_wait};
     return cv_t_suite_new(&spec, CV_T_TESTS(frozen_database_answers_503_within_the_deadline,
                                                  deploy_retried_with_the_same_key_makes_one_server,
                                                  deploy_committed_but_answer_lost_is_retried_once,

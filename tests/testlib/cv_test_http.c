@@ -180,6 +180,10 @@ static int perform(struct cv_test_client *c, const char *method, const char *pat
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
     out->reused = connects == 0;
+    curl_off_t sent_us = 0, first_byte_us = 0;
+    curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &sent_us);
+    curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us);
+    out->answer_ms = first_byte_us > sent_us ? (double)(first_byte_us - sent_us) / 1000.0 : 0.0;
     if (!out->body) {
         out->body = calloc(1, 1);
         if (!out->body) return -1;

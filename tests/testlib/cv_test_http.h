@@ -27,6 +27,7 @@ struct cv_test_response {
     char *body;          /* raw body, NUL-terminated (may be "") */
     size_t body_len;
     int reused;          /* 1 when no new connection was opened */
+    double answer_ms;    /* from the request sent to the answer's first byte (no connect, no TLS handshake) */
     size_t nheaders;
     char *headers[CV_TEST_MAX_HEADERS]; /* "Name: value" lines of the final response */
     char error[CURL_ERROR_SIZE];        /* curl's message when the transfer failed */
