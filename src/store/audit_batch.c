@@ -1,11 +1,13 @@
-/* Group commit of lone audit events (reads, refusals, failed logins). One
- * writer thread per store, with its own connection and writer slot, takes
- * the events that concurrent callers queued and appends them in one
- * transaction: one statement per chain, one round trip. A batch is what
- * queued while the previous one was written (at most CV_AUDIT_BATCH_MAX):
- * no timer, so an idle service adds no wait and a busy one batches more;
- * every caller waits for its batch and gets its outcome, so a failed batch
- * fails every request in it. */
+/* Group commit of lone audit events (reads, refusals, failed logins). The
+ * caller that finds no batch being written becomes the writer: it takes
+ * what is queued (itself first, then whoever queued meanwhile, at most
+ * CV_AUDIT_BATCH_MAX) and appends it in one transaction on its own
+ * connection and writer slot; the others wait, and when the batch is
+ * written one of those still waiting writes the next. No thread of its own
+ * and no timer: a lone event is written by its own request with no hand-over,
+ * and a busy service batches what queued while the previous batch was
+ * written. Every caller gets its batch's outcome, so a failed batch fails
+ * every request in it. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +29,11 @@ struct waiter {
 
 struct cv_audit_batcher {
     struct cv_store *st;
-    pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t more; /* the writer waits for events */
-    pthread_cond_t done; /* callers wait for their batch */
+    pthread_cond_t done; /* waiters wait for their batch, or their turn to write */
     struct waiter *head, *tail;
     size_t queued;
-    int stop;
+    int writing; /* a caller is writing a batch */
 };
 
 static pthread_mutex_t make_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,33 +65,9 @@ static void write_batch(struct cv_audit_batcher *b, struct waiter **w, size_t n)
         if (cv_failed(r)) snprintf(w[i]->message, sizeof(w[i]->message), "%s", cv_error_message());
         w[i]->done = 1;
     }
+    b->writing = 0;
     pthread_cond_broadcast(&b->done);
     pthread_mutex_unlock(&b->lock);
-}
-
-static void *writer_main(void *arg)
-{
-    struct cv_audit_batcher *b = arg;
-    struct waiter *w[CV_AUDIT_BATCH_MAX];
-    pthread_mutex_lock(&b->lock);
-    for (;;) {
-        while (!b->head && !b->stop) pthread_cond_wait(&b->more, &b->lock);
-        if (!b->head) break;
-        size_t n = 0;
-        while (b->head && n < CV_AUDIT_BATCH_MAX) {
-            w[n++] = b->head;
-            b->head = b->head->next;
-            b->queued--;
-        }
-        if (!b->head) b->tail = NULL;
-        cv_metric_set(b->st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
-        pthread_mutex_unlock(&b->lock);
-        write_batch(b, w, n);
-        pthread_mutex_lock(&b->lock);
-    }
-    pthread_mutex_unlock(&b->lock);
-    cv_store_thread_done(b->st);
-    return NULL;
 }
 
 static cv_result batcher_get(struct cv_store *st, struct cv_audit_batcher **out)
@@ -105,21 +81,8 @@ static cv_result batcher_get(struct cv_store *st, struct cv_audit_batcher **out)
         } else {
             b->st = st;
             pthread_mutex_init(&b->lock, NULL);
-            pthread_condattr_t ca;
-            pthread_condattr_init(&ca);
-            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-            pthread_cond_init(&b->more, &ca);
-            pthread_condattr_destroy(&ca);
             pthread_cond_init(&b->done, NULL);
-            if (pthread_create(&b->thread, NULL, writer_main, b) != 0) {
-                pthread_cond_destroy(&b->more);
-                pthread_cond_destroy(&b->done);
-                pthread_mutex_destroy(&b->lock);
-                free(b);
-                r = cv_fail(CV_ERR_UNAVAILABLE, "cannot start the audit writer");
-            } else {
-                st->batcher = b;
-            }
+            st->batcher = b;
         }
     }
     *out = st->batcher;
@@ -127,6 +90,7 @@ static cv_result batcher_get(struct cv_store *st, struct cv_audit_batcher **out)
     return r;
 }
 
+/* After every caller has returned (the store closes). */
 void cv_audit_batcher_stop(struct cv_store *st)
 {
     pthread_mutex_lock(&make_lock);
@@ -134,13 +98,6 @@ void cv_audit_batcher_stop(struct cv_store *st)
     st->batcher = NULL;
     pthread_mutex_unlock(&make_lock);
     if (!b) return;
-    pthread_mutex_lock(&b->lock);
-    b->stop = 1;
-    pthread_cond_broadcast(&b->more);
-    pthread_mutex_unlock(&b->lock);
-    /* the writer empties the queue before it ends */
-    pthread_join(b->thread, NULL);
-    pthread_cond_destroy(&b->more);
     pthread_cond_destroy(&b->done);
     pthread_mutex_destroy(&b->lock);
     free(b);
@@ -150,6 +107,11 @@ cv_result cv_store_audit_append(struct cv_store *st, const struct cv_audit_event
 {
     CV_ENSURE_REF(st);
     CV_GUARD(cv_store_check_event(ev));
+    /* the batch may be written on this thread's connection: never inside a
+     * transaction it holds open (the events would share its fate) */
+    struct cv_conn *own = pthread_getspecific(st->key);
+    CV_ENSURE(!own || !own->pg || PQtransactionStatus(own->pg) == PQTRANS_IDLE, CV_ERR_INTERNAL,
+              "a lone audit event inside an open transaction");
     struct cv_audit_batcher *b;
     CV_GUARD(batcher_get(st, &b));
     /* sealed here, so that the anchors of concurrent callers are made in
@@ -170,8 +132,27 @@ cv_result cv_store_audit_append(struct cv_store *st, const struct cv_audit_event
     b->tail = &w;
     b->queued++;
     cv_metric_set(st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
-    if (b->queued == 1) pthread_cond_signal(&b->more);
-    while (!w.done) pthread_cond_wait(&b->done, &b->lock);
+    while (!w.done) {
+        if (b->writing) {
+            pthread_cond_wait(&b->done, &b->lock);
+            continue;
+        }
+        /* no batch in flight: this caller writes the queue's head, its own
+         * event among it (a waiter that is not done is still queued) */
+        struct waiter *batch[CV_AUDIT_BATCH_MAX];
+        size_t n = 0;
+        while (b->head && n < CV_AUDIT_BATCH_MAX) {
+            batch[n++] = b->head;
+            b->head = b->head->next;
+            b->queued--;
+        }
+        if (!b->head) b->tail = NULL;
+        b->writing = 1;
+        cv_metric_set(st->metrics, CV_M_AUDIT_BATCH_QUEUED, (int64_t)b->queued);
+        pthread_mutex_unlock(&b->lock);
+        write_batch(b, batch, n);
+        pthread_mutex_lock(&b->lock);
+    }
     pthread_mutex_unlock(&b->lock);
     cv_store_sealed_free(&se, 1);
     if (w.err == CV_ERR_NONE) return CV_OK;
