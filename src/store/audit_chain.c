@@ -439,12 +439,11 @@ void cv_chain_plan_applied(struct cv_conn *c, const struct cv_chain_plan *plan)
 
 void cv_chain_plan_free(struct cv_chain_plan *plan)
 {
-    if (plan->multi) {
-        cv_q_clear(&plan->q, 1);
-        for (int k = 0; k < 15; k++) free(plan->arrays[k]);
-        memset(plan->arrays, 0, sizeof(plan->arrays));
-        plan->multi = 0;
-    }
+    if (plan->multi) cv_q_clear(&plan->q, 1);
+    plan->multi = 0;
+    /* also those a failed bind_chains had already taken */
+    for (size_t k = 0; k < sizeof(plan->arrays) / sizeof(plan->arrays[0]); k++) free(plan->arrays[k]);
+    memset(plan->arrays, 0, sizeof(plan->arrays));
     if (!plan->runs) return;
     for (size_t j = 0; j < plan->nruns; j++) {
         cv_q_clear(&plan->runs[j].q, 1);
