@@ -146,6 +146,28 @@ START_TEST(a_first_batch_of_several_tenants_opens_every_chain)
 }
 END_TEST
 
+/* The caller that writes a batch writes it on its own connection: never
+ * inside a transaction that connection holds open, whose rollback would
+ * take the batch's events (other callers' too) with it. */
+START_TEST(a_lone_event_inside_an_open_transaction_is_refused)
+{
+    struct cv_tx d = {.scope = CV_SCOPE_PLATFORM};
+    struct cv_tx_open o;
+    ck_assert_msg(cv_ok(cv_tx_begin(st, &d, &o)), "begin: %s", cv_error_message());
+    struct cv_audit_event ev = {.tenant_id = "acme", .actor = "reader", .role = "auditor",
+                                .action = "credentials.read_masked", .target = "inside-tx", .outcome = "success"};
+    cv_result r = cv_store_audit_append(st, &ev, 0);
+    ck_assert_int_eq(r.err, CV_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(cv_error_message(), "open transaction"));
+    cv_tx_abort(&o);
+    /* once it is over, the same event goes through */
+    ck_assert_msg(cv_ok(cv_store_audit_append(st, &ev, 0)), "after: %s", cv_error_message());
+    PGconn *pg = t_pg(t_super_url());
+    ck_assert_int_eq(stored(pg, "inside-tx"), 1);
+    PQfinish(pg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_audit_batch");
@@ -154,6 +176,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_failed_batch_fails_every_request_in_it);
     tcase_add_test(tc, a_first_batch_of_several_tenants_opens_every_chain);
+    tcase_add_test(tc, a_lone_event_inside_an_open_transaction_is_refused);
     suite_add_tcase(s, tc);
     return t_run_suite(s);
 }
