@@ -84,6 +84,25 @@ static inline void lc_masked(struct cv_test_client *cl, const char *token, const
     cv_test_response_free(&r);
 }
 
+/* Until `path` answers `status` on every worker of the instance: each
+ * worker hears the key event on its own, so a request may reach one that
+ * has not yet; the bound counts from `since`. */
+static inline long long lc_answers_within(struct cv_test_client *c, const char *path, const char *token, long status,
+                                long long since, long long bound_ms)
+{
+    long got = 0;
+    for (;;) {
+        struct cv_test_response r = cv_t_request(c, "GET", path, token, NULL);
+        got = r.status;
+        cv_test_response_free(&r);
+        if (got == status || lc_now_ms() - since > bound_ms) break;
+        lc_sleep_ms(20);
+    }
+    ck_assert_msg(got == status, "GET %s answered %ld, not %ld, %lld ms after the change", path, got, status,
+                  lc_now_ms() - since);
+    return lc_now_ms() - since;
+}
+
 /* Polls GET `path` (a job document) until its state is no longer running;
  * returns the final document (caller decrefs), or NULL on timeout. */
 static inline json_t *lc_wait_job(struct cv_test_client *cl, const char *token, const char *path, unsigned max_ms)

@@ -49,25 +49,6 @@ static long long wait_log(struct cv_test_service *s, const char *needle, long lo
     return lc_now_ms() - start;
 }
 
-/* Until `path` answers `status` on every worker of the instance: each
- * worker hears the key event on its own, so a request may reach one that
- * has not yet; the bound counts from `since`. */
-static long long answers_within(struct cv_test_client *c, const char *path, const char *token, long status,
-                                long long since, long long bound_ms)
-{
-    long got = 0;
-    for (;;) {
-        struct cv_test_response r = cv_t_request(c, "GET", path, token, NULL);
-        got = r.status;
-        cv_test_response_free(&r);
-        if (got == status || lc_now_ms() - since > bound_ms) break;
-        lc_sleep_ms(20);
-    }
-    ck_assert_msg(got == status, "GET %s answered %ld, not %ld, %lld ms after the change", path, got, status,
-                  lc_now_ms() - since);
-    return lc_now_ms() - since;
-}
-
 START_TEST(memory_and_hsm_records_are_interchangeable)
 {
     char tok[160], id_a[160], id_b[160], work_a[160], work_b[160];
@@ -132,9 +113,9 @@ START_TEST(shred_reaches_memory_keys_within_a_second)
     /* its tokens stop working there within the same bound, on every worker */
     char path[256];
     snprintf(path, sizeof(path), "/api/mcp/servers/%s/env", id);
-    took = answers_within(cb, path, work, 401, shredded, DROP_BOUND_MS);
+    took = lc_answers_within(cb, path, work, 401, shredded, DROP_BOUND_MS);
     fprintf(stderr, "its workload token was refused by the memory instance %lld ms after the shred\n", took);
-    answers_within(cb, "/api/mcp/servers", tok, 401, shredded, DROP_BOUND_MS);
+    lc_answers_within(cb, "/api/mcp/servers", tok, 401, shredded, DROP_BOUND_MS);
 }
 END_TEST
 
