@@ -302,8 +302,8 @@ static cv_result hash_run(struct cv_conn *c, struct cv_chain_run *run, const str
     return r;
 }
 
-/* One statement for one run (0019), for events written only if the
- * transaction changed something. */
+/* One statement for one run (0019): a batch of one chain, and each run of
+ * events written only if the transaction changed something. */
 static cv_result bind_run(struct cv_conn *c, struct cv_chain_run *run, const struct cv_sealed_event *se, size_t n,
                           int durable, int if_changed)
 {
