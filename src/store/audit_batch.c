@@ -1,7 +1,7 @@
 /* Group commit of lone audit events (reads, refusals, failed logins). The
  * caller that finds no batch being written becomes the writer: it takes
- * what is queued (itself first, then whoever queued meanwhile, at most
- * CV_AUDIT_BATCH_MAX) and appends it in one transaction on its own
+ * what is queued, oldest first (at most CV_AUDIT_BATCH_MAX; its own event
+ * may wait for a later batch, which it may write too) and appends it in one transaction on its own
  * connection and writer slot; the others wait, and when the batch is
  * written one of those still waiting writes the next. No thread of its own
  * and no timer: a lone event is written by its own request with no hand-over,
